@@ -1,0 +1,37 @@
+# shmbridge — the two commands a new user needs are `make demo` and `make test`.
+# Both install what is missing first (idempotent), then build and run.
+#
+# Each part of the project keeps its targets in mk/<part>.mk and adds them to the lists
+# below, so the parts stay independent:
+#   SETUP_TARGETS  what `make setup` runs (installs; must be idempotent)
+#   TEST_TARGETS   what `make test` runs, in order
+#   DEMO_TARGETS   what `make demo` runs, in order
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+CARGO ?= cargo
+PYTHON ?= python3
+
+SETUP_TARGETS :=
+TEST_TARGETS :=
+DEMO_TARGETS :=
+
+include $(sort $(wildcard $(ROOT)/mk/*.mk))
+
+.PHONY: help setup test demo
+help:
+	@echo "make demo    install what is missing, build, and hand a file between processes"
+	@echo "make test    install what is missing, build, and run every test suite"
+	@echo "make setup   only install what is missing"
+
+setup: $(SETUP_TARGETS)
+
+test: setup
+	@$(MAKE) --no-print-directory $(TEST_TARGETS)
+	@bash $(ROOT)/scripts/check-shm-clean.sh
+
+demo: setup
+	@$(MAKE) --no-print-directory $(DEMO_TARGETS)

@@ -1,0 +1,115 @@
+//! Segment names.
+//!
+//! A segment name is what CPython's `SharedMemory(name)` and Boost's
+//! `shared_memory_object(..., "name", ...)` take: a plain file name, which the platform opens
+//! as `shm_open("/" + name)` (on Linux the object lives at `/dev/shm/<name>`). One leading `/`
+//! is accepted and dropped, so `"/frames"` and `"frames"` are the same segment, as they are
+//! for glibc's `shm_open`; every other `/` is rejected.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys;
+
+/// Check a segment name and return it without its optional leading `/`.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidName`] when the name is empty, is `.` or `..`, contains `/` (after an
+/// optional leading one) or a NUL byte, or is longer than the platform allows
+/// ([`max_name_len`]: 255 bytes on Linux, 31 on macOS).
+pub fn validate(name: &str) -> Result<&str> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    let fail = |why: String| Err(Error::new(ErrorKind::InvalidName, why).with_segment(name));
+    if bare.is_empty() {
+        return fail("invalid name: a segment name must not be empty".into());
+    }
+    if bare == "." || bare == ".." {
+        return fail(format!(
+            "invalid name: {bare:?} is not a valid segment name"
+        ));
+    }
+    if bare.contains('/') {
+        return fail(
+            "invalid name: a segment name must not contain '/' (it is a single name, not a path)"
+                .into(),
+        );
+    }
+    if bare.contains('\0') {
+        return fail("invalid name: a segment name must not contain a NUL byte".into());
+    }
+    if bare.len() > sys::MAX_NAME_LEN {
+        return fail(format!(
+            "invalid name: {} bytes long, the platform allows at most {}",
+            bare.len(),
+            sys::MAX_NAME_LEN
+        ));
+    }
+    Ok(bare)
+}
+
+/// The longest segment name (in bytes, without the leading `/`) this platform accepts.
+#[must_use]
+pub fn max_name_len() -> usize {
+    sys::MAX_NAME_LEN
+}
+
+/// A fresh name that no other process is likely to use: `prefix` followed by the pid and
+/// random hex digits, like CPython's `psm_...` names.
+#[must_use]
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mix =
+        u64::from(nanos) ^ (u64::from(n) << 32) ^ u64::from(std::process::id()).rotate_left(17);
+    format!(
+        "{prefix}{}_{n}_{:08x}",
+        std::process::id(),
+        (mix.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_plain_and_slash_prefixed_names() {
+        assert_eq!(validate("frames").unwrap(), "frames");
+        assert_eq!(validate("/frames").unwrap(), "frames");
+        assert_eq!(
+            validate(&"x".repeat(max_name_len())).unwrap().len(),
+            max_name_len()
+        );
+    }
+
+    #[test]
+    fn rejects_bad_names_with_a_reason() {
+        for (name, why) in [
+            ("", "empty"),
+            ("/", "empty"),
+            ("a/b", "'/'"),
+            ("//a", "'/'"),
+            ("a\0b", "NUL"),
+            ("..", "not a valid"),
+        ] {
+            let err = validate(name).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidName, "{name:?}");
+            assert!(err.to_string().contains(why), "{name:?}: {err}");
+            assert_eq!(err.segment(), Some(name));
+        }
+        let long = "x".repeat(max_name_len() + 1);
+        let err = validate(&long).unwrap_err();
+        assert!(err.to_string().contains("at most"), "{err}");
+    }
+
+    #[test]
+    fn unique_names_are_unique_and_valid() {
+        let a = unique("t_");
+        let b = unique("t_");
+        assert_ne!(a, b);
+        validate(&a).unwrap();
+    }
+}

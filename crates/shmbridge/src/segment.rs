@@ -1,0 +1,643 @@
+//! Named shared-memory segments.
+//!
+//! Two levels, as in Boost.Interprocess:
+//!
+//! - [`ShmObject`] is the named object alone (Boost's `shared_memory_object`): open it with an
+//!   [`OpenMode`], size it with [`ShmObject::truncate`], map it as many times as you like with
+//!   [`ShmObject::map`]. A created object starts at size 0, as Boost's does.
+//! - [`Segment`] is an object together with one mapping of all of it: what most code wants, and
+//!   what CPython's `SharedMemory` is. Creating a segment sizes it in the same step and refuses
+//!   size 0.
+//!
+//! Dropping either unmaps and closes; only [`ShmObject::remove`] (or [`Segment::unlink`])
+//! removes a name.
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::mode::{Access, MapAccess, OpenMode, DEFAULT_PERMISSIONS};
+use crate::region::Region;
+use crate::{name, sys};
+
+/// The largest segment size accepted: what `off_t` and the address space can both hold.
+pub const MAX_SIZE: u64 = i64::MAX as u64;
+
+/// A named POSIX shared-memory object (`shm_open`), without a mapping.
+#[derive(Debug)]
+pub struct ShmObject {
+    fd: Arc<OwnedFd>,
+    name: Arc<str>,
+    access: Access,
+    created: bool,
+}
+
+impl ShmObject {
+    /// Open or create the object `name`.
+    ///
+    /// A created object has size 0 and permissions `perm` (default 0600), applied with
+    /// `fchmod` so the umask cannot change them. With [`OpenMode::OpenOrCreate`] the object is
+    /// opened if it exists and created otherwise, race-free; [`created`](Self::created) says
+    /// which happened. `perm` is ignored when an existing object is opened.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidName`]; [`ErrorKind::InvalidArgument`] for permission bits outside
+    /// 0o777; [`ErrorKind::AlreadyExists`] for `CreateOnly` on a taken name;
+    /// [`ErrorKind::NotFound`] for `OpenOnly` on a missing one;
+    /// [`ErrorKind::PermissionDenied`] when the OS refuses the access asked for.
+    pub fn open(name: &str, mode: OpenMode, access: Access, perm: Option<u32>) -> Result<Self> {
+        let bare = name::validate(name)?;
+        let perm = perm.unwrap_or(DEFAULT_PERMISSIONS);
+        if perm & !0o777 != 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("invalid permissions {perm:#o}: only the bits 0o777 may be set"),
+            )
+            .with_segment(bare));
+        }
+        let acc = if access.is_writable() {
+            libc::O_RDWR
+        } else {
+            libc::O_RDONLY
+        };
+        let what = format!("{} ({})", mode.as_str(), access.as_str());
+        let create = |fd_perm| sys::shm_open(bare, acc | libc::O_CREAT | libc::O_EXCL, fd_perm);
+        let (fd, created) = match mode {
+            OpenMode::CreateOnly => (create(perm), true),
+            OpenMode::OpenOnly => (sys::shm_open(bare, acc, 0), false),
+            OpenMode::OpenOrCreate => {
+                let mut attempt = 0;
+                loop {
+                    match create(perm) {
+                        Ok(fd) => break (Ok(fd), true),
+                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                        Err(e) => break (Err(e), true),
+                    }
+                    match sys::shm_open(bare, acc, 0) {
+                        Err(e) if e.raw_os_error() == Some(libc::ENOENT) && attempt < 100 => {
+                            attempt += 1;
+                        }
+                        other => break (other, false),
+                    }
+                }
+            }
+        };
+        let fd = fd.map_err(|e| {
+            let errno = e.raw_os_error().unwrap_or(0);
+            let detail = match errno {
+                libc::EEXIST => format!("{what}: a segment with this name already exists"),
+                libc::ENOENT => format!("{what}: no segment with this name exists"),
+                libc::EACCES => format!("{what}: permission denied"),
+                _ => format!("{what}: shm_open failed"),
+            };
+            Error::os(errno, detail).with_segment(bare)
+        })?;
+        if created {
+            if let Err(e) = sys::fchmod(&fd, perm) {
+                let _ = sys::shm_unlink(bare);
+                return Err(Error::from_io(&e, "fchmod failed").with_segment(bare));
+            }
+        }
+        Ok(Self {
+            fd: Arc::new(fd),
+            name: Arc::from(bare),
+            access,
+            created,
+        })
+    }
+
+    /// Shorthand for [`open`](Self::open) with [`OpenMode::CreateOnly`] and read-write access.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn create(name: &str, perm: Option<u32>) -> Result<Self> {
+        Self::open(name, OpenMode::CreateOnly, Access::ReadWrite, perm)
+    }
+
+    /// The name, without a leading `/`.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The access this handle was opened with.
+    #[must_use]
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// Whether this handle created the object (always true for `CreateOnly`).
+    #[must_use]
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    fn stat(&self) -> Result<sys::Stat> {
+        sys::fstat(&self.fd)
+            .map_err(|e| Error::from_io(&e, "fstat failed").with_segment(self.name()))
+    }
+
+    /// The object's real size in bytes (`fstat`), whatever anyone claims it is.
+    ///
+    /// # Errors
+    ///
+    /// An OS error from `fstat`.
+    pub fn size(&self) -> Result<u64> {
+        Ok(self.stat()?.size)
+    }
+
+    /// The permission bits (e.g. `0o600`).
+    ///
+    /// # Errors
+    ///
+    /// An OS error from `fstat`.
+    pub fn permissions(&self) -> Result<u32> {
+        Ok(self.stat()?.perm)
+    }
+
+    /// The owner's user id.
+    ///
+    /// # Errors
+    ///
+    /// An OS error from `fstat`.
+    pub fn owner_uid(&self) -> Result<u32> {
+        Ok(self.stat()?.uid)
+    }
+
+    /// Set the size to `len` bytes (`ftruncate`) and reserve the backing pages
+    /// (`posix_fallocate`), so that a full `/dev/shm` is an error here and not a `SIGBUS` later.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`] on a read-only handle; [`ErrorKind::InvalidSize`] above
+    /// [`MAX_SIZE`]; [`ErrorKind::NoSpace`] when the pages cannot be reserved (the size is
+    /// then set back to what it was).
+    pub fn truncate(&self, len: u64) -> Result<()> {
+        if !self.access.is_writable() {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                "truncate: the object is opened read-only",
+            )
+            .with_segment(self.name()));
+        }
+        check_size(self.name(), len, true)?;
+        let before = self.size()?;
+        sys::ftruncate(&self.fd, len).map_err(|e| {
+            Error::from_io(&e, format!("truncate to {len} bytes failed")).with_segment(self.name())
+        })?;
+        if len > before {
+            if let Err(e) = sys::reserve(&self.fd, len) {
+                let _ = sys::ftruncate(&self.fd, before);
+                let errno = e.raw_os_error().unwrap_or(0);
+                return Err(Error::os(
+                    errno,
+                    format!(
+                        "cannot reserve {len} bytes in {} (is it full?)",
+                        sys::SHM_DIR
+                    ),
+                )
+                .with_segment(self.name()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Change the permission bits (`fchmod`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for bits outside 0o777; an OS error from `fchmod`.
+    pub fn set_permissions(&self, perm: u32) -> Result<()> {
+        if perm & !0o777 != 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("invalid permissions {perm:#o}"),
+            )
+            .with_segment(self.name()));
+        }
+        sys::fchmod(&self.fd, perm)
+            .map_err(|e| Error::from_io(&e, "fchmod failed").with_segment(self.name()))
+    }
+
+    /// Map the whole object at its real size.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`] for a read-write mapping of a read-only handle;
+    /// [`ErrorKind::InvalidSize`] when the object is empty (size it with
+    /// [`truncate`](Self::truncate) first); an OS error from `mmap`.
+    pub fn map(&self, access: Access) -> Result<Region> {
+        let size = self.size()?;
+        if size == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidSize,
+                "cannot map an empty segment (size 0): give it a size first",
+            )
+            .with_segment(self.name()));
+        }
+        self.map_range(0, size, access)
+    }
+
+    /// Map `len` bytes at `offset` (any offset: the library aligns it to a page).
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](Self::map), plus [`ErrorKind::OutOfBounds`] when the range passes the real size.
+    pub fn map_range(&self, offset: u64, len: u64, access: Access) -> Result<Region> {
+        self.map_with(offset, len, access, false)
+    }
+
+    pub(crate) fn map_with(
+        &self,
+        offset: u64,
+        len: u64,
+        access: Access,
+        populate: bool,
+    ) -> Result<Region> {
+        if access.is_writable() && !self.access.is_writable() {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                "cannot map read-write: the segment was opened read-only",
+            )
+            .with_segment(self.name()));
+        }
+        let size = self.size()?;
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            return Err(Error::new(
+                ErrorKind::OutOfBounds,
+                format!("cannot map {len} bytes at offset {offset}: the segment is {size} bytes"),
+            )
+            .with_segment(self.name()));
+        }
+        let len = usize::try_from(len).map_err(|_| {
+            Error::new(ErrorKind::InvalidSize, "larger than the address space")
+                .with_segment(self.name())
+        })?;
+        let map_access = if access.is_writable() {
+            MapAccess::ReadWrite
+        } else {
+            MapAccess::ReadOnly
+        };
+        Region::map_fd(
+            Arc::clone(&self.fd),
+            offset,
+            len,
+            map_access,
+            populate,
+            Arc::clone(&self.name),
+        )
+    }
+
+    /// Remove the name `name`: processes that have it open or mapped keep their memory, and
+    /// the memory is freed when the last of them closes it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidName`]; [`ErrorKind::NotFound`] when there is no such segment;
+    /// [`ErrorKind::PermissionDenied`] when the OS refuses.
+    pub fn remove(name: &str) -> Result<()> {
+        let bare = name::validate(name)?;
+        sys::shm_unlink(bare).map_err(|e| {
+            let errno = e.raw_os_error().unwrap_or(0);
+            let detail = if errno == libc::ENOENT {
+                "remove: no segment with this name exists"
+            } else {
+                "remove failed"
+            };
+            Error::os(errno, detail).with_segment(bare)
+        })
+    }
+
+    /// Whether a segment called `name` exists now.
+    #[must_use]
+    pub fn exists(name: &str) -> bool {
+        name::validate(name)
+            .is_ok_and(|bare| std::path::Path::new(sys::SHM_DIR).join(bare).exists())
+    }
+}
+
+pub(crate) fn check_size(name: &str, size: u64, zero_ok: bool) -> Result<()> {
+    if size == 0 && !zero_ok {
+        return Err(Error::new(
+            ErrorKind::InvalidSize,
+            "invalid size 0: a segment must be at least 1 byte",
+        )
+        .with_segment(name));
+    }
+    if size > MAX_SIZE || usize::try_from(size).is_err() {
+        return Err(Error::new(
+            ErrorKind::InvalidSize,
+            format!(
+                "invalid size {size}: larger than the largest possible segment ({MAX_SIZE} bytes)"
+            ),
+        )
+        .with_segment(name));
+    }
+    Ok(())
+}
+
+/// Options for creating or opening a [`Segment`].
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentOptions {
+    /// Permission bits of a created segment; `None` is [`DEFAULT_PERMISSIONS`] (0600).
+    pub permissions: Option<u32>,
+    /// Read-only or read-write.
+    pub access: Access,
+    /// Pre-fault the page tables of the mapping (`MAP_POPULATE`): costs time up front, saves
+    /// it on first touch. Worth it for a segment about to be filled in one go.
+    pub populate: bool,
+}
+
+impl Default for SegmentOptions {
+    fn default() -> Self {
+        Self {
+            permissions: None,
+            access: Access::ReadWrite,
+            populate: false,
+        }
+    }
+}
+
+/// A named segment with one mapping of all of it.
+#[derive(Debug)]
+pub struct Segment {
+    object: ShmObject,
+    region: Region,
+}
+
+impl Segment {
+    /// Create a new segment of `size` bytes (`create_only`, read-write, 0600), zero-filled and
+    /// fully reserved.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::open_with`].
+    pub fn create(name: &str, size: u64) -> Result<Self> {
+        Self::open_with(name, OpenMode::CreateOnly, size, &SegmentOptions::default())
+    }
+
+    /// Open an existing segment (`open_only`) and map it at its real size.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::open_with`].
+    pub fn open(name: &str, access: Access) -> Result<Self> {
+        Self::open_with(
+            name,
+            OpenMode::OpenOnly,
+            0,
+            &SegmentOptions {
+                access,
+                ..SegmentOptions::default()
+            },
+        )
+    }
+
+    /// Open the segment if it exists, create it with `size` bytes otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::open_with`].
+    pub fn open_or_create(name: &str, size: u64) -> Result<Self> {
+        Self::open_with(
+            name,
+            OpenMode::OpenOrCreate,
+            size,
+            &SegmentOptions::default(),
+        )
+    }
+
+    /// The general form. `size` is the size of a created segment and the least size an opened
+    /// one must have (0 accepts any size for `OpenOnly`).
+    ///
+    /// A creation that fails after the name was taken (no space, say) removes the name again,
+    /// so no empty segment is left behind.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`ShmObject::open`], plus [`ErrorKind::InvalidSize`] for a size of 0 on
+    /// create, an absurd size, or an existing segment smaller than `size`;
+    /// [`ErrorKind::NoSpace`] when the memory cannot be reserved.
+    pub fn open_with(name: &str, mode: OpenMode, size: u64, opts: &SegmentOptions) -> Result<Self> {
+        let bare = name::validate(name)?;
+        if mode != OpenMode::OpenOnly {
+            check_size(bare, size, false)?;
+        }
+        let object = ShmObject::open(bare, mode, opts.access, opts.permissions)?;
+        let result = (|| {
+            if object.created() {
+                object.truncate(size)?;
+            } else {
+                let real = object.size()?;
+                if real < size || real == 0 {
+                    return Err(Error::new(
+                        ErrorKind::InvalidSize,
+                        format!("the existing segment is {real} bytes, smaller than the {size} bytes asked for"),
+                    )
+                    .with_segment(bare));
+                }
+            }
+            let len = object.size()?;
+            object.map_with(0, len, opts.access, opts.populate)
+        })();
+        match result {
+            Ok(region) => Ok(Self { object, region }),
+            Err(e) => {
+                if object.created() {
+                    let _ = ShmObject::remove(bare);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The name, without a leading `/`.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.object.name()
+    }
+
+    /// The named object.
+    #[must_use]
+    pub fn object(&self) -> &ShmObject {
+        &self.object
+    }
+
+    /// The mapping of the whole segment.
+    #[must_use]
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// Remove this segment's name (see [`ShmObject::remove`]); the mapping stays usable.
+    ///
+    /// # Errors
+    ///
+    /// As [`ShmObject::remove`].
+    pub fn unlink(&self) -> Result<()> {
+        ShmObject::remove(self.name())
+    }
+
+    /// Split into the object and its mapping.
+    #[must_use]
+    pub fn into_parts(self) -> (ShmObject, Region) {
+        (self.object, self.region)
+    }
+}
+
+impl std::ops::Deref for Segment {
+    type Target = Region;
+    fn deref(&self) -> &Region {
+        &self.region
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::name::unique;
+
+    /// Removes a test segment even when the test fails.
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = ShmObject::remove(&self.0);
+        }
+    }
+
+    #[test]
+    fn create_open_and_share_bytes() {
+        let name = unique("shmb_t_seg_");
+        let _c = Cleanup(name.clone());
+        let a = Segment::create(&name, 4097).unwrap();
+        assert_eq!(a.len(), 4097);
+        assert_eq!(a.object().size().unwrap(), 4097);
+        a.write_at(4090, b"hello!!").unwrap();
+        let b = Segment::open(&name, Access::ReadOnly).unwrap();
+        let mut got = [0u8; 7];
+        b.read_at(4090, &mut got).unwrap();
+        assert_eq!(&got, b"hello!!");
+        assert_eq!(
+            b.write_at(0, b"x").unwrap_err().kind(),
+            ErrorKind::PermissionDenied
+        );
+    }
+
+    #[test]
+    fn default_permissions_ignore_umask_and_explicit_mode_is_applied() {
+        let name = unique("shmb_t_perm_");
+        let _c = Cleanup(name.clone());
+        let s = Segment::create(&name, 10).unwrap();
+        assert_eq!(s.object().permissions().unwrap(), 0o600);
+        drop(s);
+        ShmObject::remove(&name).unwrap();
+        let opts = SegmentOptions {
+            permissions: Some(0o666),
+            ..SegmentOptions::default()
+        };
+        let s = Segment::open_with(&name, OpenMode::CreateOnly, 10, &opts).unwrap();
+        assert_eq!(
+            s.object().permissions().unwrap(),
+            0o666,
+            "umask 022 must not apply"
+        );
+    }
+
+    #[test]
+    fn open_modes_follow_boost() {
+        let name = unique("shmb_t_modes_");
+        let _c = Cleanup(name.clone());
+        let err = Segment::open(&name, Access::ReadWrite).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(err.to_string().contains(&name), "{err}");
+        let first = Segment::open_or_create(&name, 100).unwrap();
+        assert!(first.object().created());
+        let second = Segment::open_or_create(&name, 50).unwrap();
+        assert!(!second.object().created());
+        assert_eq!(second.len(), 100, "an opened segment maps its real size");
+        let err = Segment::create(&name, 100).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+        assert!(err.to_string().contains("already exists"), "{err}");
+        let err = Segment::open_or_create(&name, 200).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidSize);
+    }
+
+    #[test]
+    fn bad_sizes_are_rejected_and_leave_no_name() {
+        let name = unique("shmb_t_size_");
+        let _c = Cleanup(name.clone());
+        assert_eq!(
+            Segment::create(&name, 0).unwrap_err().kind(),
+            ErrorKind::InvalidSize
+        );
+        assert_eq!(
+            Segment::create(&name, u64::MAX).unwrap_err().kind(),
+            ErrorKind::InvalidSize
+        );
+        // Larger than /dev/shm can hold: fallocate fails, and the name is removed again.
+        let err = Segment::create(&name, 1 << 50).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NoSpace, "{err}");
+        assert!(!ShmObject::exists(&name));
+    }
+
+    #[test]
+    fn boost_style_object_starts_empty_and_truncates() {
+        let name = unique("shmb_t_obj_");
+        let _c = Cleanup(name.clone());
+        let obj = ShmObject::create(&name, None).unwrap();
+        assert_eq!(obj.size().unwrap(), 0);
+        assert_eq!(
+            obj.map(Access::ReadWrite).unwrap_err().kind(),
+            ErrorKind::InvalidSize
+        );
+        obj.truncate(8192).unwrap();
+        let r = obj.map(Access::ReadWrite).unwrap();
+        assert_eq!(r.len(), 8192);
+        let part = obj.map_range(4096, 100, Access::ReadOnly).unwrap();
+        r.write_at(4096, b"abc").unwrap();
+        assert_eq!(part.get::<u8>(1).unwrap(), b'b');
+        assert_eq!(
+            obj.map_range(8100, 100, Access::ReadOnly)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::OutOfBounds
+        );
+        let ro = ShmObject::open(&name, OpenMode::OpenOnly, Access::ReadOnly, None).unwrap();
+        assert_eq!(
+            ro.truncate(10).unwrap_err().kind(),
+            ErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            ro.map(Access::ReadWrite).unwrap_err().kind(),
+            ErrorKind::PermissionDenied
+        );
+    }
+
+    #[test]
+    fn truncation_by_another_handle_is_an_error_not_sigbus() {
+        let name = unique("shmb_t_trunc_");
+        let _c = Cleanup(name.clone());
+        let s = Segment::create(&name, 3 * 4096).unwrap();
+        let other = ShmObject::open(&name, OpenMode::OpenOnly, Access::ReadWrite, None).unwrap();
+        other.truncate(100).unwrap();
+        let err = s.get::<u32>(2 * 4096).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Truncated);
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn remove_missing_is_not_found_and_leading_slash_is_same_name() {
+        let name = unique("shmb_t_rm_");
+        let _c = Cleanup(name.clone());
+        assert_eq!(
+            ShmObject::remove(&name).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        let _s = Segment::create(&format!("/{name}"), 10).unwrap();
+        assert!(ShmObject::exists(&name));
+        ShmObject::remove(&name).unwrap();
+        assert!(!ShmObject::exists(&name));
+    }
+}

@@ -1,0 +1,7 @@
+# System packages, from Debian, installed only when missing.
+APT_PACKAGES := cmake g++ make pkg-config libboost-dev python3-venv
+
+.PHONY: setup-system
+SETUP_TARGETS += setup-system
+setup-system:
+	@bash $(ROOT)/scripts/setup-system.sh $(APT_PACKAGES)
