@@ -196,7 +196,7 @@ impl FramedSegment {
     /// Those of [`Segment::open_with`] with `CreateOnly`; [`ErrorKind::InvalidSize`] when
     /// `capacity + 128` overflows.
     pub fn create(name: &str, capacity: u64, opts: &FramedOptions) -> Result<Self> {
-        Self::create_kind(name, capacity, Kind::Message, opts)
+        Self::create_kind(name, capacity, Kind::Message, HEADER_LEN, opts)
     }
 
     /// Create a framed segment of any kind; the kind's own area (if any) must follow the
@@ -205,9 +205,10 @@ impl FramedSegment {
         name: &str,
         capacity: u64,
         kind: Kind,
+        header_len: u32,
         opts: &FramedOptions,
     ) -> Result<Self> {
-        let total = capacity.checked_add(u64::from(HEADER_LEN)).ok_or_else(|| {
+        let total = capacity.checked_add(u64::from(header_len)).ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidSize,
                 format!("invalid capacity {capacity}: too large"),
@@ -216,7 +217,7 @@ impl FramedSegment {
         })?;
         let seg = Segment::open_with(name, OpenMode::CreateOnly, total, &opts.segment)?;
         let (object, region) = seg.into_parts();
-        match Self::init(region, kind) {
+        match Self::init_with_header(region, kind, header_len) {
             Ok(mut framed) => {
                 framed.object = Some(object);
                 Ok(framed)
@@ -236,8 +237,15 @@ impl FramedSegment {
     /// [`ErrorKind::PermissionDenied`] for a read-only region; [`ErrorKind::InvalidSize`] when
     /// it is smaller than the header.
     pub fn init(region: Region, kind: Kind) -> Result<Self> {
+        Self::init_with_header(region, kind, HEADER_LEN)
+    }
+
+    /// As [`init`](Self::init), with a longer header (a multiple of 64, at least 128) whose
+    /// bytes past the common 128 belong to the kind (the stream kind's control words).
+    pub(crate) fn init_with_header(region: Region, kind: Kind, header_len32: u32) -> Result<Self> {
+        debug_assert!(header_len32 >= MIN_HEADER_LEN && header_len32 % 64 == 0);
         region.check_writable()?;
-        let header_len = u64::from(HEADER_LEN);
+        let header_len = u64::from(header_len32);
         if (region.len() as u64) < header_len {
             return Err(Error::new(
                 ErrorKind::InvalidSize,
@@ -254,10 +262,10 @@ impl FramedSegment {
         let created_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        region.fill(0, HEADER_LEN as usize, 0)?;
+        region.fill(0, header_len32 as usize, 0)?;
         region.set(offsets::VERSION_MAJOR, VERSION_MAJOR)?;
         region.set(offsets::VERSION_MINOR, VERSION_MINOR)?;
-        region.set(offsets::HEADER_LEN, HEADER_LEN)?;
+        region.set(offsets::HEADER_LEN, header_len32)?;
         region.set(offsets::KIND, kind.code())?;
         region.set(offsets::CAPACITY, capacity)?;
         region.set(offsets::CREATOR_PID, pid)?;
