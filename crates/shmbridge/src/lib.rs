@@ -12,6 +12,8 @@
 //!   and Boost samples use), [`size_prefixed`] (an 8-byte length, the seed's mmap samples) and
 //!   [`framed`] (a validated, versioned header with a seqlock, a futex word and a checksum).
 //! - [`list()`]: the segments on this machine, with a header summary for framed ones.
+//! - [`send_file`] / [`recv_file`]: hand a file of any size to another process, one-shot or
+//!   streamed through a fixed ring ([`stream`]), verified by CRC-32 and renamed into place.
 //!
 //! Every fallible call returns [`Error`], which names the segment and keeps the OS errno.
 //!
@@ -35,7 +37,9 @@ pub mod name;
 mod region;
 mod segment;
 pub mod size_prefixed;
+pub mod stream;
 mod sys;
+pub mod transfer;
 
 pub use error::{Error, ErrorKind, Result};
 pub use file::{map_file, FileMapping};
@@ -44,6 +48,11 @@ pub use list::{info, list, Detected, SegmentInfo};
 pub use mode::{Access, MapAccess, OpenMode, DEFAULT_PERMISSIONS};
 pub use region::{Region, Scalar};
 pub use segment::{Segment, SegmentOptions, ShmObject, MAX_SIZE};
+pub use stream::{StreamReader, StreamWriter};
+pub use transfer::{
+    recv_file, recv_to_fd, send_file, Mode as TransferMode, Progress, ProgressFn, RecvOptions,
+    Report, SendOptions,
+};
 
 /// The directory where named segments appear as files on this platform (`/dev/shm`).
 #[must_use]

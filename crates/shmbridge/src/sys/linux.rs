@@ -189,3 +189,66 @@ pub(crate) fn process_alive(pid: u32, start_time: u64) -> bool {
         Some(t) => start_time == 0 || t == start_time,
     }
 }
+
+/// `read(2)` into raw memory (a mapping), retrying on `EINTR`. Returns the bytes read (0 at
+/// end of file).
+///
+/// # Safety
+///
+/// `buf` must be valid for writes of `len` bytes for the duration of the call.
+pub(crate) unsafe fn read_raw(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: *mut u8,
+    len: usize,
+) -> io::Result<usize> {
+    loop {
+        // SAFETY: the caller guarantees `buf` is writable for `len` bytes; the fd is open.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.cast(), len) };
+        if n >= 0 {
+            return Ok(n.unsigned_abs());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+/// `write(2)` all of `len` bytes from raw memory (a mapping), retrying on `EINTR` and short
+/// writes.
+///
+/// # Safety
+///
+/// `buf` must be valid for reads of `len` bytes for the duration of the call.
+pub(crate) unsafe fn write_all_raw(
+    fd: std::os::fd::BorrowedFd<'_>,
+    mut buf: *const u8,
+    mut len: usize,
+) -> io::Result<()> {
+    while len > 0 {
+        // SAFETY: the caller guarantees `buf` is readable for `len` bytes; the fd is open.
+        let n = unsafe { libc::write(fd.as_raw_fd(), buf.cast(), len) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        if n == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        let n = n.unsigned_abs();
+        // SAFETY: n <= len, so the pointer stays within (or one past) the caller's buffer.
+        buf = unsafe { buf.add(n) };
+        len -= n;
+    }
+    Ok(())
+}
+
+/// Tell the kernel a file will be read sequentially (larger read-ahead). Advisory: errors are
+/// ignored.
+pub(crate) fn advise_sequential(fd: std::os::fd::BorrowedFd<'_>) {
+    // SAFETY: plain advisory syscall on an open descriptor.
+    unsafe { libc::posix_fadvise(fd.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
+}

@@ -1,0 +1,740 @@
+//! Handing a file from one process to another through shared memory.
+//!
+//! [`send_file`] and [`recv_file`] are the whole API; the C, C++ and Python faces wrap them.
+//!
+//! - **One-shot** ([`Mode::OneShot`]): a message-kind framed segment sized to the file. The
+//!   sender `read(2)`s the file straight into the mapping (no copy of the file in private
+//!   memory), computing the CRC-32 of each chunk while it is hot in cache, publishes it with
+//!   the checksum, marks the segment closed and returns, leaving the segment for the receiver.
+//! - **Streaming** ([`Mode::Stream`]): a stream-kind segment (see [`crate::stream`]) whose ring
+//!   is much smaller than the file. The sender fills the ring from the file while the receiver
+//!   drains it, so both sides use bounded memory whatever the file size; `send_file` returns
+//!   once the receiver has taken and verified every byte.
+//!
+//! The receiver writes straight from the mapping (`write(2)`) into a temporary file beside
+//! the target and renames it into place only when the byte count and the CRC-32 match. On any
+//! failure the temporary file is removed and the target is untouched. A sender killed at any
+//! moment makes the receiver fail (the sender's pid and start time are in the header) or time
+//! out; a receiver killed mid-stream makes the sender fail the same way.
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::framed::{flags, offsets, FramedOptions, FramedSegment, Kind};
+use crate::mode::Access;
+use crate::segment::{SegmentOptions, ShmObject};
+use crate::stream::{StreamReader, StreamWriter, STREAM_HEADER_LEN};
+use crate::sys;
+
+/// How a file travels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// One-shot when no `segment_size` is given or the file fits in it; streaming otherwise.
+    #[default]
+    Auto,
+    /// One framed segment holding the whole file.
+    OneShot,
+    /// A fixed-size ring the file streams through.
+    Stream,
+}
+
+impl Mode {
+    /// `auto`, `one-shot` or `stream`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::OneShot => "one-shot",
+            Self::Stream => "stream",
+        }
+    }
+}
+
+/// How far a transfer has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes moved so far.
+    pub done: u64,
+    /// Bytes in all, when known.
+    pub total: Option<u64>,
+}
+
+/// A progress callback, called after each chunk (about every MiB) from the transferring
+/// thread.
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// The default segment size of a stream: 16 MiB, header included.
+pub const DEFAULT_STREAM_SEGMENT: u64 = 16 << 20;
+
+/// Options of [`send_file`].
+#[derive(Clone, Default)]
+pub struct SendOptions {
+    /// One-shot, streaming, or chosen by size.
+    pub mode: Mode,
+    /// Size of the whole segment in bytes, header included. Streaming: the ring size plus the
+    /// header (default [`DEFAULT_STREAM_SEGMENT`]); [`Mode::Auto`] streams when the file does
+    /// not fit in it. Ignored by one-shot, whose segment is sized to the file.
+    pub segment_size: Option<u64>,
+    /// Streaming only: how long to wait for a receiver to attach or make progress (`None`:
+    /// forever; a receiver that dies is noticed either way).
+    pub timeout: Option<Duration>,
+    /// Permission bits of the segment (default 0600).
+    pub permissions: Option<u32>,
+    /// Called as the transfer advances.
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for SendOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendOptions")
+            .field("mode", &self.mode)
+            .field("segment_size", &self.segment_size)
+            .field("timeout", &self.timeout)
+            .field("permissions", &self.permissions)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// Options of [`recv_file`].
+#[derive(Clone, Default)]
+pub struct RecvOptions {
+    /// How long to wait for the sender: for the segment to appear, for the payload to be
+    /// published, and (streaming) for each next piece of data. `None`: forever (a sender that
+    /// dies is noticed either way).
+    pub timeout: Option<Duration>,
+    /// Leave the segment in place after a successful receive (one-shot; a streaming sender
+    /// removes its segment itself).
+    pub keep: bool,
+    /// `fsync` the file (and its directory) before reporting success.
+    pub fsync: bool,
+    /// Called as the transfer advances.
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for RecvOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvOptions")
+            .field("timeout", &self.timeout)
+            .field("keep", &self.keep)
+            .field("fsync", &self.fsync)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// What a finished transfer did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The segment name.
+    pub name: String,
+    /// The file sent or written.
+    pub path: PathBuf,
+    /// Bytes transferred (and verified, on the receiving side).
+    pub bytes: u64,
+    /// CRC-32 of the bytes (as zlib's `crc32`).
+    pub crc32: u32,
+    /// [`Mode::OneShot`] or [`Mode::Stream`].
+    pub mode: Mode,
+    /// Total size of the segment used, header included.
+    pub segment_size: u64,
+    /// Wall time of the call.
+    pub elapsed: Duration,
+}
+
+impl Report {
+    /// Bytes per second over the call.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn throughput(&self) -> f64 {
+        self.bytes as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The most bytes read or written per system call in one-shot mode (and between progress
+/// calls).
+const IO_CHUNK: usize = 8 << 20;
+
+fn path_err(path: &Path, e: &std::io::Error, what: &str) -> Error {
+    Error::from_io(e, format!("{what} {}", path.display())).with_segment(path.display().to_string())
+}
+
+fn report_progress(p: Option<&ProgressFn>, done: u64, total: Option<u64>) {
+    if let Some(f) = p {
+        f(Progress { done, total });
+    }
+}
+
+/// Open a file to send and check it is a regular file; returns it with its size and mtime.
+fn open_source(path: &Path) -> Result<(File, u64, (i64, i64))> {
+    let meta = std::fs::metadata(path).map_err(|e| path_err(path, &e, "cannot read"))?;
+    if meta.is_dir() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("{} is a directory, not a file", path.display()),
+        )
+        .with_segment(path.display().to_string()));
+    }
+    if !meta.is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("{} is not a regular file", path.display()),
+        )
+        .with_segment(path.display().to_string()));
+    }
+    let file = File::open(path).map_err(|e| path_err(path, &e, "cannot open"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| path_err(path, &e, "cannot stat"))?;
+    sys::advise_sequential(file.as_fd());
+    Ok((file, meta.len(), (meta.mtime(), meta.mtime_nsec())))
+}
+
+/// Fail if the file's size or modification time changed since it was opened.
+fn check_unchanged(file: &File, path: &Path, size: u64, mtime: (i64, i64)) -> Result<()> {
+    let meta = file
+        .metadata()
+        .map_err(|e| path_err(path, &e, "cannot stat"))?;
+    if meta.len() != size || (meta.mtime(), meta.mtime_nsec()) != mtime {
+        return Err(changed(path, size, meta.len()));
+    }
+    Ok(())
+}
+
+fn changed(path: &Path, was: u64, now: u64) -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        format!(
+            "{} changed while it was being sent (it was {was} bytes, it is now {now}); nothing was published",
+            path.display()
+        ),
+    )
+    .with_segment(path.display().to_string())
+}
+
+/// Send the file at `path` through the segment `name` (which must not exist yet).
+///
+/// One-shot: returns once the file is published; the segment stays for the receiver (who
+/// removes it). Streaming: returns once the receiver has taken and verified every byte, and
+/// removes the segment. On failure nothing is published and the segment is removed.
+///
+/// # Errors
+///
+/// - [`ErrorKind::NotFound`] / [`ErrorKind::PermissionDenied`]: the file cannot be read;
+/// - [`ErrorKind::InvalidArgument`]: a directory or other non-regular file, or a file that
+///   changed size or was modified while being sent;
+/// - [`ErrorKind::AlreadyExists`]: the segment name is taken;
+/// - [`ErrorKind::NoSpace`]: `/dev/shm` cannot hold the segment;
+/// - streaming: [`ErrorKind::PeerGone`] when the receiver died or rejected the data,
+///   [`ErrorKind::Timeout`] when it did not come or stalled for `timeout`.
+pub fn send_file(path: &Path, name: &str, opts: &SendOptions) -> Result<Report> {
+    let started = Instant::now();
+    crate::name::validate(name)?;
+    let (file, size, mtime) = open_source(path)?;
+    let mode = match opts.mode {
+        Mode::Auto => match opts.segment_size {
+            Some(s) if size > s.saturating_sub(u64::from(crate::framed::HEADER_LEN)) => {
+                Mode::Stream
+            }
+            _ => Mode::OneShot,
+        },
+        m => m,
+    };
+    let seg_opts = FramedOptions {
+        segment: SegmentOptions {
+            permissions: opts.permissions,
+            access: Access::ReadWrite,
+            populate: true,
+        },
+    };
+    let (crc, segment_size) = if mode == Mode::Stream {
+        send_stream(&file, path, name, size, mtime, opts, &seg_opts)?
+    } else {
+        send_one_shot(&file, path, name, size, mtime, opts, &seg_opts)?
+    };
+    Ok(Report {
+        name: name.trim_start_matches('/').to_owned(),
+        path: path.to_owned(),
+        bytes: size,
+        crc32: crc,
+        mode,
+        segment_size,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn send_one_shot(
+    file: &File,
+    path: &Path,
+    name: &str,
+    size: u64,
+    mtime: (i64, i64),
+    opts: &SendOptions,
+    seg_opts: &FramedOptions,
+) -> Result<(u32, u64)> {
+    let framed = FramedSegment::create(name, size, seg_opts)?;
+    let fill_payload = || -> Result<u32> {
+        let w = framed.begin_write()?;
+        let base = w.as_mut_ptr();
+        let mut crc = crc32fast::Hasher::new();
+        let mut off = 0u64;
+        while off < size {
+            let want = (size - off).min(IO_CHUNK as u64) as usize;
+            // SAFETY: off + want <= size == capacity: inside the payload area, which we own
+            // while the write is open (readers retry or wait until commit).
+            let dst = unsafe { base.add(off as usize) };
+            // SAFETY: dst is valid for want bytes (above).
+            let n = unsafe { sys::read_raw(file.as_fd(), dst, want) }
+                .map_err(|e| path_err(path, &e, "reading failed:"))?;
+            if n == 0 {
+                return Err(changed(path, size, off));
+            }
+            // SAFETY: the n bytes just read are in our payload area and nobody else writes them.
+            crc.update(unsafe { std::slice::from_raw_parts(dst, n) });
+            off += n as u64;
+            report_progress(opts.progress.as_ref(), off, Some(size));
+        }
+        check_unchanged(file, path, size, mtime)?;
+        let crc = crc.finalize();
+        w.commit_with_crc(size, Some(crc))?;
+        Ok(crc)
+    };
+    match fill_payload() {
+        Ok(crc) => {
+            framed.close_writer()?;
+            Ok((crc, framed.region().len() as u64))
+        }
+        Err(e) => {
+            let _ = framed.close_writer();
+            let _ = ShmObject::remove(name);
+            Err(e)
+        }
+    }
+}
+
+fn send_stream(
+    file: &File,
+    path: &Path,
+    name: &str,
+    size: u64,
+    mtime: (i64, i64),
+    opts: &SendOptions,
+    seg_opts: &FramedOptions,
+) -> Result<(u32, u64)> {
+    let seg_size = opts.segment_size.unwrap_or(DEFAULT_STREAM_SEGMENT);
+    let header = u64::from(STREAM_HEADER_LEN);
+    if seg_size <= header {
+        return Err(Error::new(
+            ErrorKind::InvalidSize,
+            format!("a stream segment must be larger than its {header}-byte header (asked for {seg_size})"),
+        )
+        .with_segment(name));
+    }
+    let mut w = StreamWriter::create(name, seg_size - header, Some(size), seg_opts)?;
+    let run = |w: &mut StreamWriter| -> Result<u32> {
+        let progress = opts.progress.clone();
+        let n = w.write_from_fd(file.as_fd(), size, opts.timeout, |done| {
+            report_progress(progress.as_ref(), done, Some(size));
+        })?;
+        if n != size {
+            return Err(changed(path, size, n));
+        }
+        check_unchanged(file, path, size, mtime)?;
+        w.publish_end()
+    };
+    let result = run(&mut w);
+    let result = match result {
+        Ok(_) => w.finish(opts.timeout),
+        Err(e) => {
+            w.abort();
+            drop(w);
+            Err(e)
+        }
+    };
+    let _ = ShmObject::remove(name);
+    result.map(|crc| (crc, seg_size))
+}
+
+/// A temporary file beside the target, removed on drop unless renamed into place.
+struct TempFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl TempFile {
+    fn create(target: &Path) -> Result<Self> {
+        use std::sync::atomic::AtomicU32;
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        if target.is_dir() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "{} is a directory; give the path of the file to write",
+                    target.display()
+                ),
+            )
+            .with_segment(target.display().to_string()));
+        }
+        let file_name = target.file_name().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("{} does not name a file", target.display()),
+            )
+            .with_segment(target.display().to_string())
+        })?;
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = dir.join(format!(
+            ".{}.shmbridge-{}-{}.tmp",
+            file_name.to_string_lossy(),
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| {
+                Error::from_io(
+                    &e,
+                    format!("cannot create a temporary file in {}", dir.display()),
+                )
+                .with_segment(target.display().to_string())
+            })?;
+        Ok(Self {
+            path: tmp,
+            file: Some(file),
+        })
+    }
+
+    fn file(&self) -> &File {
+        self.file.as_ref().expect("the file is open until commit")
+    }
+
+    fn rewind(&self) -> Result<()> {
+        let f = self.file();
+        f.set_len(0)
+            .and_then(|()| (&*f).seek(SeekFrom::Start(0)).map(drop))
+            .map_err(|e| path_err(&self.path, &e, "cannot rewind"))
+    }
+
+    fn commit(mut self, target: &Path, fsync: bool) -> Result<()> {
+        let file = self.file.take().expect("the file is open until commit");
+        if fsync {
+            file.sync_all()
+                .map_err(|e| path_err(&self.path, &e, "fsync failed:"))?;
+        }
+        drop(file);
+        std::fs::rename(&self.path, target)
+            .map_err(|e| path_err(target, &e, "cannot rename the temporary file onto"))?;
+        self.path = PathBuf::new();
+        if fsync {
+            if let Some(dir) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+                if let Ok(d) = File::open(dir) {
+                    let _ = d.sync_all();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Open `name` once it exists and carries a complete framed header, polling until
+/// `deadline`. Opens read-write when allowed (a stream reader moves `read_pos`), read-only
+/// otherwise.
+fn open_when_ready(name: &str, deadline: Option<Instant>) -> Result<FramedSegment> {
+    loop {
+        let attempt = match FramedSegment::open(name, Access::ReadWrite) {
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                FramedSegment::open(name, Access::ReadOnly)
+            }
+            other => other,
+        };
+        let e = match attempt {
+            Ok(f) => return Ok(f),
+            Err(e) => e,
+        };
+        // Not there yet, or being created right now (size 0, or the magic not yet written).
+        let retry = match e.kind() {
+            ErrorKind::NotFound | ErrorKind::InvalidSize => true,
+            ErrorKind::BadMagic => {
+                e.detail().contains("\\0\\0\\0") || e.detail().contains("smaller")
+            }
+            _ => false,
+        };
+        if !retry {
+            return Err(e);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let detail = if e.kind() == ErrorKind::NotFound {
+                "timed out waiting for the sender: no segment with this name appeared".to_owned()
+            } else {
+                format!(
+                    "timed out waiting for the sender to finish creating the segment ({})",
+                    e.detail()
+                )
+            };
+            return Err(
+                Error::new(ErrorKind::Timeout, detail).with_segment(name.trim_start_matches('/'))
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Wait until a one-shot segment is published; fail if its writer closed it without
+/// publishing or died.
+fn wait_published(framed: &FramedSegment, deadline: Option<Instant>) -> Result<()> {
+    loop {
+        let seen = framed.publish_count();
+        let h = framed.header()?;
+        if h.flags & flags::PUBLISHED != 0 {
+            return Ok(());
+        }
+        if h.flags & flags::WRITER_CLOSED != 0 {
+            return Err(Error::new(
+                ErrorKind::WriterClosed,
+                "the sender closed the segment without publishing it (it failed)",
+            )
+            .with_segment(framed.name()));
+        }
+        if !h.creator_alive() {
+            return Err(Error::new(
+                ErrorKind::PeerGone,
+                format!(
+                    "the sender (pid {}) died before publishing; nothing accepted",
+                    h.creator_pid
+                ),
+            )
+            .with_segment(framed.name()));
+        }
+        let slice = match deadline {
+            None => crate::stream::LIVENESS_SLICE,
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(crate::stream::LIVENESS_SLICE),
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        "timed out waiting for the sender to publish",
+                    )
+                    .with_segment(framed.name()))
+                }
+            },
+        };
+        match framed.wait(seen, Some(slice)) {
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::WriterClosed) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Write a published one-shot payload straight from the mapping to `out` (rewinding it with
+/// `rewind` when a write raced the copy), verifying the CRC-32. Returns (bytes, crc).
+fn copy_payload(
+    framed: &FramedSegment,
+    out: BorrowedFd<'_>,
+    rewind: &dyn Fn() -> Result<()>,
+    progress: Option<&ProgressFn>,
+) -> Result<(u64, u32)> {
+    let mut bytes = 0u64;
+    let mut first = true;
+    let (crc, _) = framed.read_with(|ptr, len| {
+        if !first {
+            rewind()?;
+        }
+        first = false;
+        let mut hasher = crc32fast::Hasher::new();
+        let mut off = 0usize;
+        while off < len {
+            let n = (len - off).min(IO_CHUNK);
+            // SAFETY: read_with guarantees len readable bytes at ptr; off + n <= len.
+            let chunk = unsafe { ptr.add(off) };
+            // SAFETY: chunk has n readable bytes (above). They may change under a racing
+            // write, which read_with detects afterwards and retries.
+            hasher.update(unsafe { std::slice::from_raw_parts(chunk, n) });
+            // SAFETY: as above.
+            unsafe { sys::write_all_raw(out, chunk, n) }.map_err(|e| {
+                Error::from_io(&e, "writing the output failed").with_segment(framed.name())
+            })?;
+            off += n;
+            report_progress(progress, off as u64, Some(len as u64));
+        }
+        bytes = len as u64;
+        Ok(hasher.finalize())
+    })?;
+    let fl = framed.u32_at(offsets::FLAGS).load(Ordering::Acquire);
+    if fl & flags::CHECKSUM == 0 {
+        return Err(Error::new(
+            ErrorKind::ChecksumMismatch,
+            "the payload was published without a checksum, so it cannot be verified",
+        )
+        .with_segment(framed.name()));
+    }
+    Ok((bytes, crc))
+}
+
+/// Receive the file sent through the segment `name` into `path`.
+///
+/// Waits up to `timeout` for the sender (the segment may not exist yet), writes the data to
+/// a temporary file beside `path`, and renames it onto `path` only when the byte count and
+/// CRC-32 match. Removes the segment afterwards unless `keep`. On any failure `path` is
+/// untouched and no temporary file is left; the segment is removed too when its sender is
+/// known to be dead (it could never complete).
+///
+/// # Errors
+///
+/// - [`ErrorKind::Timeout`]: no sender, or it stalled, for `timeout`;
+/// - [`ErrorKind::PeerGone`] / [`ErrorKind::WriterClosed`]: the sender died or gave up;
+/// - [`ErrorKind::ChecksumMismatch`] / [`ErrorKind::Truncated`]: the data does not verify;
+/// - [`ErrorKind::PermissionDenied`] and other OS errors: the target directory cannot be
+///   written (checked before anything is consumed);
+/// - [`ErrorKind::BadMagic`] and the other header errors: not a shmbridge framed segment;
+/// - [`ErrorKind::AlreadyExists`]: another receiver already took the stream.
+pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> {
+    let started = Instant::now();
+    let bare = crate::name::validate(name)?.to_owned();
+    let tmp = TempFile::create(path)?;
+    let deadline = opts.timeout.map(|t| started + t);
+    let framed = open_when_ready(&bare, deadline)?;
+    let segment_size = framed.region().len() as u64;
+    let result = match framed.kind() {
+        Kind::Message => (|| {
+            wait_published(&framed, deadline)?;
+            let (bytes, crc) = copy_payload(
+                &framed,
+                tmp.file().as_fd(),
+                &|| tmp.rewind(),
+                opts.progress.as_ref(),
+            )?;
+            tmp.commit(path, opts.fsync)?;
+            Ok((bytes, crc, Mode::OneShot))
+        })(),
+        Kind::Stream => (|| {
+            let mut reader = StreamReader::attach(framed)?;
+            let total = reader.total_len();
+            let progress = opts.progress.clone();
+            reader.read_to_fd(tmp.file().as_fd(), opts.timeout, |done| {
+                report_progress(progress.as_ref(), done, total);
+            })?;
+            let bytes = reader.consumed();
+            tmp.commit(path, opts.fsync)?;
+            let crc = reader.finish()?;
+            Ok((bytes, crc, Mode::Stream))
+        })(),
+        Kind::Other(n) => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("framed segment of unknown kind {n}: this library cannot receive it"),
+        )
+        .with_segment(&bare)),
+    };
+    match result {
+        Ok((bytes, crc32, mode)) => {
+            if !opts.keep {
+                let _ = ShmObject::remove(&bare);
+            }
+            Ok(Report {
+                name: bare,
+                path: path.to_owned(),
+                bytes,
+                crc32,
+                mode,
+                segment_size,
+                elapsed: started.elapsed(),
+            })
+        }
+        Err(e) => {
+            if e.kind() == ErrorKind::PeerGone && !opts.keep {
+                // The sender is dead: nobody can complete this segment any more.
+                if let Ok(info) = crate::list::info(&bare) {
+                    if let crate::list::Detected::Framed(h) = info.detected {
+                        if !h.creator_alive() {
+                            let _ = ShmObject::remove(&bare);
+                        }
+                    }
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Receive the payload of the segment `name` to an open descriptor (standard output, a pipe),
+/// verifying it as [`recv_file`] does, but without the atomic rename: bytes are written as
+/// they come, so on failure `out` may hold part of the data. Removes the segment unless
+/// `keep`. `path` in the report is empty.
+///
+/// # Errors
+///
+/// As [`recv_file`].
+pub fn recv_to_fd(name: &str, out: BorrowedFd<'_>, opts: &RecvOptions) -> Result<Report> {
+    let started = Instant::now();
+    let bare = crate::name::validate(name)?.to_owned();
+    let deadline = opts.timeout.map(|t| started + t);
+    let framed = open_when_ready(&bare, deadline)?;
+    let segment_size = framed.region().len() as u64;
+    let (bytes, crc32, mode) = match framed.kind() {
+        Kind::Message => {
+            wait_published(&framed, deadline)?;
+            let (b, c) = copy_payload(
+                &framed,
+                out,
+                &|| {
+                    Err(Error::new(
+                        ErrorKind::Timeout,
+                        "the payload changed while it was being written out",
+                    ))
+                },
+                opts.progress.as_ref(),
+            )?;
+            (b, c, Mode::OneShot)
+        }
+        Kind::Stream => {
+            let mut reader = StreamReader::attach(framed)?;
+            let total = reader.total_len();
+            let progress = opts.progress.clone();
+            reader.read_to_fd(out, opts.timeout, |done| {
+                report_progress(progress.as_ref(), done, total);
+            })?;
+            let bytes = reader.consumed();
+            (bytes, reader.finish()?, Mode::Stream)
+        }
+        Kind::Other(n) => {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("framed segment of unknown kind {n}"),
+            )
+            .with_segment(&bare))
+        }
+    };
+    if !opts.keep {
+        let _ = ShmObject::remove(&bare);
+    }
+    Ok(Report {
+        name: bare,
+        path: PathBuf::new(),
+        bytes,
+        crc32,
+        mode,
+        segment_size,
+        elapsed: started.elapsed(),
+    })
+}
