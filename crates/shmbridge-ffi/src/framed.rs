@@ -1,0 +1,391 @@
+//! The framed layout: shmbridge's validated, versioned header, then the payload.
+
+use std::ffi::{c_char, c_void, CString};
+use std::time::Duration;
+
+use shmbridge::{FramedOptions, FramedSegment, HeaderInfo, SegmentOptions};
+
+use crate::error::{guard, guard_value, out_arg, ref_arg, shmb_result, str_arg, FfiError};
+use crate::{c_string, give, shmb_access, take};
+
+/// The payload area holds one message, replaced as a whole by each write.
+pub const SHMB_KIND_MESSAGE: u32 = 1;
+/// The payload area holds a single-producer single-consumer byte stream.
+pub const SHMB_KIND_STREAM: u32 = 2;
+/// Flag: the header's checksum is the CRC-32 of the current payload.
+pub const SHMB_FLAG_CHECKSUM: u32 = 1;
+/// Flag: the writer has finished for good.
+pub const SHMB_FLAG_WRITER_CLOSED: u32 = 2;
+/// Flag: at least one payload has been published.
+pub const SHMB_FLAG_PUBLISHED: u32 = 4;
+
+/// A snapshot of a framed header (see docs/SPEC.md, "Layout 3"), filled in by
+/// `shmb_framed_header()` and `shmb_list_get()`. Plain data owned by the caller.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct shmb_header_info {
+    /// Major layout version (1).
+    pub version_major: u16,
+    /// Minor layout version.
+    pub version_minor: u16,
+    /// Offset of the payload from the start of the segment.
+    pub header_len: u32,
+    /// `SHMB_KIND_MESSAGE`, `SHMB_KIND_STREAM`, or another number from a newer minor version.
+    pub kind: u32,
+    /// `SHMB_FLAG_*` bits.
+    pub flags: u32,
+    /// Bytes available for the payload.
+    pub capacity: u64,
+    /// Bytes of valid payload.
+    pub payload_len: u64,
+    /// Seqlock counter (odd while a write is in progress).
+    pub sequence: u64,
+    /// Number of publishes so far (wraps).
+    pub publish_count: u32,
+    /// Whether `checksum` holds the CRC-32 of the payload.
+    pub has_checksum: bool,
+    /// CRC-32 (zlib's) of the payload when `has_checksum`.
+    pub checksum: u32,
+    /// Pid of the process that created the segment.
+    pub creator_pid: u32,
+    /// Whether that process still runs.
+    pub creator_alive: bool,
+    /// That process's start time, in clock ticks since boot (0 if unknown).
+    pub creator_start_time: u64,
+    /// Creation time, nanoseconds since the Unix epoch.
+    pub created_ns: u64,
+}
+
+impl From<&HeaderInfo> for shmb_header_info {
+    fn from(h: &HeaderInfo) -> Self {
+        Self {
+            version_major: h.version_major,
+            version_minor: h.version_minor,
+            header_len: h.header_len,
+            kind: h.kind.code(),
+            flags: h.flags,
+            capacity: h.capacity,
+            payload_len: h.payload_len,
+            sequence: h.sequence,
+            publish_count: h.publish_count,
+            has_checksum: h.checksum.is_some(),
+            checksum: h.checksum.unwrap_or(0),
+            creator_pid: h.creator_pid,
+            creator_alive: h.creator_alive(),
+            creator_start_time: h.creator_start_time,
+            created_ns: h.created_ns,
+        }
+    }
+}
+
+/// A framed segment: a validated header, then the payload. Created by `shmb_framed_create()`
+/// or `shmb_framed_open()`, released by `shmb_framed_free()` (which never removes the name).
+pub struct shmb_framed {
+    inner: FramedSegment,
+    name: CString,
+}
+
+impl shmb_framed {
+    fn new(inner: FramedSegment) -> Self {
+        let name = c_string(inner.name());
+        Self { inner, name }
+    }
+}
+
+/// Create the framed segment `name` with room for `capacity` payload bytes (the segment is
+/// `128 + capacity` bytes) and an empty payload; permission bits `perm` (`SHMB_PERM_DEFAULT`
+/// = 0600). Always `create_only`.
+///
+/// Ownership: `name` is borrowed; on success the caller owns `*out` (release with
+/// `shmb_framed_free()`); removing the name is up to the caller (`shmb_remove()`).
+///
+/// Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_INVALID_SIZE`,
+/// `SHMB_INVALID_ARGUMENT`, `SHMB_ALREADY_EXISTS`, `SHMB_NO_SPACE`.
+///
+/// # Safety
+///
+/// `name` is NULL or a NUL-terminated string; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_framed_create(
+    name: *const c_char,
+    capacity: u64,
+    perm: u32,
+    out: *mut *mut shmb_framed,
+) -> shmb_result {
+    const F: &str = "shmb_framed_create";
+    guard(F, || {
+        let out = out_arg(out, F, "out")?;
+        // SAFETY: forwarded from this function's contract.
+        let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
+        let opts = FramedOptions {
+            segment: SegmentOptions {
+                permissions: crate::perm(perm),
+                ..SegmentOptions::default()
+            },
+        };
+        let f = FramedSegment::create(name, capacity, &opts)?;
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { give(out, shmb_framed::new(f)) };
+        Ok(())
+    })
+}
+
+/// Open the framed segment `name` and validate its header against the segment's real size.
+/// `access` is `SHMB_READ_ONLY` or `SHMB_READ_WRITE`.
+///
+/// Ownership: `name` is borrowed; on success the caller owns `*out`.
+///
+/// Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_INVALID_ARGUMENT`,
+/// `SHMB_NOT_FOUND`, `SHMB_PERMISSION_DENIED`, `SHMB_BAD_MAGIC` (a raw or size-prefixed
+/// segment), `SHMB_UNSUPPORTED_VERSION`, `SHMB_CORRUPT_HEADER`, `SHMB_TRUNCATED`.
+///
+/// # Safety
+///
+/// `name` is NULL or a NUL-terminated string; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_framed_open(
+    name: *const c_char,
+    access: shmb_access,
+    out: *mut *mut shmb_framed,
+) -> shmb_result {
+    const F: &str = "shmb_framed_open";
+    guard(F, || {
+        let out = out_arg(out, F, "out")?;
+        // SAFETY: forwarded from this function's contract.
+        let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
+        let acc = crate::access(F, access)?;
+        let f = FramedSegment::open(name, acc)?;
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { give(out, shmb_framed::new(f)) };
+        Ok(())
+    })
+}
+
+/// Unmap and close; never removes the name. NULL is a no-op.
+///
+/// # Safety
+///
+/// `framed` is NULL or a handle not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_framed_free(framed: *mut shmb_framed) {
+    // SAFETY: forwarded from this function's contract.
+    guard_value((), || unsafe { take(framed) });
+}
+
+/// The segment's name. Borrowed: valid until `framed` is freed. NULL when `framed` is NULL.
+///
+/// # Safety
+///
+/// `framed` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_framed_name(framed: *const shmb_framed) -> *const c_char {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { framed.as_ref() }.map_or(std::ptr::null(), |f| f.name.as_ptr())
+    })
+}
+
+/// Bytes available for the payload; 0 when `framed` is NULL.
+///
+/// # Safety
+///
+/// `framed` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_framed_capacity(framed: *const shmb_framed) -> u64 {
+    guard_value(0, || {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { framed.as_ref() }.map_or(0, |f| f.inner.capacity())
+    })
+}
+
+/// The current payload length (a snapshot: a racing write may change it); 0 when `framed` is
+/// NULL.
+///
+/// # Safety
+///
+/// `framed` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_framed_payload_len(framed: *const shmb_framed) -> u64 {
+    guard_value(0, || {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { framed.as_ref() }.map_or(0, |f| f.inner.payload_len())
+    })
+}
+
+/// Fill the caller's `*out` with a snapshot of the header.
+///
+/// Errors: `SHMB_NULL_ARGUMENT`, `SHMB_TRUNCATED`.
+///
+/// # Safety
+///
+/// `framed` is NULL or a live handle; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_framed_header(
+    framed: *const shmb_framed,
+    out: *mut shmb_header_info,
+) -> shmb_result {
+    const F: &str = "shmb_framed_header";
+    guard(F, || {
+        let out = out_arg(out, F, "out")?;
+        // SAFETY: forwarded from this function's contract.
+        let f = unsafe { ref_arg(framed, F, "framed") }?;
+        let h = f.inner.header()?;
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { *out = shmb_header_info::from(&h) };
+        Ok(())
+    })
+}
+
+/// Publish `len` bytes of `data` as the new payload, with its CRC-32, and wake waiting
+/// readers. Readers never see a half-written payload (seqlock).
+///
+/// Errors: `SHMB_NULL_ARGUMENT` (`data` may be NULL only when `len` is 0),
+/// `SHMB_PERMISSION_DENIED` (read-only handle), `SHMB_OUT_OF_BOUNDS` (larger than the
+/// capacity), `SHMB_UNSUPPORTED` (a stream segment), `SHMB_TRUNCATED`.
+///
+/// # Safety
+///
+/// `framed` is NULL or a live handle; `data` is NULL or valid for `len` bytes of reads.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_framed_write(
+    framed: *const shmb_framed,
+    data: *const c_void,
+    len: usize,
+) -> shmb_result {
+    const F: &str = "shmb_framed_write";
+    guard(F, || {
+        // SAFETY: forwarded from this function's contract.
+        let f = unsafe { ref_arg(framed, F, "framed") }?;
+        let data: &[u8] = if len == 0 {
+            &[]
+        } else if data.is_null() {
+            return Err(FfiError::null(F, "data"));
+        } else {
+            // SAFETY: non-NULL, `len` readable bytes by contract.
+            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
+        };
+        f.inner.write(data)?;
+        Ok(())
+    })
+}
+
+/// Copy the current payload consistently into the caller's `buf` (capacity `cap`), verify its
+/// checksum, and store its length in `*out_len`. When `cap` is too small, returns
+/// `SHMB_BUFFER_TOO_SMALL` and stores the length needed in `*out_len` (size the buffer with
+/// `shmb_framed_capacity()` to avoid the retry).
+///
+/// Errors: `SHMB_NULL_ARGUMENT` (`buf` may be NULL only when `cap` is 0),
+/// `SHMB_BUFFER_TOO_SMALL`, `SHMB_CHECKSUM_MISMATCH`, `SHMB_CORRUPT_HEADER`, `SHMB_TIMEOUT` (a
+/// writer died mid-write), `SHMB_UNSUPPORTED` (a stream segment), `SHMB_TRUNCATED`.
+///
+/// # Safety
+///
+/// `framed` is NULL or a live handle; `buf` is NULL or valid for `cap` bytes of writes;
+/// `out_len` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_framed_read(
+    framed: *const shmb_framed,
+    buf: *mut c_void,
+    cap: usize,
+    out_len: *mut usize,
+) -> shmb_result {
+    const F: &str = "shmb_framed_read";
+    guard(F, || {
+        let out_len = out_arg(out_len, F, "out_len")?;
+        // SAFETY: forwarded from this function's contract.
+        let f = unsafe { ref_arg(framed, F, "framed") }?;
+        if buf.is_null() && cap > 0 {
+            return Err(FfiError::null(F, "buf"));
+        }
+        let mut needed = 0usize;
+        let r = f.inner.read_with(|ptr, len| {
+            if len > cap {
+                needed = len;
+                return Ok(0);
+            }
+            needed = 0;
+            if len > 0 {
+                // SAFETY: read_with guarantees `len` bytes at `ptr` in the mapping; `buf` holds
+                // `cap >= len` bytes by contract and is not part of the mapping.
+                unsafe { std::ptr::copy_nonoverlapping(ptr, buf.cast::<u8>(), len) };
+            }
+            // SAFETY: `buf` now holds `len` initialised bytes (nothing to read when len is 0).
+            let copied = unsafe { std::slice::from_raw_parts(buf.cast::<u8>().cast_const(), len) };
+            Ok(crc32fast::hash(copied))
+        });
+        if needed > 0 {
+            // SAFETY: checked non-NULL; writable by contract.
+            unsafe { *out_len = needed };
+            return Err(FfiError::new(
+                shmb_result::SHMB_BUFFER_TOO_SMALL,
+                format!("{F}: the payload is {needed} bytes but the buffer holds {cap}"),
+            ));
+        }
+        r?;
+        let len = usize::try_from(f.inner.payload_len()).unwrap_or(usize::MAX);
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { *out_len = len.min(cap) };
+        Ok(())
+    })
+}
+
+/// The current publish counter; pass it to `shmb_framed_wait()` to wait for the next publish.
+/// 0 when `framed` is NULL.
+///
+/// # Safety
+///
+/// `framed` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_framed_publish_count(framed: *const shmb_framed) -> u32 {
+    guard_value(0, || {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { framed.as_ref() }.map_or(0, |f| f.inner.publish_count())
+    })
+}
+
+/// Wait until the publish counter differs from `seen`, the writer closes the segment, or
+/// `timeout_ms` milliseconds pass (a negative timeout waits forever). Spins briefly, then
+/// sleeps on a futex in the shared mapping. Stores the new counter in `*out_count`.
+///
+/// Errors: `SHMB_NULL_ARGUMENT`, `SHMB_TIMEOUT`, `SHMB_WRITER_CLOSED`, `SHMB_TRUNCATED`.
+///
+/// # Safety
+///
+/// `framed` is NULL or a live handle; `out_count` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_framed_wait(
+    framed: *const shmb_framed,
+    seen: u32,
+    timeout_ms: i64,
+    out_count: *mut u32,
+) -> shmb_result {
+    const F: &str = "shmb_framed_wait";
+    guard(F, || {
+        let out_count = out_arg(out_count, F, "out_count")?;
+        // SAFETY: forwarded from this function's contract.
+        let f = unsafe { ref_arg(framed, F, "framed") }?;
+        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        let n = f.inner.wait(seen, timeout)?;
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { *out_count = n };
+        Ok(())
+    })
+}
+
+/// Mark the segment closed by its writer and wake every waiting reader.
+///
+/// Errors: `SHMB_NULL_ARGUMENT`, `SHMB_PERMISSION_DENIED`, `SHMB_TRUNCATED`.
+///
+/// # Safety
+///
+/// `framed` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_framed_close_writer(framed: *const shmb_framed) -> shmb_result {
+    const F: &str = "shmb_framed_close_writer";
+    guard(F, || {
+        // SAFETY: forwarded from this function's contract.
+        let f = unsafe { ref_arg(framed, F, "framed") }?;
+        f.inner.close_writer()?;
+        Ok(())
+    })
+}
