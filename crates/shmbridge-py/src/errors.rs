@@ -1,0 +1,178 @@
+//! Core errors as Python exceptions.
+//!
+//! Where the standard library has a case, the standard library's class: `OSError(errno, ...)`
+//! (which Python turns into `FileExistsError`, `FileNotFoundError`, `PermissionError`, ...),
+//! `ValueError` for bad names and sizes. The library's own cases derive from
+//! `shmbridge.Error`; a few also derive from the built-in class a caller would expect
+//! (`Timeout` is a `TimeoutError`, `OutOfBounds` an `IndexError`, `ClosedError` a
+//! `ValueError`, as for a closed file).
+
+use pyo3::exceptions::{
+    PyException, PyFileExistsError, PyFileNotFoundError, PyIndexError, PyOSError,
+    PyPermissionError, PyTimeoutError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
+use shmbridge::{Error, ErrorKind};
+
+/// Our exception classes, in [`CLASSES`] order.
+static TYPES: PyOnceLock<Vec<Py<PyType>>> = PyOnceLock::new();
+
+/// Name, extra built-in base (besides `Error`, or `Exception` for `Error` itself), doc.
+const CLASSES: &[(&str, Option<&str>, &str)] = &[
+    ("Error", None, "Base class of shmbridge's own errors."),
+    (
+        "BadMagic",
+        None,
+        "The segment is not a shmbridge framed segment (wrong magic).",
+    ),
+    (
+        "UnsupportedVersion",
+        None,
+        "A framed layout version this library cannot read.",
+    ),
+    (
+        "CorruptHeader",
+        None,
+        "A framed header whose fields do not add up.",
+    ),
+    (
+        "Truncated",
+        None,
+        "The segment is smaller than its header or declared lengths say.",
+    ),
+    (
+        "ChecksumMismatch",
+        None,
+        "The payload does not match its checksum.",
+    ),
+    ("Timeout", Some("TimeoutError"), "A wait ran out of time."),
+    (
+        "WriterClosed",
+        None,
+        "The writer closed the segment before the awaited data arrived.",
+    ),
+    ("PeerGone", None, "The other side of a transfer went away."),
+    (
+        "OutOfBounds",
+        Some("IndexError"),
+        "An access past the end of a mapping or payload.",
+    ),
+    ("ClosedError", Some("ValueError"), "The object was closed."),
+    (
+        "Unsupported",
+        None,
+        "Not supported on this platform or for this kind of segment.",
+    ),
+];
+
+fn builtin<'py>(py: Python<'py>, name: &str) -> Bound<'py, PyType> {
+    match name {
+        "TimeoutError" => py.get_type::<PyTimeoutError>(),
+        "IndexError" => py.get_type::<PyIndexError>(),
+        _ => py.get_type::<PyValueError>(),
+    }
+}
+
+/// Create the classes and add them to the module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let types = TYPES.get_or_try_init(py, || -> PyResult<Vec<Py<PyType>>> {
+        let type_ = py.get_type::<PyType>();
+        let mut out: Vec<Py<PyType>> = Vec::with_capacity(CLASSES.len());
+        for (name, extra, doc) in CLASSES {
+            let mut bases = Vec::new();
+            match out.first() {
+                Some(base) => bases.push(base.bind(py).clone()),
+                None => bases.push(py.get_type::<PyException>()),
+            }
+            if let Some(extra) = extra {
+                bases.push(builtin(py, extra));
+            }
+            let dict = PyDict::new(py);
+            dict.set_item("__module__", "shmbridge")?;
+            dict.set_item("__doc__", *doc)?;
+            let cls = type_.call1((*name, PyTuple::new(py, bases)?, dict))?;
+            out.push(cls.cast_into::<PyType>()?.unbind());
+        }
+        Ok(out)
+    })?;
+    for ((name, _, _), cls) in CLASSES.iter().zip(types) {
+        m.add(*name, cls.bind(py))?;
+    }
+    Ok(())
+}
+
+fn ours(name: &str, msg: String) -> PyErr {
+    Python::attach(|py| {
+        let index = CLASSES.iter().position(|c| c.0 == name).unwrap_or(0);
+        match TYPES.get(py) {
+            Some(types) => PyErr::from_type(types[index].bind(py).clone(), msg),
+            None => PyException::new_err(msg),
+        }
+    })
+}
+
+/// `shmbridge.ClosedError` for an object used after `close()`.
+pub(crate) fn closed(what: &str) -> PyErr {
+    ours("ClosedError", format!("{what} is closed"))
+}
+
+/// `shmbridge.OutOfBounds` with a message.
+pub(crate) fn out_of_bounds(msg: String) -> PyErr {
+    ours("OutOfBounds", msg)
+}
+
+/// The Python exception for a core error.
+pub(crate) fn to_py(err: &Error) -> PyErr {
+    let msg = err.to_string();
+    if let Some(errno) = err.errno() {
+        if matches!(
+            err.kind(),
+            ErrorKind::AlreadyExists
+                | ErrorKind::NotFound
+                | ErrorKind::PermissionDenied
+                | ErrorKind::NoSpace
+                | ErrorKind::Os
+        ) {
+            // OSError(errno, strerror, filename) becomes FileExistsError etc. by errno, as the
+            // stdlib's own shm_open errors do.
+            let filename = err.segment().unwrap_or_default().to_owned();
+            return PyOSError::new_err((errno, err.detail().to_owned(), filename));
+        }
+    }
+    match err.kind() {
+        ErrorKind::AlreadyExists => PyFileExistsError::new_err(msg),
+        ErrorKind::NotFound => PyFileNotFoundError::new_err(msg),
+        ErrorKind::PermissionDenied => PyPermissionError::new_err(msg),
+        ErrorKind::InvalidName | ErrorKind::InvalidSize | ErrorKind::InvalidArgument => {
+            PyValueError::new_err(msg)
+        }
+        ErrorKind::NoSpace | ErrorKind::Os => PyOSError::new_err(msg),
+        ErrorKind::BadMagic => ours("BadMagic", msg),
+        ErrorKind::UnsupportedVersion => ours("UnsupportedVersion", msg),
+        ErrorKind::CorruptHeader => ours("CorruptHeader", msg),
+        ErrorKind::Truncated => ours("Truncated", msg),
+        ErrorKind::ChecksumMismatch => ours("ChecksumMismatch", msg),
+        ErrorKind::Timeout => ours("Timeout", msg),
+        ErrorKind::WriterClosed => ours("WriterClosed", msg),
+        ErrorKind::PeerGone => ours("PeerGone", msg),
+        ErrorKind::OutOfBounds => ours("OutOfBounds", msg),
+        ErrorKind::Closed => ours("ClosedError", msg),
+        ErrorKind::Unsupported => ours("Unsupported", msg),
+        _ => ours("Error", msg),
+    }
+}
+
+/// `result.map_err(to_py)` as a method.
+pub(crate) trait IntoPy<T> {
+    /// Convert the core error into the Python exception.
+    fn py(self) -> PyResult<T>;
+}
+
+impl<T> IntoPy<T> for shmbridge::Result<T> {
+    fn py(self) -> PyResult<T> {
+        self.map_err(|e| to_py(&e))
+    }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Shared by the py-*.sh scripts: which CPython versions the Python tests run on, and where.
+# Sourced, not run. Sets PY_VERSIONS and defines py_find VERSION (prints the interpreter
+# path, or nothing) and py_venv VERSION (prints the venv directory).
+ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+PY_VERSIONS="${PY_VERSIONS:-3.9 3.11 3.13}"
+PY_VENV_ROOT="${PY_VENV_ROOT:-$ROOT/.venv}"
+# Bump when the list of packages below changes, so existing venvs get them.
+PY_DEPS_STAMP=".shmbridge-deps-1"
+PY_DEPS=(maturin pytest numpy mypy)
+
+py_find() {
+  local v="$1" root cand
+  if command -v pyenv >/dev/null 2>&1; then
+    root="$(pyenv root)"
+  else
+    root="${PYENV_ROOT:-$HOME/.pyenv}"
+  fi
+  # The newest pyenv build of that version, then python3.X on PATH.
+  for cand in $(ls -d "$root"/versions/"$v".* 2>/dev/null | sort -V -r); do
+    if [ -x "$cand/bin/python$v" ]; then
+      echo "$cand/bin/python$v"
+      return
+    fi
+  done
+  cand="$(command -v "python$v" 2>/dev/null || true)"
+  if [ -n "$cand" ] && "$cand" -c 'import sys' >/dev/null 2>&1; then
+    echo "$cand"
+  fi
+}
+
+py_venv() {
+  echo "$PY_VENV_ROOT/py$1"
+}

@@ -1,0 +1,218 @@
+//! The Rust participant of the interop suite: the core crate, and nothing else.
+//! The command line is the one every actor shares (`tests/interop/PROTOCOL.md`).
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use shmbridge::{
+    size_prefixed, Access, Error, ErrorKind, FramedOptions, FramedSegment, OpenMode, Region, Segment, SegmentOptions,
+};
+
+const ACTOR: &str = "rust";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        return finish(&fail_usage("missing command"));
+    };
+    let mut opts = HashMap::new();
+    let mut it = rest.iter();
+    while let Some(k) = it.next() {
+        match (k.strip_prefix("--"), it.next()) {
+            (Some(key), Some(v)) => {
+                opts.insert(key.to_owned(), v.clone());
+            }
+            _ => return finish(&fail_usage(&format!("bad argument {k:?}"))),
+        }
+    }
+    let out = run(cmd, &opts).unwrap_or_else(|e| {
+        let mut j = Json::new(false);
+        j.str("error", &snake(e.kind())).str("message", &e.to_string());
+        j
+    });
+    finish(&out)
+}
+
+fn finish(j: &Json) -> ExitCode {
+    println!("{}", j.render());
+    if j.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn fail_usage(msg: &str) -> Json {
+    let mut j = Json::new(false);
+    j.str("error", "usage").str("message", msg);
+    j
+}
+
+fn arg<'a>(opts: &'a HashMap<String, String>, key: &str) -> Result<&'a str, Error> {
+    opts.get(key)
+        .map(String::as_str)
+        .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, format!("missing --{key}")))
+}
+
+fn num(opts: &HashMap<String, String>, key: &str) -> Result<u64, Error> {
+    arg(opts, key)?.parse().map_err(|_| Error::new(ErrorKind::InvalidArgument, format!("--{key} is not a number")))
+}
+
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    (0..len as u64).map(|i| ((i * 31 + seed) % 251) as u8).collect()
+}
+
+fn payload(opts: &HashMap<String, String>) -> Result<Vec<u8>, Error> {
+    if let Some(f) = opts.get("file") {
+        return std::fs::read(f).map_err(|e| Error::from_io(&e, "cannot read --file").with_segment(f));
+    }
+    Ok(pattern(num(opts, "size")? as usize, num(opts, "pattern")?))
+}
+
+fn run(cmd: &str, opts: &HashMap<String, String>) -> Result<Json, Error> {
+    let name = arg(opts, "name")?;
+    let mut j = Json::new(true);
+    match cmd {
+        "write" => {
+            let data = payload(opts)?;
+            let perm = opts.get("perm").map(|p| u32::from_str_radix(p, 8)).transpose().map_err(|_| {
+                Error::new(ErrorKind::InvalidArgument, "--perm is not octal")
+            })?;
+            let seg_opts = SegmentOptions { permissions: perm, ..SegmentOptions::default() };
+            match arg(opts, "layout")? {
+                "raw" => {
+                    let seg = Segment::open_with(name, OpenMode::CreateOnly, data.len() as u64, &seg_opts)?;
+                    seg.write_at(0, &data)?;
+                }
+                "size-prefixed" => drop(size_prefixed::create(name, &data, &seg_opts)?),
+                "framed" => {
+                    let f = FramedSegment::create(name, data.len() as u64, &FramedOptions { segment: seg_opts })?;
+                    f.write(&data)?;
+                }
+                other => return Err(Error::new(ErrorKind::InvalidArgument, format!("unknown layout {other}"))),
+            }
+            j.num("bytes", data.len() as u64).num("crc32", u64::from(crc32fast::hash(&data)));
+        }
+        "read" => {
+            let data = match arg(opts, "layout")? {
+                "raw" => Segment::open(name, Access::ReadOnly)?.to_vec()?,
+                "size-prefixed" => size_prefixed::read(Segment::open(name, Access::ReadOnly)?.region())?,
+                "framed" => FramedSegment::open(name, Access::ReadOnly)?.read()?,
+                other => return Err(Error::new(ErrorKind::InvalidArgument, format!("unknown layout {other}"))),
+            };
+            if let Some(out) = opts.get("out") {
+                std::fs::write(out, &data).map_err(|e| Error::from_io(&e, "cannot write --out").with_segment(out))?;
+            }
+            if opts.contains_key("pattern") && data != pattern(data.len(), num(opts, "pattern")?) {
+                j = Json::new(false);
+                j.str("error", "mismatch").str("message", "the bytes differ from the pattern");
+            }
+            j.num("bytes", data.len() as u64).num("crc32", u64::from(crc32fast::hash(&data)));
+        }
+        "fields-write" => {
+            let seg = Segment::create(name, 1024)?;
+            seg.set(0, 128u8)?;
+            seg.set(4, -1i32)?;
+            seg.set(8, 1u32)?;
+            seg.set(12, 2.0f32)?;
+        }
+        "fields-modify" => {
+            let seg = Segment::open(name, Access::ReadWrite)?;
+            seg.set(1, 127u8)?;
+            seg.set(2, 255u8)?;
+            seg.set(4, -128i32)?;
+            seg.set(8, 6666u32)?;
+            seg.set(12, 1.414f32)?;
+        }
+        "fields-read" => {
+            let seg = Segment::open(name, Access::ReadOnly)?;
+            fields(&mut j, seg.region())?;
+        }
+        "open" => {
+            let mode = match arg(opts, "mode")? {
+                "create_only" => OpenMode::CreateOnly,
+                "open_only" => OpenMode::OpenOnly,
+                "open_or_create" => OpenMode::OpenOrCreate,
+                m => return Err(Error::new(ErrorKind::InvalidArgument, format!("unknown mode {m}"))),
+            };
+            let seg = Segment::open_with(name, mode, num(opts, "size")?, &SegmentOptions::default())?;
+            j.bool("created", seg.object().created()).num("size", seg.len() as u64);
+        }
+        "write-readonly" => {
+            let seg = Segment::open(name, Access::ReadOnly)?;
+            match seg.write_at(0, b"X") {
+                Ok(()) => {
+                    j = Json::new(false);
+                    j.str("error", "not_refused").str("message", "a read-only handle accepted a write");
+                }
+                Err(e) => {
+                    j.bool("refused", true).str("error", &snake(e.kind())).str("message", &e.to_string());
+                }
+            }
+        }
+        other => return Err(Error::new(ErrorKind::InvalidArgument, format!("unknown command {other}"))),
+    }
+    Ok(j)
+}
+
+fn fields(j: &mut Json, r: &Region) -> Result<(), Error> {
+    for (i, key) in ["b0", "b1", "b2", "b3"].iter().enumerate() {
+        j.num(key, u64::from(r.get::<u8>(i as u64)?));
+    }
+    j.raw("i32", &r.get::<i32>(4)?.to_string());
+    j.num("u32", u64::from(r.get::<u32>(8)?));
+    j.raw("f32", &format!("{:.6}", r.get::<f32>(12)?));
+    Ok(())
+}
+
+/// `ErrorKind::AlreadyExists` -> `already_exists`.
+fn snake(kind: ErrorKind) -> String {
+    let mut s = String::new();
+    for (i, c) in format!("{kind:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            s.push('_');
+        }
+        s.push(c.to_ascii_lowercase());
+    }
+    s
+}
+
+/// A one-line JSON object, enough for this protocol (no dependency needed).
+struct Json {
+    ok: bool,
+    fields: Vec<(String, String)>,
+}
+
+impl Json {
+    fn new(ok: bool) -> Self {
+        Self { ok, fields: vec![("actor".into(), format!("\"{ACTOR}\""))] }
+    }
+    fn raw(&mut self, k: &str, v: &str) -> &mut Self {
+        self.fields.push((k.into(), v.into()));
+        self
+    }
+    fn num(&mut self, k: &str, v: u64) -> &mut Self {
+        self.raw(k, &v.to_string())
+    }
+    fn bool(&mut self, k: &str, v: bool) -> &mut Self {
+        self.raw(k, if v { "true" } else { "false" })
+    }
+    fn str(&mut self, k: &str, v: &str) -> &mut Self {
+        let mut e = String::from("\"");
+        for c in v.chars() {
+            match c {
+                '"' => e.push_str("\\\""),
+                '\\' => e.push_str("\\\\"),
+                c if (c as u32) < 0x20 => e.push_str(&format!("\\u{:04x}", c as u32)),
+                c => e.push(c),
+            }
+        }
+        e.push('"');
+        self.raw(k, &e)
+    }
+    fn render(&self) -> String {
+        let mut parts = vec![format!("\"ok\": {}", self.ok)];
+        parts.extend(self.fields.iter().map(|(k, v)| format!("\"{k}\": {v}")));
+        format!("{{{}}}", parts.join(", "))
+    }
+}

@@ -1,0 +1,201 @@
+"""Every writer against every reader, generated from participants.py.
+
+Case ids read `<writer>-writes/<reader>-reads/<scenario>`; single-participant cases read
+`<participant>-creates/<scenario>`. Each case uses its own segment name and removes it even
+when it fails.
+"""
+
+import itertools
+import json
+import os
+import stat
+import subprocess
+import zlib
+
+import pytest
+
+from participants import ENABLED
+
+FILE_SIZES = [0, 1, 4095, 4096, 4097, 1024 * 1024 + 1, 64 * 1024 * 1024]
+RAW_SIZE = 4097
+_counter = itertools.count()
+
+
+def pattern(n, p):
+    period = bytes((i * 31 + p) % 251 for i in range(251))
+    return (period * (n // 251 + 1))[:n]
+
+
+class Actor:
+    def __init__(self, participant):
+        self.p = participant
+
+    def __call__(self, *args, expect_ok=True, timeout=300):
+        cmd = self.p.cmd + [str(a) for a in args]
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, text=True)
+        assert proc.returncode in (0, 1), (
+            f"{self.p.name} crashed (exit {proc.returncode}) on {args}:\n{proc.stderr[-2000:]}")
+        lines = proc.stdout.strip().splitlines()
+        assert lines, f"{self.p.name} printed nothing on {args}:\n{proc.stderr[-2000:]}"
+        out = json.loads(lines[-1])
+        assert out["actor"] == self.p.name
+        assert out["ok"] == (proc.returncode == 0), out
+        if expect_ok:
+            assert out["ok"], f"{self.p.name} {args[0]} failed: {out}"
+        return out
+
+
+@pytest.fixture
+def seg():
+    """A fresh segment name, removed after the case whatever happened."""
+    name = f"shmb_i_{os.getpid()}_{next(_counter)}"
+    yield name
+    try:
+        os.unlink(os.path.join("/dev/shm", name))
+    except FileNotFoundError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("interop-files")  # under /tmp: a disk filesystem here
+    out = {}
+    for n in FILE_SIZES:
+        path = d / f"data-{n}.bin"
+        path.write_bytes(os.urandom(n))
+        out[n] = path
+    return out
+
+
+def pairs(pred):
+    return [pytest.param(w, r, id=f"{w.name}-writes/{r.name}-reads")
+            for w in ENABLED for r in ENABLED if pred(w, r)]
+
+
+def cases(scenarios):
+    """(writer, reader, scenario) params with ids writer-writes/reader-reads/scenario."""
+    out = []
+    for scen, pred in scenarios:
+        for w in ENABLED:
+            for r in ENABLED:
+                if pred(w, r):
+                    out.append(pytest.param(w, r, scen, id=f"{w.name}-writes/{r.name}-reads/{scen}"))
+    return out
+
+
+def layout_ok(layout):
+    return lambda w, r: layout in w.writes and layout in r.reads
+
+
+# ---- bytes in each layout --------------------------------------------------------------
+
+@pytest.mark.parametrize("writer,reader,scenario", cases(
+    [(f"{layout}-{RAW_SIZE}", layout_ok(layout)) for layout in ("raw", "size-prefixed", "framed")]))
+def test_bytes(writer, reader, scenario, seg):
+    layout = scenario.rsplit("-", 1)[0]
+    w = Actor(writer)("write", "--layout", layout, "--name", seg, "--size", RAW_SIZE, "--pattern", 17)
+    r = Actor(reader)("read", "--layout", layout, "--name", seg, "--pattern", 17)
+    assert r["bytes"] == RAW_SIZE
+    assert r["crc32"] == w["crc32"] == zlib.crc32(pattern(RAW_SIZE, 17))
+
+
+@pytest.mark.parametrize("writer,reader,scenario", cases([("framed-bad-checksum", layout_ok("framed"))]))
+def test_framed_checksum_is_verified(writer, reader, scenario, seg):
+    Actor(writer)("write", "--layout", "framed", "--name", seg, "--size", 1000, "--pattern", 3)
+    with open(os.path.join("/dev/shm", seg), "r+b") as f:  # another process flips a payload byte
+        f.seek(128 + 500)
+        byte = f.read(1)
+        f.seek(128 + 500)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    r = Actor(reader)("read", "--layout", "framed", "--name", seg, expect_ok=False)
+    assert r["error"] == "checksum_mismatch", r
+
+
+# ---- a file handed over whole ----------------------------------------------------------
+
+def file_layout_ok(layout):
+    return layout_ok(layout)
+
+
+@pytest.mark.parametrize("writer,reader,scenario", cases(
+    [(f"file-{layout}-{n}", file_layout_ok(layout)) for layout in ("framed", "raw") for n in FILE_SIZES]))
+def test_file(writer, reader, scenario, seg, files, tmp_path):
+    _, layout, n = scenario.split("-", 2)
+    src = files[int(n)]
+    out = tmp_path / "out.bin"
+    Actor(writer)("write", "--layout", layout, "--name", seg, "--file", src)
+    r = Actor(reader)("read", "--layout", layout, "--name", seg, "--out", out)
+    assert r["bytes"] == int(n)
+    assert out.read_bytes() == src.read_bytes(), "the file came out different"
+
+
+# ---- typed fields: the seed's program1 / program2 --------------------------------------
+
+PROGRAM1_THEN_2 = {"b0": 128, "b1": 127, "b2": 255, "b3": 0, "i32": -128, "u32": 6666}
+
+
+@pytest.mark.parametrize("writer,reader,scenario", [
+    pytest.param(w, r, "fields", id=f"{w.name}-writes/{r.name}-modifies/fields")
+    for w in ENABLED for r in ENABLED])
+def test_fields(writer, reader, scenario, seg):
+    Actor(writer)("fields-write", "--name", seg)
+    Actor(reader)("fields-modify", "--name", seg)
+    for who in (writer, reader):
+        got = Actor(who)("fields-read", "--name", seg)
+        for k, v in PROGRAM1_THEN_2.items():
+            assert got[k] == v, f"{who.name} reads {k}={got[k]}, expected {v}"
+        assert abs(got["f32"] - 1.414) < 1e-6
+
+
+# ---- open modes ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("writer,reader,scenario", [
+    pytest.param(w, r, "open-modes", id=f"{w.name}-writes/{r.name}-reads/open-modes")
+    for w in ENABLED for r in ENABLED])
+def test_open_modes(writer, reader, scenario, seg):
+    a, b = Actor(writer), Actor(reader)
+    miss = b("open", "--name", seg, "--mode", "open_only", "--size", 4096, expect_ok=False)
+    assert miss["error"] == "not_found", miss
+    made = a("open", "--name", seg, "--mode", "create_only", "--size", 4096)
+    assert made["created"] is True and made["size"] == 4096
+    dup = b("open", "--name", seg, "--mode", "create_only", "--size", 4096, expect_ok=False)
+    assert dup["error"] == "already_exists", dup
+    got = b("open", "--name", seg, "--mode", "open_only", "--size", 4096)
+    assert got["created"] is False and got["size"] == 4096
+    got = b("open", "--name", seg, "--mode", "open_or_create", "--size", 4096)
+    assert got["created"] is False and got["size"] == 4096
+
+
+# ---- read-only attach ------------------------------------------------------------------
+
+@pytest.mark.parametrize("writer,reader,scenario", [
+    pytest.param(w, r, "read-only", id=f"{w.name}-writes/{r.name}-reads/read-only")
+    for w in ENABLED for r in ENABLED if r.read_only_attach])
+def test_read_only_attach_refuses_writes(writer, reader, scenario, seg):
+    Actor(writer)("write", "--layout", "raw", "--name", seg, "--size", 100, "--pattern", 5)
+    r = Actor(reader)("write-readonly", "--name", seg)
+    assert r["refused"] is True and r["error"] == "permission_denied", r
+    Actor(writer)("read", "--layout", "raw", "--name", seg, "--pattern", 5)  # unchanged
+
+
+# ---- permissions -----------------------------------------------------------------------
+
+def mode_of(name):
+    return stat.S_IMODE(os.stat(os.path.join("/dev/shm", name)).st_mode)
+
+
+@pytest.mark.parametrize("who", [pytest.param(p, id=f"{p.name}-creates/perm-default") for p in ENABLED])
+def test_default_permissions(who, seg):
+    Actor(who)("write", "--layout", "raw", "--name", seg, "--size", 10, "--pattern", 1)
+    assert mode_of(seg) == who.default_perm, f"{who.name} created {mode_of(seg):04o}"
+
+
+@pytest.mark.parametrize("who", [pytest.param(p, id=f"{p.name}-creates/perm-0640")
+                                 for p in ENABLED if p.explicit_perm])
+def test_explicit_permissions(who, seg):
+    old = os.umask(0o077)  # the explicit mode must win over any umask
+    try:
+        Actor(who)("write", "--layout", "raw", "--name", seg, "--size", 10, "--pattern", 1, "--perm", "640")
+    finally:
+        os.umask(old)
+    assert mode_of(seg) == 0o640, f"{who.name} created {mode_of(seg):04o}"
