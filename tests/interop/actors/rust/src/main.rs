@@ -2,10 +2,12 @@
 //! The command line is the one every actor shares (`tests/interop/PROTOCOL.md`).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use shmbridge::{
-    size_prefixed, Access, Error, ErrorKind, FramedOptions, FramedSegment, OpenMode, Region, Segment, SegmentOptions,
+    size_prefixed, Access, Error, ErrorKind, FramedOptions, FramedSegment, OpenMode, Region,
+    Segment, SegmentOptions,
 };
 
 const ACTOR: &str = "rust";
@@ -27,7 +29,8 @@ fn main() -> ExitCode {
     }
     let out = run(cmd, &opts).unwrap_or_else(|e| {
         let mut j = Json::new(false);
-        j.str("error", &snake(e.kind())).str("message", &e.to_string());
+        j.str("error", &snake(e.kind()))
+            .str("message", &e.to_string());
         j
     });
     finish(&out)
@@ -55,16 +58,24 @@ fn arg<'a>(opts: &'a HashMap<String, String>, key: &str) -> Result<&'a str, Erro
 }
 
 fn num(opts: &HashMap<String, String>, key: &str) -> Result<u64, Error> {
-    arg(opts, key)?.parse().map_err(|_| Error::new(ErrorKind::InvalidArgument, format!("--{key} is not a number")))
+    arg(opts, key)?.parse().map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("--{key} is not a number"),
+        )
+    })
 }
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    (0..len as u64).map(|i| ((i * 31 + seed) % 251) as u8).collect()
+    (0..len as u64)
+        .map(|i| ((i * 31 + seed) % 251) as u8)
+        .collect()
 }
 
 fn payload(opts: &HashMap<String, String>) -> Result<Vec<u8>, Error> {
     if let Some(f) = opts.get("file") {
-        return std::fs::read(f).map_err(|e| Error::from_io(&e, "cannot read --file").with_segment(f));
+        return std::fs::read(f)
+            .map_err(|e| Error::from_io(&e, "cannot read --file").with_segment(f));
     }
     Ok(pattern(num(opts, "size")? as usize, num(opts, "pattern")?))
 }
@@ -73,42 +84,102 @@ fn run(cmd: &str, opts: &HashMap<String, String>) -> Result<Json, Error> {
     let name = arg(opts, "name")?;
     let mut j = Json::new(true);
     match cmd {
-        "write" => {
-            let data = payload(opts)?;
-            let perm = opts.get("perm").map(|p| u32::from_str_radix(p, 8)).transpose().map_err(|_| {
-                Error::new(ErrorKind::InvalidArgument, "--perm is not octal")
-            })?;
-            let seg_opts = SegmentOptions { permissions: perm, ..SegmentOptions::default() };
-            match arg(opts, "layout")? {
-                "raw" => {
-                    let seg = Segment::open_with(name, OpenMode::CreateOnly, data.len() as u64, &seg_opts)?;
-                    seg.write_at(0, &data)?;
-                }
-                "size-prefixed" => drop(size_prefixed::create(name, &data, &seg_opts)?),
-                "framed" => {
-                    let f = FramedSegment::create(name, data.len() as u64, &FramedOptions { segment: seg_opts })?;
-                    f.write(&data)?;
-                }
-                other => return Err(Error::new(ErrorKind::InvalidArgument, format!("unknown layout {other}"))),
-            }
-            j.num("bytes", data.len() as u64).num("crc32", u64::from(crc32fast::hash(&data)));
-        }
+        "write" => write(name, opts, &mut j)?,
         "read" => {
-            let data = match arg(opts, "layout")? {
-                "raw" => Segment::open(name, Access::ReadOnly)?.to_vec()?,
-                "size-prefixed" => size_prefixed::read(Segment::open(name, Access::ReadOnly)?.region())?,
-                "framed" => FramedSegment::open(name, Access::ReadOnly)?.read()?,
-                other => return Err(Error::new(ErrorKind::InvalidArgument, format!("unknown layout {other}"))),
-            };
-            if let Some(out) = opts.get("out") {
-                std::fs::write(out, &data).map_err(|e| Error::from_io(&e, "cannot write --out").with_segment(out))?;
+            if !read(name, opts, &mut j)? {
+                let mut bad = Json::new(false);
+                bad.str("error", "mismatch")
+                    .str("message", "the bytes differ from the pattern");
+                bad.fields.extend(j.fields.into_iter().skip(1));
+                j = bad;
             }
-            if opts.contains_key("pattern") && data != pattern(data.len(), num(opts, "pattern")?) {
-                j = Json::new(false);
-                j.str("error", "mismatch").str("message", "the bytes differ from the pattern");
-            }
-            j.num("bytes", data.len() as u64).num("crc32", u64::from(crc32fast::hash(&data)));
         }
+        "fields-write" | "fields-modify" | "fields-read" => typed_fields(cmd, name, &mut j)?,
+        "open" => open(name, opts, &mut j)?,
+        "write-readonly" => {
+            let seg = Segment::open(name, Access::ReadOnly)?;
+            if seg.write_at(0, b"X").is_ok() {
+                j = Json::new(false);
+                j.str("error", "not_refused")
+                    .str("message", "a read-only handle accepted a write");
+            } else if let Err(e) = seg.write_at(0, b"X") {
+                j.bool("refused", true)
+                    .str("error", &snake(e.kind()))
+                    .str("message", &e.to_string());
+            }
+        }
+        other => {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("unknown command {other}"),
+            ))
+        }
+    }
+    Ok(j)
+}
+
+fn write(name: &str, opts: &HashMap<String, String>, j: &mut Json) -> Result<(), Error> {
+    let data = payload(opts)?;
+    let perm = opts
+        .get("perm")
+        .map(|p| u32::from_str_radix(p, 8))
+        .transpose()
+        .map_err(|_| Error::new(ErrorKind::InvalidArgument, "--perm is not octal"))?;
+    let seg_opts = SegmentOptions {
+        permissions: perm,
+        ..SegmentOptions::default()
+    };
+    match arg(opts, "layout")? {
+        "raw" => {
+            let seg = Segment::open_with(name, OpenMode::CreateOnly, data.len() as u64, &seg_opts)?;
+            seg.write_at(0, &data)?;
+        }
+        "size-prefixed" => drop(size_prefixed::create(name, &data, &seg_opts)?),
+        "framed" => {
+            let f = FramedSegment::create(
+                name,
+                data.len() as u64,
+                &FramedOptions { segment: seg_opts },
+            )?;
+            f.write(&data)?;
+        }
+        other => {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("unknown layout {other}"),
+            ))
+        }
+    }
+    j.num("bytes", data.len() as u64)
+        .num("crc32", u64::from(crc32fast::hash(&data)));
+    Ok(())
+}
+
+/// Returns whether the bytes match `--pattern` (true when none is given).
+fn read(name: &str, opts: &HashMap<String, String>, j: &mut Json) -> Result<bool, Error> {
+    let data = match arg(opts, "layout")? {
+        "raw" => Segment::open(name, Access::ReadOnly)?.to_vec()?,
+        "size-prefixed" => size_prefixed::read(Segment::open(name, Access::ReadOnly)?.region())?,
+        "framed" => FramedSegment::open(name, Access::ReadOnly)?.read()?,
+        other => {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("unknown layout {other}"),
+            ))
+        }
+    };
+    if let Some(out) = opts.get("out") {
+        std::fs::write(out, &data)
+            .map_err(|e| Error::from_io(&e, "cannot write --out").with_segment(out))?;
+    }
+    j.num("bytes", data.len() as u64)
+        .num("crc32", u64::from(crc32fast::hash(&data)));
+    Ok(!opts.contains_key("pattern") || data == pattern(data.len(), num(opts, "pattern")?))
+}
+
+/// The seed's program1 (write), program2 (modify), and a reader of both.
+fn typed_fields(cmd: &str, name: &str, j: &mut Json) -> Result<(), Error> {
+    match cmd {
         "fields-write" => {
             let seg = Segment::create(name, 1024)?;
             seg.set(0, 128u8)?;
@@ -124,35 +195,27 @@ fn run(cmd: &str, opts: &HashMap<String, String>) -> Result<Json, Error> {
             seg.set(8, 6666u32)?;
             seg.set(12, 1.414f32)?;
         }
-        "fields-read" => {
-            let seg = Segment::open(name, Access::ReadOnly)?;
-            fields(&mut j, seg.region())?;
-        }
-        "open" => {
-            let mode = match arg(opts, "mode")? {
-                "create_only" => OpenMode::CreateOnly,
-                "open_only" => OpenMode::OpenOnly,
-                "open_or_create" => OpenMode::OpenOrCreate,
-                m => return Err(Error::new(ErrorKind::InvalidArgument, format!("unknown mode {m}"))),
-            };
-            let seg = Segment::open_with(name, mode, num(opts, "size")?, &SegmentOptions::default())?;
-            j.bool("created", seg.object().created()).num("size", seg.len() as u64);
-        }
-        "write-readonly" => {
-            let seg = Segment::open(name, Access::ReadOnly)?;
-            match seg.write_at(0, b"X") {
-                Ok(()) => {
-                    j = Json::new(false);
-                    j.str("error", "not_refused").str("message", "a read-only handle accepted a write");
-                }
-                Err(e) => {
-                    j.bool("refused", true).str("error", &snake(e.kind())).str("message", &e.to_string());
-                }
-            }
-        }
-        other => return Err(Error::new(ErrorKind::InvalidArgument, format!("unknown command {other}"))),
+        _ => fields(j, Segment::open(name, Access::ReadOnly)?.region())?,
     }
-    Ok(j)
+    Ok(())
+}
+
+fn open(name: &str, opts: &HashMap<String, String>, j: &mut Json) -> Result<(), Error> {
+    let mode = match arg(opts, "mode")? {
+        "create_only" => OpenMode::CreateOnly,
+        "open_only" => OpenMode::OpenOnly,
+        "open_or_create" => OpenMode::OpenOrCreate,
+        m => {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("unknown mode {m}"),
+            ))
+        }
+    };
+    let seg = Segment::open_with(name, mode, num(opts, "size")?, &SegmentOptions::default())?;
+    j.bool("created", seg.object().created())
+        .num("size", seg.len() as u64);
+    Ok(())
 }
 
 fn fields(j: &mut Json, r: &Region) -> Result<(), Error> {
@@ -185,7 +248,10 @@ struct Json {
 
 impl Json {
     fn new(ok: bool) -> Self {
-        Self { ok, fields: vec![("actor".into(), format!("\"{ACTOR}\""))] }
+        Self {
+            ok,
+            fields: vec![("actor".into(), format!("\"{ACTOR}\""))],
+        }
     }
     fn raw(&mut self, k: &str, v: &str) -> &mut Self {
         self.fields.push((k.into(), v.into()));
@@ -203,7 +269,9 @@ impl Json {
             match c {
                 '"' => e.push_str("\\\""),
                 '\\' => e.push_str("\\\\"),
-                c if (c as u32) < 0x20 => e.push_str(&format!("\\u{:04x}", c as u32)),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(e, "\\u{:04x}", c as u32);
+                }
                 c => e.push(c),
             }
         }
