@@ -363,56 +363,91 @@ fn send_stream(
 }
 
 /// A temporary file beside the target, removed on drop unless renamed into place.
+///
+/// Where the filesystem supports it the file is unnamed (`O_TMPFILE`), so even a receiver
+/// killed with `SIGKILL` leaves nothing behind; it gets a name only at commit, just before
+/// the rename. Elsewhere it is a hidden named file, removed on any failure this process
+/// survives.
 struct TempFile {
+    dir: PathBuf,
+    stem: String,
+    /// The named temporary file; empty for an unnamed one or once renamed.
     path: PathBuf,
     file: Option<File>,
 }
 
 impl TempFile {
     fn create(target: &Path) -> Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
         use std::sync::atomic::AtomicU32;
         static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let target_err = |kind, detail: String| {
+            Error::new(kind, detail).with_segment(target.display().to_string())
+        };
         if target.is_dir() {
-            return Err(Error::new(
+            return Err(target_err(
                 ErrorKind::InvalidArgument,
                 format!(
                     "{} is a directory; give the path of the file to write",
                     target.display()
                 ),
-            )
-            .with_segment(target.display().to_string()));
+            ));
         }
         let file_name = target.file_name().ok_or_else(|| {
-            Error::new(
+            target_err(
                 ErrorKind::InvalidArgument,
                 format!("{} does not name a file", target.display()),
             )
-            .with_segment(target.display().to_string())
         })?;
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
         };
-        let tmp = dir.join(format!(
-            ".{}.shmbridge-{}-{}.tmp",
+        let stem = format!(
+            ".{}.shmbridge-{}-{}",
             file_name.to_string_lossy(),
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        );
+        let create_err = |e: &std::io::Error| {
+            Error::from_io(
+                e,
+                format!("cannot create a temporary file in {}", dir.display()),
+            )
+            .with_segment(target.display().to_string())
+        };
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(sys::O_TMPFILE)
+            .open(&dir)
+        {
+            Ok(file) => {
+                return Ok(Self {
+                    dir,
+                    stem,
+                    path: PathBuf::new(),
+                    file: Some(file),
+                })
+            }
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+                ) => {}
+            Err(e) => return Err(create_err(&e)),
+        }
+        let path = dir.join(format!("{stem}.tmp"));
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(&tmp)
-            .map_err(|e| {
-                Error::from_io(
-                    &e,
-                    format!("cannot create a temporary file in {}", dir.display()),
-                )
-                .with_segment(target.display().to_string())
-            })?;
+            .open(&path)
+            .map_err(|e| create_err(&e))?;
         Ok(Self {
-            path: tmp,
+            dir,
+            stem,
+            path,
             file: Some(file),
         })
     }
@@ -425,24 +460,28 @@ impl TempFile {
         let f = self.file();
         f.set_len(0)
             .and_then(|()| (&*f).seek(SeekFrom::Start(0)).map(drop))
-            .map_err(|e| path_err(&self.path, &e, "cannot rewind"))
+            .map_err(|e| path_err(&self.dir, &e, "cannot rewind the temporary file in"))
     }
 
     fn commit(mut self, target: &Path, fsync: bool) -> Result<()> {
         let file = self.file.take().expect("the file is open until commit");
         if fsync {
             file.sync_all()
-                .map_err(|e| path_err(&self.path, &e, "fsync failed:"))?;
+                .map_err(|e| path_err(target, &e, "fsync failed for"))?;
+        }
+        if self.path.as_os_str().is_empty() {
+            let named = self.dir.join(format!("{}.tmp", self.stem));
+            sys::link_unnamed(file.as_fd(), &named)
+                .map_err(|e| path_err(&named, &e, "cannot name the temporary file"))?;
+            self.path = named;
         }
         drop(file);
         std::fs::rename(&self.path, target)
             .map_err(|e| path_err(target, &e, "cannot rename the temporary file onto"))?;
         self.path = PathBuf::new();
         if fsync {
-            if let Some(dir) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-                if let Ok(d) = File::open(dir) {
-                    let _ = d.sync_all();
-                }
+            if let Ok(d) = File::open(&self.dir) {
+                let _ = d.sync_all();
             }
         }
         Ok(())

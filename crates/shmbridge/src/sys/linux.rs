@@ -252,3 +252,31 @@ pub(crate) fn advise_sequential(fd: std::os::fd::BorrowedFd<'_>) {
     // SAFETY: plain advisory syscall on an open descriptor.
     unsafe { libc::posix_fadvise(fd.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
 }
+
+/// `O_TMPFILE`: an unnamed file in a directory, which vanishes if the process dies before it
+/// is linked in.
+pub(crate) const O_TMPFILE: i32 = libc::O_TMPFILE;
+
+/// Give the unnamed (`O_TMPFILE`) file `fd` the name `path` (`linkat` through
+/// `/proc/self/fd`, which needs no privilege).
+pub(crate) fn link_unnamed(
+    fd: std::os::fd::BorrowedFd<'_>,
+    path: &std::path::Path,
+) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let src = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let dst = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
+    cvt(unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            src.as_ptr(),
+            libc::AT_FDCWD,
+            dst.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    })
+    .map(drop)
+}
