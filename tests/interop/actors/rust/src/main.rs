@@ -98,14 +98,17 @@ fn run(cmd: &str, opts: &HashMap<String, String>) -> Result<Json, Error> {
         "open" => open(name, opts, &mut j)?,
         "write-readonly" => {
             let seg = Segment::open(name, Access::ReadOnly)?;
-            if seg.write_at(0, b"X").is_ok() {
-                j = Json::new(false);
-                j.str("error", "not_refused")
-                    .str("message", "a read-only handle accepted a write");
-            } else if let Err(e) = seg.write_at(0, b"X") {
-                j.bool("refused", true)
-                    .str("error", &snake(e.kind()))
-                    .str("message", &e.to_string());
+            match seg.write_at(0, b"X") {
+                Ok(()) => {
+                    j = Json::new(false);
+                    j.str("error", "not_refused")
+                        .str("message", "a read-only handle accepted a write");
+                }
+                Err(e) => {
+                    j.bool("refused", true)
+                        .str("error", &snake(e.kind()))
+                        .str("message", &e.to_string());
+                }
             }
         }
         other => {
