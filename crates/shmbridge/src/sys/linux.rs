@@ -182,9 +182,21 @@ pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Whether the process `pid` that started at `start_time` (0: unknown) still runs.
+/// Whether the process `pid` that started at `start_time` (0: unknown) still runs. A zombie
+/// (killed or exited, not yet reaped by its parent) does not count as running.
 pub(crate) fn process_alive(pid: u32, start_time: u64) -> bool {
-    match process_start_time(pid) {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    let mut fields = stat[close + 1..].split_whitespace();
+    let state = fields.next().unwrap_or("");
+    if matches!(state, "Z" | "X" | "x") {
+        return false;
+    }
+    match fields.nth(18).and_then(|t| t.parse::<u64>().ok()) {
         None => false,
         Some(t) => start_time == 0 || t == start_time,
     }
