@@ -25,17 +25,23 @@ signal.signal(signal.SIGTERM, signal.default_int_handler)
 with open(args.data, "rb") as file:
     data = file.read()
 
+path = args.file or "/tmp/shm_test"
 if args.segment:
     seg = shmbridge.create_size_prefixed(args.segment, data)
-    remove = lambda: seg.unlink()  # noqa: E731
 else:
-    path = args.file or "/tmp/shm_test"
     with open(path, "wb") as f:
         f.truncate(shmbridge.SIZE_PREFIX_LEN + len(data))
     mapping = shmbridge.map_file(path, "w")
     shmbridge.write_size_prefixed(mapping, data)  # the length, then the data
     mapping.flush()
-    remove = lambda: os.remove(path)  # noqa: E731
+
+
+def remove() -> None:
+    if args.segment:
+        seg.unlink()
+    else:
+        os.remove(path)
+
 
 try:
     while True:

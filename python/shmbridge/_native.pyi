@@ -10,6 +10,46 @@ from typing import final
 
 from typing_extensions import Buffer, Self
 
+__all__ = [
+    "BadMagic",
+    "BufferExporter",
+    "ChecksumMismatch",
+    "ClosedError",
+    "CorruptHeader",
+    "DEFAULT_PERMISSIONS",
+    "Error",
+    "FRAMED_HEADER_LEN",
+    "FRAMED_MAGIC",
+    "FRAMED_VERSION",
+    "FramedSegment",
+    "HeaderInfo",
+    "MAX_NAME_LEN",
+    "Mapping",
+    "OutOfBounds",
+    "PeerGone",
+    "SHM_DIR",
+    "SIZE_PREFIX_LEN",
+    "Segment",
+    "SegmentInfo",
+    "Timeout",
+    "Truncated",
+    "Unsupported",
+    "UnsupportedVersion",
+    "WriterClosed",
+    "__version__",
+    "anonymous",
+    "exists",
+    "list_segments",
+    "map_file",
+    "remove",
+    "segment_info",
+    "size_prefixed_create",
+    "size_prefixed_len",
+    "size_prefixed_read",
+    "size_prefixed_write",
+    "unique_name",
+]
+
 __version__: str
 DEFAULT_PERMISSIONS: int
 FRAMED_HEADER_LEN: int

@@ -250,6 +250,16 @@ impl FramedSegment {
         let inner = self.inner()?;
         let src = InputBuffer::get(data, false)?;
         let bytes = src.as_slice();
+        // The core's write clears the current payload when the new one does not fit (its
+        // writer is dropped uncommitted); refuse before touching it instead.
+        if bytes.len() as u64 > inner.capacity() {
+            return Err(errors::out_of_bounds(format!(
+                "segment {:?}: a payload of {} bytes does not fit the capacity of {} bytes",
+                self.name,
+                bytes.len(),
+                inner.capacity()
+            )));
+        }
         if bytes.len() >= RELEASE_GIL_AT {
             py.detach(|| inner.write(bytes)).py()
         } else {
