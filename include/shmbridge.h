@@ -198,7 +198,7 @@ typedef struct shmb_file shmb_file;
 typedef struct shmb_framed shmb_framed;
 
 /**
- * A snapshot of the named segments, sorted by name. Created by `shmb_list()`, released by
+ * A snapshot of the named segments, sorted by name. Created by `shmb_list_segments()`, released by
  * `shmb_list_free()`.
  */
 typedef struct shmb_list shmb_list;
@@ -682,7 +682,7 @@ shmb_result shmb_framed_close_writer(const struct shmb_framed *framed);
  *
  * `out` is NULL or valid for a write.
  */
-shmb_result shmb_list(struct shmb_list **out);
+shmb_result shmb_list_segments(struct shmb_list **out);
 
 /**
  * The number of segments in the list; 0 when `list` is NULL.
@@ -711,7 +711,7 @@ shmb_result shmb_list_get(const struct shmb_list *list,
  *
  * # Safety
  *
- * `list` is NULL or a list from `shmb_list()` not freed yet.
+ * `list` is NULL or a list from `shmb_list_segments()` not freed yet.
  */
 void shmb_list_free(struct shmb_list *list);
 

@@ -204,8 +204,22 @@ thread_local! {
     static LAST: RefCell<Option<FfiError>> = const { RefCell::new(None) };
 }
 
+/// Record `e` as this thread's last error. Never panics: during thread (or process) teardown,
+/// when the thread-local is already gone (an `atexit` handler calling `shmb_remove()`, say),
+/// the error is only returned, not recorded.
 fn set_last(e: FfiError) {
-    LAST.with(|l| *l.borrow_mut() = Some(e));
+    let _ = LAST.try_with(|l| {
+        if let Ok(mut slot) = l.try_borrow_mut() {
+            *slot = Some(e);
+        }
+    });
+}
+
+/// Read this thread's last error through `f`; `None` when there is none (or it is gone).
+fn with_last<T>(f: impl FnOnce(&FfiError) -> T) -> Option<T> {
+    LAST.try_with(|l| l.try_borrow().ok().and_then(|e| e.as_ref().map(f)))
+        .ok()
+        .flatten()
 }
 
 fn panic_text(payload: &(dyn Any + Send)) -> String {
@@ -388,7 +402,7 @@ pub unsafe extern "C" fn shmb_last_error_message(
 ) -> shmb_result {
     const F: &str = "shmb_last_error_message";
     let r = catch_unwind(AssertUnwindSafe(|| {
-        let text = LAST.with(|l| l.borrow().as_ref().map(|e| e.message.clone()));
+        let text = with_last(|e| e.message.clone());
         // SAFETY: forwarded from this function's contract.
         unsafe { write_message(F, text.as_deref().unwrap_or(""), buf, len, out_n) }
     }));
@@ -403,17 +417,13 @@ pub unsafe extern "C" fn shmb_last_error_message(
 /// from the OS (or nothing failed yet).
 #[no_mangle]
 pub extern "C" fn shmb_last_error_errno() -> c_int {
-    guard_value(0, || {
-        LAST.with(|l| l.borrow().as_ref().map_or(0, |e| e.errno))
-    })
+    guard_value(0, || with_last(|e| e.errno).unwrap_or(0))
 }
 
 /// The code of the last failed call on this thread (`SHMB_OK` when nothing failed yet).
 #[no_mangle]
 pub extern "C" fn shmb_last_error_code() -> shmb_result {
-    guard_value(SHMB_PANIC, || {
-        LAST.with(|l| l.borrow().as_ref().map_or(SHMB_OK, |e| e.code))
-    })
+    guard_value(SHMB_PANIC, || with_last(|e| e.code).unwrap_or(SHMB_OK))
 }
 
 #[cfg(test)]
@@ -468,7 +478,7 @@ mod tests {
         let r = guard("test_fn", || panic!("boom"));
         assert_eq!(r, SHMB_PANIC);
         assert_eq!(shmb_last_error_code(), SHMB_PANIC);
-        let msg = LAST.with(|l| l.borrow().as_ref().unwrap().message.clone());
+        let msg = with_last(|e| e.message.clone()).unwrap();
         assert!(msg.contains("boom") && msg.contains("test_fn"), "{msg}");
     }
 }

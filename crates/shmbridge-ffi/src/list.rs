@@ -41,7 +41,7 @@ pub struct shmb_segment_info {
     pub header: shmb_header_info,
 }
 
-/// A snapshot of the named segments, sorted by name. Created by `shmb_list()`, released by
+/// A snapshot of the named segments, sorted by name. Created by `shmb_list_segments()`, released by
 /// `shmb_list_free()`.
 pub struct shmb_list {
     items: Vec<(CString, SegmentInfo)>,
@@ -58,8 +58,8 @@ pub struct shmb_list {
 ///
 /// `out` is NULL or valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn shmb_list(out: *mut *mut shmb_list) -> shmb_result {
-    const F: &str = "shmb_list";
+pub unsafe extern "C" fn shmb_list_segments(out: *mut *mut shmb_list) -> shmb_result {
+    const F: &str = "shmb_list_segments";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
         let items = shmbridge::list()?
@@ -135,7 +135,7 @@ pub unsafe extern "C" fn shmb_list_get(
 ///
 /// # Safety
 ///
-/// `list` is NULL or a list from `shmb_list()` not freed yet.
+/// `list` is NULL or a list from `shmb_list_segments()` not freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_list_free(list: *mut shmb_list) {
     // SAFETY: forwarded from this function's contract.

@@ -1,0 +1,10 @@
+//! Give the shared library a soname, so programs linked against it by full path (CMake's
+//! imported targets) record `libshmbridge.so` and find it through their rpath or the loader.
+
+fn main() {
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if os == "linux" {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libshmbridge.so");
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+}

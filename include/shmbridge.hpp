@@ -1,0 +1,517 @@
+// shmbridge.hpp: a header-only C++17 wrapper over the C ABI (shmbridge.h), shaped like
+// Boost.Interprocess. Code written for boost::interprocess::shared_memory_object and
+// mapped_region compiles against it with `using namespace shmbridge;`:
+//
+//     shared_memory_object shm(create_only, "shm_test", read_write);
+//     shm.truncate(size);
+//     mapped_region region(shm, read_write);
+//     std::memcpy(region.get_address(), data, region.get_size());
+//
+// Every handle is a move-only RAII owner of one C object; a constructor that fails throws
+// shmbridge::error (with the shmb_result code and the OS errno) and leaks nothing. Closing a
+// handle never removes a name: remove() does, and never throws.
+#ifndef SHMBRIDGE_HPP
+#define SHMBRIDGE_HPP
+
+#include <shmbridge.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace shmbridge {
+
+/// Offsets and sizes of objects (Boost's `offset_t`).
+using offset_t = std::uint64_t;
+
+/// The error every failing operation throws: the shmb_result code, the OS errno (0 when the
+/// failure did not come from the OS) and the library's detailed message.
+class error : public std::runtime_error {
+public:
+    error(shmb_result code, int sys_errno, const std::string& what)
+        : std::runtime_error(what), code_(code), errno_(sys_errno) {}
+
+    /// The shmb_result code (SHMB_NOT_FOUND, SHMB_ALREADY_EXISTS, ...).
+    shmb_result code() const noexcept { return code_; }
+    /// The OS errno, or 0.
+    int sys_errno() const noexcept { return errno_; }
+    /// Boost's name for code().
+    shmb_result get_error_code() const noexcept { return code_; }
+    /// Boost's name for sys_errno().
+    int get_native_error() const noexcept { return errno_; }
+
+private:
+    shmb_result code_;
+    int errno_;
+};
+
+namespace detail {
+
+/// The message of the last failure on this thread (or of `code` if there is none).
+inline std::string last_message(shmb_result code) {
+    char small[256];
+    std::size_t n = 0;
+    shmb_result r = shmb_last_error_message(small, sizeof small, &n);
+    if (r == SHMB_OK && n > 0) return std::string(small, n);
+    if (r == SHMB_BUFFER_TOO_SMALL) {
+        std::string big(n + 1, '\0');
+        if (shmb_last_error_message(&big[0], big.size(), &n) == SHMB_OK) {
+            big.resize(n);
+            return big;
+        }
+    }
+    if (shmb_result_message(static_cast<std::uint32_t>(code), small, sizeof small, &n) == SHMB_OK)
+        return std::string(small, n);
+    return "shmbridge error " + std::to_string(static_cast<unsigned>(code));
+}
+
+/// Throw shmbridge::error unless `r` is SHMB_OK.
+inline void check(shmb_result r) {
+    if (r != SHMB_OK) {
+        int e = shmb_last_error_code() == r ? shmb_last_error_errno() : 0;
+        throw error(r, e, last_message(r));
+    }
+}
+
+template <class T, void (*Free)(T*)>
+struct deleter {
+    void operator()(T* p) const noexcept { Free(p); }
+};
+
+template <class T, void (*Free)(T*)>
+using handle = std::unique_ptr<T, deleter<T, Free>>;
+
+}  // namespace detail
+
+/// Tag types for the open mode, as in Boost.Interprocess.
+struct create_only_t {};
+struct open_only_t {};
+struct open_or_create_t {};
+/// Create; throw (SHMB_ALREADY_EXISTS) if the name is taken.
+inline constexpr create_only_t create_only{};
+/// Open an existing object; throw (SHMB_NOT_FOUND) if there is none.
+inline constexpr open_only_t open_only{};
+/// Open it if it exists, create it otherwise.
+inline constexpr open_or_create_t open_or_create{};
+
+/// Access modes, with Boost's names.
+enum mode_t : shmb_access {
+    read_only = SHMB_READ_ONLY,
+    read_write = SHMB_READ_WRITE,
+    copy_on_write = SHMB_COPY_ON_WRITE,
+};
+
+/// Permission bits of a created object (Boost's `permissions`). The default is 0600, as for
+/// CPython's SharedMemory; set_unrestricted() gives 0666. Applied exactly, whatever the umask.
+class permissions {
+public:
+    permissions() noexcept = default;
+    permissions(unsigned bits) noexcept : bits_(bits) {}  // NOLINT: implicit, as in Boost
+    void set_default() noexcept { bits_ = SHMB_PERM_DEFAULT; }
+    void set_unrestricted() noexcept { bits_ = 0666; }
+    void set_permissions(unsigned bits) noexcept { bits_ = bits; }
+    unsigned get_permissions() const noexcept { return bits_; }
+
+private:
+    unsigned bits_ = SHMB_PERM_DEFAULT;
+};
+
+class mapped_region;
+class file_mapping;
+
+/// A named shared-memory object (Boost's `shared_memory_object`): a created one starts at size
+/// 0; give it a size with truncate(), then map it with mapped_region.
+class shared_memory_object {
+public:
+    shared_memory_object() noexcept = default;
+
+    shared_memory_object(create_only_t, const char* name, mode_t mode,
+                         const permissions& perm = permissions())
+        : shared_memory_object(SHMB_CREATE_ONLY, name, mode, perm) {}
+    shared_memory_object(open_or_create_t, const char* name, mode_t mode,
+                         const permissions& perm = permissions())
+        : shared_memory_object(SHMB_OPEN_OR_CREATE, name, mode, perm) {}
+    shared_memory_object(open_only_t, const char* name, mode_t mode)
+        : shared_memory_object(SHMB_OPEN_ONLY, name, mode, permissions()) {}
+
+    shared_memory_object(shared_memory_object&&) noexcept = default;
+    shared_memory_object& operator=(shared_memory_object&&) noexcept = default;
+    shared_memory_object(const shared_memory_object&) = delete;
+    shared_memory_object& operator=(const shared_memory_object&) = delete;
+    ~shared_memory_object() = default;
+
+    void swap(shared_memory_object& other) noexcept {
+        std::swap(h_, other.h_);
+        std::swap(mode_, other.mode_);
+    }
+
+    /// Set the size (ftruncate, with the memory reserved so a full /dev/shm throws here).
+    void truncate(offset_t length) { detail::check(shmb_object_truncate(h_.get(), length)); }
+
+    /// The name, without a leading '/'; "" for an empty handle.
+    const char* get_name() const noexcept {
+        const char* n = shmb_object_name(h_.get());
+        return n ? n : "";
+    }
+
+    /// The real size in bytes (fstat). Throws on failure.
+    offset_t get_size() const {
+        offset_t size = 0;
+        detail::check(shmb_object_size(h_.get(), &size));
+        return size;
+    }
+
+    /// Boost's form: the real size into `size`; false on failure.
+    bool get_size(offset_t& size) const noexcept {
+        offset_t s = 0;
+        if (shmb_object_size(h_.get(), &s) != SHMB_OK) return false;
+        size = s;
+        return true;
+    }
+
+    /// The access the object was opened with.
+    mode_t get_mode() const noexcept { return mode_; }
+
+    /// Whether this handle created the object (useful after open_or_create).
+    bool created() const noexcept { return shmb_object_created(h_.get()); }
+
+    /// The permission bits (e.g. 0600).
+    unsigned get_permissions() const {
+        std::uint32_t p = 0;
+        detail::check(shmb_object_permissions(h_.get(), &p));
+        return p;
+    }
+
+    /// Remove the name; processes that have it mapped keep their memory. Never throws: false
+    /// when there was nothing to remove or the name is invalid.
+    static bool remove(const char* name) noexcept { return shmb_remove(name) == SHMB_OK; }
+
+    /// The C handle (owned by this object).
+    shmb_object* native_handle() const noexcept { return h_.get(); }
+
+private:
+    shared_memory_object(shmb_open_mode how, const char* name, mode_t mode,
+                         const permissions& perm)
+        : mode_(mode) {
+        shmb_object* raw = nullptr;
+        detail::check(shmb_object_open(name, how, static_cast<shmb_access>(mode),
+                                       perm.get_permissions(), &raw));
+        h_.reset(raw);
+    }
+
+    detail::handle<shmb_object, shmb_object_free> h_;
+    mode_t mode_ = read_only;
+};
+
+/// An open file that can be mapped (Boost's `file_mapping`).
+class file_mapping {
+public:
+    file_mapping() noexcept = default;
+    /// Open `filename` for mapping; `mode` read_only, read_write or copy_on_write.
+    file_mapping(const char* filename, mode_t mode) : mode_(mode), name_(filename ? filename : "") {
+        shmb_file* raw = nullptr;
+        detail::check(shmb_file_open(filename, static_cast<shmb_access>(mode), &raw));
+        h_.reset(raw);
+    }
+    file_mapping(file_mapping&&) noexcept = default;
+    file_mapping& operator=(file_mapping&&) noexcept = default;
+    file_mapping(const file_mapping&) = delete;
+    file_mapping& operator=(const file_mapping&) = delete;
+    ~file_mapping() = default;
+
+    void swap(file_mapping& other) noexcept {
+        std::swap(h_, other.h_);
+        std::swap(mode_, other.mode_);
+        std::swap(name_, other.name_);
+    }
+
+    /// The path given to the constructor.
+    const char* get_name() const noexcept { return name_.c_str(); }
+    mode_t get_mode() const noexcept { return mode_; }
+
+    /// The file's current size in bytes.
+    offset_t get_size() const {
+        offset_t size = 0;
+        detail::check(shmb_file_size(h_.get(), &size));
+        return size;
+    }
+
+    /// Delete the file (Boost's file_mapping::remove). Never throws.
+    static bool remove(const char* filename) noexcept {
+        return filename != nullptr && std::remove(filename) == 0;
+    }
+
+    shmb_file* native_handle() const noexcept { return h_.get(); }
+
+private:
+    detail::handle<shmb_file, shmb_file_free> h_;
+    mode_t mode_ = read_only;
+    std::string name_;
+};
+
+/// A mapping of a shared_memory_object, a file_mapping or anonymous shared memory (Boost's
+/// `mapped_region`). The mapping keeps its object open: it stays valid after the object is
+/// destroyed.
+class mapped_region {
+public:
+    mapped_region() noexcept = default;
+
+    /// Map `size` bytes of `shm` at `offset`; size 0 maps from `offset` to the end.
+    mapped_region(const shared_memory_object& shm, mode_t mode, offset_t offset = 0,
+                  std::size_t size = 0)
+        : mode_(mode) {
+        shmb_region* raw = nullptr;
+        detail::check(shmb_object_map(shm.native_handle(), static_cast<shmb_access>(mode), offset,
+                                      size, &raw));
+        h_.reset(raw);
+    }
+
+    /// Map `size` bytes of the file at `offset`; size 0 maps from `offset` to the end.
+    mapped_region(const file_mapping& file, mode_t mode, offset_t offset = 0,
+                  std::size_t size = 0)
+        : mode_(mode) {
+        shmb_region* raw = nullptr;
+        detail::check(shmb_file_map(file.native_handle(), static_cast<shmb_access>(mode), offset,
+                                    size, &raw));
+        h_.reset(raw);
+    }
+
+    /// Take ownership of a mapping made through the C ABI.
+    explicit mapped_region(shmb_region* owned, mode_t mode) noexcept : h_(owned), mode_(mode) {}
+
+    mapped_region(mapped_region&&) noexcept = default;
+    mapped_region& operator=(mapped_region&&) noexcept = default;
+    mapped_region(const mapped_region&) = delete;
+    mapped_region& operator=(const mapped_region&) = delete;
+    ~mapped_region() = default;
+
+    void swap(mapped_region& other) noexcept {
+        std::swap(h_, other.h_);
+        std::swap(mode_, other.mode_);
+    }
+
+    /// The first mapped byte; nullptr for an empty region.
+    void* get_address() const noexcept { return shmb_region_data(h_.get()); }
+    /// The mapped length in bytes.
+    std::size_t get_size() const noexcept { return shmb_region_len(h_.get()); }
+    mode_t get_mode() const noexcept { return mode_; }
+
+    /// Write changes of a read-write file mapping back to the file (msync).
+    bool flush() noexcept { return shmb_region_flush(h_.get()) == SHMB_OK; }
+
+    /// Throw (SHMB_TRUNCATED) if the object behind the mapping shrank below it.
+    void check() const { detail::check(shmb_region_check(h_.get())); }
+
+    /// Bounds-checked copy out of the mapping.
+    void read(offset_t offset, void* out, std::size_t len) const {
+        detail::check(shmb_region_read(h_.get(), offset, out, len));
+    }
+    /// Bounds-checked copy into the mapping.
+    void write(offset_t offset, const void* data, std::size_t len) const {
+        detail::check(shmb_region_write(h_.get(), offset, data, len));
+    }
+
+    /// A little-endian field at a byte offset (any alignment): the seed's struct.unpack.
+    /// T is one of std::uint8_t ... std::int64_t, float, double.
+    template <class T>
+    T get(offset_t offset) const;
+    /// Write a little-endian field at a byte offset (any alignment): the seed's struct.pack.
+    template <class T>
+    void set(offset_t offset, T value) const;
+
+    /// The data of a size-prefixed layout (8-byte little-endian length, then the data).
+    std::vector<unsigned char> read_prefixed() const {
+        std::uint64_t len = 0;
+        detail::check(shmb_prefixed_len(h_.get(), &len));
+        std::vector<unsigned char> out(static_cast<std::size_t>(len));
+        std::size_t n = 0;
+        detail::check(shmb_prefixed_read(h_.get(), out.data(), out.size(), &n));
+        out.resize(n);
+        return out;
+    }
+    /// Write `data` as a size-prefixed layout.
+    void write_prefixed(const void* data, std::size_t len) const {
+        detail::check(shmb_prefixed_write(h_.get(), data, len));
+    }
+
+    shmb_region* native_handle() const noexcept { return h_.get(); }
+
+private:
+    detail::handle<shmb_region, shmb_region_free> h_;
+    mode_t mode_ = read_only;
+};
+
+#define SHMBRIDGE_HPP_FIELD_(T, suffix)                                               \
+    template <>                                                                       \
+    inline T mapped_region::get<T>(offset_t offset) const {                           \
+        T v{};                                                                        \
+        detail::check(shmb_region_get_##suffix(h_.get(), offset, &v));                \
+        return v;                                                                     \
+    }                                                                                 \
+    template <>                                                                       \
+    inline void mapped_region::set<T>(offset_t offset, T value) const {               \
+        detail::check(shmb_region_set_##suffix(h_.get(), offset, value));             \
+    }
+SHMBRIDGE_HPP_FIELD_(std::uint8_t, u8)
+SHMBRIDGE_HPP_FIELD_(std::int8_t, i8)
+SHMBRIDGE_HPP_FIELD_(std::uint16_t, u16)
+SHMBRIDGE_HPP_FIELD_(std::int16_t, i16)
+SHMBRIDGE_HPP_FIELD_(std::uint32_t, u32)
+SHMBRIDGE_HPP_FIELD_(std::int32_t, i32)
+SHMBRIDGE_HPP_FIELD_(std::uint64_t, u64)
+SHMBRIDGE_HPP_FIELD_(std::int64_t, i64)
+SHMBRIDGE_HPP_FIELD_(float, f32)
+SHMBRIDGE_HPP_FIELD_(double, f64)
+#undef SHMBRIDGE_HPP_FIELD_
+
+/// Anonymous shared memory (Boost's `anonymous_shared_memory`): shared with children made by
+/// fork(), zero-filled, read-write.
+inline mapped_region anonymous_shared_memory(std::size_t size) {
+    shmb_region* raw = nullptr;
+    detail::check(shmb_region_anonymous(size, &raw));
+    return mapped_region(raw, read_write);
+}
+
+/// A snapshot of a framed header.
+using header_info = shmb_header_info;
+
+/// A framed segment: shmbridge's validated header, then a payload that writers publish whole
+/// and readers copy consistently (checksummed), with waiting for the next publish.
+class framed_segment {
+public:
+    framed_segment() noexcept = default;
+    /// Create `name` with room for `capacity` payload bytes.
+    framed_segment(create_only_t, const char* name, std::uint64_t capacity,
+                   const permissions& perm = permissions()) {
+        shmb_framed* raw = nullptr;
+        detail::check(shmb_framed_create(name, capacity, perm.get_permissions(), &raw));
+        h_.reset(raw);
+    }
+    /// Open `name` and validate its header (throws SHMB_BAD_MAGIC for a raw segment).
+    framed_segment(open_only_t, const char* name, mode_t mode) {
+        shmb_framed* raw = nullptr;
+        detail::check(shmb_framed_open(name, static_cast<shmb_access>(mode), &raw));
+        h_.reset(raw);
+    }
+    framed_segment(framed_segment&&) noexcept = default;
+    framed_segment& operator=(framed_segment&&) noexcept = default;
+    framed_segment(const framed_segment&) = delete;
+    framed_segment& operator=(const framed_segment&) = delete;
+    ~framed_segment() = default;
+
+    const char* get_name() const noexcept {
+        const char* n = shmb_framed_name(h_.get());
+        return n ? n : "";
+    }
+    std::uint64_t capacity() const noexcept { return shmb_framed_capacity(h_.get()); }
+    std::uint64_t payload_len() const noexcept { return shmb_framed_payload_len(h_.get()); }
+
+    header_info header() const {
+        header_info h{};
+        detail::check(shmb_framed_header(h_.get(), &h));
+        return h;
+    }
+
+    /// Publish a new payload and wake waiting readers.
+    void write(const void* data, std::size_t len) const {
+        detail::check(shmb_framed_write(h_.get(), data, len));
+    }
+    void write(std::string_view text) const { write(text.data(), text.size()); }
+
+    /// Copy the current payload out, consistently, checksum verified.
+    std::vector<unsigned char> read() const {
+        std::vector<unsigned char> out(static_cast<std::size_t>(payload_len()));
+        for (;;) {
+            std::size_t n = 0;
+            shmb_result r = shmb_framed_read(h_.get(), out.data(), out.size(), &n);
+            if (r == SHMB_BUFFER_TOO_SMALL) {  // a bigger payload was published meanwhile
+                out.resize(n);
+                continue;
+            }
+            detail::check(r);
+            out.resize(n);
+            return out;
+        }
+    }
+    std::string read_string() const {
+        std::vector<unsigned char> v = read();
+        return std::string(v.begin(), v.end());
+    }
+
+    /// The publish counter; pass it to wait() to wait for the next publish.
+    std::uint32_t publish_count() const noexcept { return shmb_framed_publish_count(h_.get()); }
+
+    /// Wait until a publish after `seen` (or throw SHMB_TIMEOUT / SHMB_WRITER_CLOSED).
+    std::uint32_t wait(std::uint32_t seen, std::chrono::milliseconds timeout) const {
+        std::uint32_t now = 0;
+        detail::check(shmb_framed_wait(h_.get(), seen, timeout.count(), &now));
+        return now;
+    }
+    /// Wait without a time limit.
+    std::uint32_t wait(std::uint32_t seen) const {
+        std::uint32_t now = 0;
+        detail::check(shmb_framed_wait(h_.get(), seen, -1, &now));
+        return now;
+    }
+
+    /// Mark the segment closed by its writer; waiting readers return.
+    void close_writer() const { detail::check(shmb_framed_close_writer(h_.get())); }
+
+    static bool remove(const char* name) noexcept { return shmb_remove(name) == SHMB_OK; }
+
+    shmb_framed* native_handle() const noexcept { return h_.get(); }
+
+private:
+    detail::handle<shmb_framed, shmb_framed_free> h_;
+};
+
+/// One named segment of this machine, as list_segments() reports it.
+struct segment_info {
+    std::string name;
+    std::uint64_t size = 0;
+    std::uint32_t uid = 0;
+    std::uint32_t mode = 0;
+    std::int64_t mtime_ns = 0;
+    shmb_detected detected = SHMB_DETECTED_UNFRAMED;
+    header_info header{};  // valid when detected == SHMB_DETECTED_FRAMED
+};
+
+/// Every named segment on this machine, sorted by name.
+inline std::vector<segment_info> list_segments() {
+    shmb_list* raw = nullptr;
+    detail::check(shmb_list_segments(&raw));
+    detail::handle<shmb_list, shmb_list_free> list(raw);
+    std::vector<segment_info> out;
+    const std::size_t n = shmb_list_len(list.get());
+    out.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        shmb_segment_info e{};
+        detail::check(shmb_list_get(list.get(), i, &e));
+        segment_info s;
+        s.name = e.name;
+        s.size = e.size;
+        s.uid = e.uid;
+        s.mode = e.mode;
+        s.mtime_ns = e.mtime_ns;
+        s.detected = e.detected;
+        s.header = e.header;
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+/// The library's version string (e.g. "0.1.0").
+inline const char* version() noexcept { return shmb_version(); }
+
+}  // namespace shmbridge
+
+#endif  // SHMBRIDGE_HPP
