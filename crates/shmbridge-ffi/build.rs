@@ -1,5 +1,5 @@
-//! Give the shared library a soname, so programs linked against it by full path (CMake's
-//! imported targets) record `libshmbridge.so` and find it through their rpath or the loader.
+//! Give the shared library a soname, so that programs linked against it by its full path (as
+//! `CMake` imported targets do) record `libshmbridge.so` and find it through rpath or the loader.
 
 fn main() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
