@@ -1,17 +1,12 @@
 # The cross-language interop suite (tests/interop): every writer against every reader.
 # `make interop` runs it alone; `make test` includes it. The matrix goes to tests/interop/MATRIX.md.
+# It runs on the first Python test venv that exists (mk/30-python.mk), which has pytest and
+# the shmbridge wheel installed.
 
 INTEROP_BUILD := $(ROOT)/build/interop
-INTEROP_VENV := $(ROOT)/.venv/interop
-INTEROP_PY := $(INTEROP_VENV)/bin/python
+INTEROP_PY = $(firstword $(wildcard $(ROOT)/.venv/py3.11/bin/python $(ROOT)/.venv/py3.13/bin/python $(ROOT)/.venv/py3.9/bin/python))
 
-.PHONY: interop interop-actors interop-venv
-interop-venv: $(INTEROP_PY)
-$(INTEROP_PY):
-	$(PYTHON) -m venv $(INTEROP_VENV)
-	$(INTEROP_PY) -m pip install -q --upgrade pip
-	$(INTEROP_PY) -m pip install -q pytest
-
+.PHONY: interop interop-actors
 $(INTEROP_BUILD)/actor-boost: $(ROOT)/tests/interop/actors/actor_boost.cpp
 	@mkdir -p $(INTEROP_BUILD)
 	g++ -std=c++17 -O2 -Wall -Wextra -Werror $< -o $@ -lz -lrt -pthread
@@ -19,7 +14,8 @@ $(INTEROP_BUILD)/actor-boost: $(ROOT)/tests/interop/actors/actor_boost.cpp
 interop-actors: $(INTEROP_BUILD)/actor-boost
 	$(CARGO) build --release -q -p shmbridge-interop-actor
 
-interop: interop-venv interop-actors
+interop: build-python interop-actors
+	@test -n "$(INTEROP_PY)" || { echo "interop: no Python venv; run make setup" >&2; exit 1; }
 	cd $(ROOT)/tests/interop && $(INTEROP_PY) -m pytest -q -p no:cacheprovider -W error .
 
 TEST_TARGETS += interop
