@@ -541,8 +541,8 @@ impl FramedSegment {
     /// Increment the futex word and wake the readers sleeping on it.
     pub(crate) fn bump_and_wake(&self) {
         let word = self.u32_at(offsets::PUBLISH_COUNT);
-        word.fetch_add(1, Ordering::AcqRel);
-        if self.u32_at(offsets::WAITERS).load(Ordering::Acquire) > 0 {
+        word.fetch_add(1, Ordering::SeqCst);
+        if self.u32_at(offsets::WAITERS).load(Ordering::SeqCst) > 0 {
             sys::futex_wake_all(word);
         }
     }
@@ -570,8 +570,11 @@ impl FramedSegment {
     }
 
     /// Wait until the publish counter differs from `seen` (a publish happened since), the
-    /// writer closes the segment, or `timeout` passes (`None`: forever). Spins briefly, then
-    /// sleeps on the futex word in the shared mapping. Returns the new counter.
+    /// writer closes the segment, or `timeout` passes (`None`: forever). Spins briefly (a
+    /// bounded spin, without system calls), then sleeps on the futex word in the shared
+    /// mapping (`FUTEX_WAIT`, not the private variant). A read-only view cannot register as a
+    /// sleeper, so it re-checks every millisecond; open read-write for immediate wake-ups.
+    /// Returns the new counter.
     ///
     /// # Errors
     ///
@@ -595,12 +598,17 @@ impl FramedSegment {
                         .with_segment(self.name()),
                 );
             }
-            self.region.check_backing()?;
             if spins < SPINS {
+                // The spin stays in user space: the size check (a syscall) is made once on
+                // entry and before each sleep, not per spin.
+                if spins == 0 {
+                    self.region.check_backing()?;
+                }
                 spins += 1;
                 std::hint::spin_loop();
                 continue;
             }
+            self.region.check_backing()?;
             let left = match deadline {
                 None => None,
                 Some(d) => match d.checked_duration_since(Instant::now()) {
@@ -614,18 +622,29 @@ impl FramedSegment {
                     }
                 },
             };
+            // A read-write view registers as a sleeper so the writer knows to wake it. A
+            // read-only view cannot write the count (the page is read-only), so it sleeps in
+            // short slices instead and notices a publish within a millisecond.
+            let registered = self.region.is_writable();
+            let max_slice = if registered {
+                Duration::from_millis(100)
+            } else {
+                Duration::from_millis(1)
+            };
             let waiters = self.u32_at(offsets::WAITERS);
-            waiters.fetch_add(1, Ordering::AcqRel);
+            if registered {
+                waiters.fetch_add(1, Ordering::SeqCst);
+            }
             // Re-check after registering, so a publish between the load and the sleep is seen
             // (FUTEX_WAIT also returns at once if the word moved).
-            if word.load(Ordering::Acquire) == seen {
+            if word.load(Ordering::SeqCst) == seen {
                 // Sleep in slices so a writer that dies without waking us is noticed.
-                let slice = left.map_or(Duration::from_millis(100), |l| {
-                    l.min(Duration::from_millis(100))
-                });
+                let slice = left.map_or(max_slice, |l| l.min(max_slice));
                 sys::futex_wait(word, seen, Some(slice));
             }
-            waiters.fetch_sub(1, Ordering::AcqRel);
+            if registered {
+                waiters.fetch_sub(1, Ordering::SeqCst);
+            }
         }
     }
 
