@@ -279,7 +279,11 @@ impl Region {
     }
 
     /// Check that `offset..offset+len` lies within the mapping; return `offset` as usize.
-    pub(crate) fn check_range(&self, offset: u64, len: usize) -> Result<usize> {
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::OutOfBounds`], naming the offset, the length and the mapping's size.
+    pub fn check_range(&self, offset: u64, len: usize) -> Result<usize> {
         let end = offset.checked_add(len as u64);
         match end {
             Some(end) if end <= self.len as u64 => Ok(offset as usize),
