@@ -343,3 +343,22 @@ fn no_sender_times_out_and_a_raw_segment_is_not_a_transfer() {
     assert_eq!(err.kind(), ErrorKind::BadMagic, "{err}");
     assert!(dir.entries().is_empty());
 }
+
+#[test]
+fn a_read_only_view_can_wait_for_a_publish_and_a_close() {
+    let seg = TestSegment::new("xfer_rowait");
+    let writer = FramedSegment::create(seg.name(), 64, &FramedOptions::default()).unwrap();
+    let reader = FramedSegment::open(seg.name(), shmbridge::Access::ReadOnly).unwrap();
+    let seen = reader.publish_count();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        writer.write(b"hello").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        writer.close_writer().unwrap();
+    });
+    let now = reader.wait(seen, Some(Duration::from_secs(20))).unwrap();
+    assert_eq!(reader.read().unwrap(), b"hello");
+    let err = reader.wait(now, Some(Duration::from_secs(20))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WriterClosed);
+    t.join().unwrap();
+}
