@@ -1,0 +1,22 @@
+# File transfer: the `shmbridge` command's hand-over demo and the transfer benchmarks.
+# (The transfer tests are cargo tests, run by test-rust in mk/10-rust.mk.)
+
+.PHONY: demo-transfer bench bench-quick bench-rtt
+
+demo-transfer:
+	@bash $(ROOT)/scripts/demo-transfer.sh
+
+DEMO_TARGETS += demo-transfer
+
+# The full benchmark: 1 GiB then 4 GiB, every approach side by side, then the round trip.
+bench: bench-rtt
+	$(PYTHON) $(ROOT)/bench/run.py --sizes 1G,4G
+
+# A quick look (64 MiB) to check the bench works.
+bench-quick:
+	$(PYTHON) $(ROOT)/bench/run.py --sizes 64M
+
+# Publish/wait round trip between two processes against a pipe ping-pong.
+bench-rtt:
+	$(CARGO) build --release -q -p shmbridge-cli --example rtt
+	$(ROOT)/target/release/examples/rtt 200000
