@@ -1,9 +1,9 @@
 //! The framed layout: shmbridge's validated, versioned header, then the payload.
 
 use std::ffi::{c_char, c_void, CString};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use shmbridge::{ErrorKind, FramedOptions, FramedSegment, HeaderInfo, SegmentOptions};
+use shmbridge::{FramedOptions, FramedSegment, HeaderInfo, SegmentOptions};
 
 use crate::error::{guard, guard_value, out_arg, ref_arg, shmb_result, str_arg, FfiError};
 use crate::{c_string, give, shmb_access, take};
@@ -365,49 +365,11 @@ pub unsafe extern "C" fn shmb_framed_wait(
         // SAFETY: forwarded from this function's contract.
         let f = unsafe { ref_arg(framed, F, "framed") }?;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        let n = if f.inner.region().is_writable() {
-            f.inner.wait(seen, timeout)?
-        } else {
-            wait_read_only(&f.inner, seen, timeout)?
-        };
+        let n = f.inner.wait(seen, timeout)?;
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { *out_count = n };
         Ok(())
     })
-}
-
-/// Wait through a read-only mapping. The core's futex wait registers itself in the header's
-/// `waiters` word, which a read-only mapping cannot write (it faults), so a read-only view polls
-/// the publish counter instead, backing off from 1 µs to 1 ms between looks.
-fn wait_read_only(
-    f: &FramedSegment,
-    seen: u32,
-    timeout: Option<Duration>,
-) -> Result<u32, shmbridge::Error> {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut pause = Duration::from_micros(1);
-    loop {
-        let now = f.publish_count();
-        if now != seen {
-            return Ok(now);
-        }
-        if f.header()?.writer_closed() {
-            return Err(shmbridge::Error::new(
-                ErrorKind::WriterClosed,
-                "the writer closed the segment",
-            )
-            .with_segment(f.name()));
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(shmbridge::Error::new(
-                ErrorKind::Timeout,
-                "timed out waiting for a publish",
-            )
-            .with_segment(f.name()));
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(1));
-    }
 }
 
 /// Mark the segment closed by its writer and wake every waiting reader.
