@@ -489,6 +489,8 @@ impl FramedSegment {
     /// [`ErrorKind::OutOfBounds`] when `data` is larger than the capacity; those of
     /// [`begin_write`](Self::begin_write).
     pub fn write(&self, data: &[u8]) -> Result<()> {
+        // Refuse before the write starts, so a payload too large leaves the old one intact.
+        self.payload_offset(0, data.len())?;
         let mut w = self.begin_write()?;
         w.write_at(0, data)?;
         w.commit(data.len() as u64, true)
@@ -920,8 +922,16 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::OutOfBounds);
         assert_eq!(
             f.read().unwrap(),
+            b"0123456789",
+            "a refused write leaves the old payload"
+        );
+        let mut w = f.begin_write().unwrap();
+        w.write_at(0, b"partial").unwrap();
+        drop(w);
+        assert_eq!(
+            f.read().unwrap(),
             b"",
-            "an aborted write publishes an empty payload, not a torn one"
+            "an abandoned write publishes an empty payload, not a torn one"
         );
     }
 
