@@ -72,6 +72,17 @@
 #define SHMB_FLAG_PUBLISHED 4
 
 /**
+ * A `timeout_ms` that waits without a time limit (any negative value does).
+ */
+#define SHMB_TIMEOUT_FOREVER -1
+
+/**
+ * The `total` a progress callback or `shmb_stream_reader_total()` reports when the length is
+ * not known in advance, and the `total` to give `shmb_stream_writer_create()` then.
+ */
+#define SHMB_UNKNOWN_TOTAL UINT64_MAX
+
+/**
  * The result of every fallible function: `SHMB_OK` (0) or what went wrong.
  *
  * Codes 1 to 19 are the core's error kinds, one to one, with the same numbers; codes from
@@ -176,6 +187,10 @@ enum shmb_result
      * A bug: the library panicked. The panic was caught at the ABI boundary.
      */
     SHMB_PANIC = 102,
+    /**
+     * A progress callback asked to stop: the transfer was abandoned and cleaned up.
+     */
+    SHMB_ABORTED = 103,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -223,6 +238,19 @@ typedef struct shmb_region shmb_region;
  * released by `shmb_segment_free()` (which unmaps and closes, never removes the name).
  */
 typedef struct shmb_segment shmb_segment;
+
+/**
+ * The reading end of a stream segment. Created by `shmb_stream_reader_open()`, released by
+ * `shmb_stream_reader_free()`. One thread at a time.
+ */
+typedef struct shmb_stream_reader shmb_stream_reader;
+
+/**
+ * The writing end of a stream segment (a single-producer single-consumer byte ring). Created
+ * by `shmb_stream_writer_create()`, released by `shmb_stream_writer_free()`. One thread at a
+ * time.
+ */
+typedef struct shmb_stream_writer shmb_stream_writer;
 
 /**
  * Access to an object or a mapping (`SHMB_READ_ONLY`, `SHMB_READ_WRITE`, and for file
@@ -344,6 +372,112 @@ typedef struct shmb_segment_info {
 typedef uint32_t shmb_open_mode;
 
 /**
+ * How a file travels (`shmb_send_options.mode`, `shmb_transfer_report.mode`). Any other
+ * value is `SHMB_INVALID_ARGUMENT`.
+ */
+typedef uint32_t shmb_transfer_mode;
+
+/**
+ * A progress callback: called from the thread doing the transfer, after each chunk (about
+ * every 256 KiB one-shot, 1 MiB streaming), with the bytes moved so far, the total
+ * (`SHMB_UNKNOWN_TOTAL` if unknown) and the caller's `user` pointer. Return 0 to go on, any
+ * other value to stop the transfer: the call then fails with `SHMB_ABORTED`, cleaning up as
+ * for any failure. It must not unwind or `longjmp` out (a C++ callback catches its
+ * exceptions), and must not call back into the same transfer.
+ */
+typedef int (*shmb_progress_fn)(uint64_t done, uint64_t total, void *user);
+
+/**
+ * Options of `shmb_send_file()`. Fill with `shmb_send_options_init()` (or pass NULL for the
+ * defaults), then change fields. Plain data owned by the caller.
+ */
+typedef struct shmb_send_options {
+    /**
+     * `SHMB_TRANSFER_AUTO` (default), `SHMB_TRANSFER_ONE_SHOT` or `SHMB_TRANSFER_STREAM`.
+     */
+    shmb_transfer_mode mode;
+    /**
+     * Permission bits of the segment; `SHMB_PERM_DEFAULT` (0, the default) is 0600.
+     */
+    uint32_t permissions;
+    /**
+     * Size of the whole segment, header included, in bytes; 0 (the default) is none given:
+     * streaming then uses 16 MiB, and `SHMB_TRANSFER_AUTO` sends one-shot. Ignored one-shot.
+     */
+    uint64_t segment_size;
+    /**
+     * Streaming only: how long to wait for the receiver to attach or make progress, in
+     * milliseconds; `SHMB_TIMEOUT_FOREVER` (negative, the default) has no limit.
+     */
+    int64_t timeout_ms;
+    /**
+     * Called as the transfer advances, or NULL (the default).
+     */
+    shmb_progress_fn progress;
+    /**
+     * Passed to `progress`, never dereferenced by the library.
+     */
+    void *progress_user;
+} shmb_send_options;
+
+/**
+ * Options of `shmb_recv_file()`. Fill with `shmb_recv_options_init()` (or pass NULL for the
+ * defaults), then change fields. Plain data owned by the caller.
+ */
+typedef struct shmb_recv_options {
+    /**
+     * How long to wait for the sender (for the segment to appear, for the payload, and while
+     * streaming for each next piece), in milliseconds; `SHMB_TIMEOUT_FOREVER` (negative, the
+     * default) has no limit; 0 fails at once unless the sender is ready. A sender that dies is
+     * noticed either way.
+     */
+    int64_t timeout_ms;
+    /**
+     * Leave a one-shot segment in place after a successful receive (default false).
+     */
+    bool keep;
+    /**
+     * `fsync` the file and its directory before reporting success (default false).
+     */
+    bool fsync;
+    /**
+     * Called as the transfer advances, or NULL (the default).
+     */
+    shmb_progress_fn progress;
+    /**
+     * Passed to `progress`, never dereferenced by the library.
+     */
+    void *progress_user;
+} shmb_recv_options;
+
+/**
+ * What a finished transfer did, written by `shmb_send_file()` / `shmb_recv_file()` on
+ * success. Plain data owned by the caller.
+ */
+typedef struct shmb_transfer_report {
+    /**
+     * Bytes transferred (and verified, on the receiving side).
+     */
+    uint64_t bytes;
+    /**
+     * CRC-32 of the bytes (zlib's `crc32`).
+     */
+    uint32_t crc32;
+    /**
+     * `SHMB_TRANSFER_ONE_SHOT` or `SHMB_TRANSFER_STREAM`: how the file travelled.
+     */
+    shmb_transfer_mode mode;
+    /**
+     * Total size of the segment used, header included.
+     */
+    uint64_t segment_size;
+    /**
+     * Wall time of the call, in nanoseconds.
+     */
+    uint64_t elapsed_ns;
+} shmb_transfer_report;
+
+/**
  * Create; fail with `SHMB_ALREADY_EXISTS` if the name is taken.
  */
 #define SHMB_CREATE_ONLY 1
@@ -392,6 +526,22 @@ typedef uint32_t shmb_open_mode;
  * The segment could not be opened to look (another user's 0600 segment, say).
  */
 #define SHMB_DETECTED_UNREADABLE 3
+
+/**
+ * One-shot unless `segment_size` is set and the file does not fit in it (then streaming).
+ */
+#define SHMB_TRANSFER_AUTO 0
+
+/**
+ * One framed segment sized to the file; the sender returns once it is published.
+ */
+#define SHMB_TRANSFER_ONE_SHOT 1
+
+/**
+ * A fixed-size ring the file streams through; the sender returns once the receiver has
+ * taken and verified every byte.
+ */
+#define SHMB_TRANSFER_STREAM 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -1341,6 +1491,276 @@ void *shmb_segment_data(const struct shmb_segment *seg);
  * `seg` is NULL or a live segment.
  */
 size_t shmb_segment_size(const struct shmb_segment *seg);
+
+/**
+ * Fill `*opts` with the defaults of `shmb_send_options` (auto mode, no segment size, no time
+ * limit, 0600, no progress callback). NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `opts` is NULL or valid for a write.
+ */
+void shmb_send_options_init(struct shmb_send_options *opts);
+
+/**
+ * Fill `*opts` with the defaults of `shmb_recv_options` (no time limit, remove the segment,
+ * no fsync, no progress callback). NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `opts` is NULL or valid for a write.
+ */
+void shmb_recv_options_init(struct shmb_recv_options *opts);
+
+/**
+ * Send the file at `path` through the new segment `name` (which must not exist).
+ *
+ * One-shot: returns once the file is published; the segment stays for the receiver, who
+ * removes it. Streaming: returns once the receiver has taken and verified every byte, and
+ * removes the segment. On failure nothing is published and the segment is removed.
+ *
+ * Ownership: `path`, `name` and `opts` are borrowed for the call; `opts` may be NULL for the
+ * defaults; `out` may be NULL when the report is not wanted, and is written only on success.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_INVALID_ARGUMENT` (an empty path,
+ * an unknown mode, a directory or other non-regular file, a file that changed while being
+ * sent), `SHMB_NOT_FOUND` / `SHMB_PERMISSION_DENIED` (the file cannot be read),
+ * `SHMB_ALREADY_EXISTS` (the name is taken), `SHMB_INVALID_SIZE` (a stream segment no larger
+ * than its header), `SHMB_NO_SPACE`, `SHMB_ABORTED` (the progress callback asked to stop);
+ * streaming: `SHMB_PEER_GONE` (the receiver died or gave up), `SHMB_TIMEOUT`.
+ *
+ * # Safety
+ *
+ * `path` and `name` are NULL or NUL-terminated strings; `opts` is NULL or points to a
+ * `shmb_send_options`; `out` is NULL or valid for a write.
+ */
+shmb_result shmb_send_file(const char *path,
+                           const char *name,
+                           const struct shmb_send_options *opts,
+                           struct shmb_transfer_report *out);
+
+/**
+ * Receive the file sent through the segment `name` into `path`.
+ *
+ * Waits up to the timeout for the sender (the segment may not exist yet), writes the data to
+ * a temporary file beside `path`, and renames it onto `path` only when the byte count and
+ * CRC-32 match. Removes the segment afterwards unless `keep`. On any failure `path` is
+ * untouched and no temporary file is left.
+ *
+ * Ownership: `name`, `path` and `opts` are borrowed for the call; `opts` may be NULL for the
+ * defaults; `out` may be NULL, and is written only on success.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_INVALID_ARGUMENT` (an empty path,
+ * a directory as target), `SHMB_PERMISSION_DENIED` and other OS errors (the target directory
+ * cannot be written: checked before anything is consumed), `SHMB_TIMEOUT` (no sender, or it
+ * stalled), `SHMB_PEER_GONE` / `SHMB_WRITER_CLOSED` (the sender died or gave up),
+ * `SHMB_CHECKSUM_MISMATCH` / `SHMB_TRUNCATED` (the data does not verify), `SHMB_BAD_MAGIC`
+ * and the other header errors (not a framed segment), `SHMB_ALREADY_EXISTS` (another receiver
+ * took the stream), `SHMB_ABORTED` (the progress callback asked to stop).
+ *
+ * # Safety
+ *
+ * `name` and `path` are NULL or NUL-terminated strings; `opts` is NULL or points to a
+ * `shmb_recv_options`; `out` is NULL or valid for a write.
+ */
+shmb_result shmb_recv_file(const char *name,
+                           const char *path,
+                           const struct shmb_recv_options *opts,
+                           struct shmb_transfer_report *out);
+
+/**
+ * Create the stream segment `name` (`create_only`) with a ring of `capacity` bytes (the
+ * segment is 384 + `capacity` bytes), announcing `total` bytes (`SHMB_UNKNOWN_TOTAL` when
+ * unknown; a known total is enforced), permission bits `perm` (`SHMB_PERM_DEFAULT` = 0600).
+ *
+ * Ownership: `name` is borrowed; on success the caller owns `*out`. Freeing the writer before
+ * `shmb_stream_writer_finish()` aborts the stream; it never removes the name (the creator
+ * does that with `shmb_remove()` when the stream is over).
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_INVALID_SIZE` (capacity 0),
+ * `SHMB_INVALID_ARGUMENT`, `SHMB_ALREADY_EXISTS`, `SHMB_NO_SPACE`.
+ *
+ * # Safety
+ *
+ * `name` is NULL or a NUL-terminated string; `out` is NULL or valid for a write.
+ */
+shmb_result shmb_stream_writer_create(const char *name,
+                                      uint64_t capacity,
+                                      uint64_t total,
+                                      uint32_t perm,
+                                      struct shmb_stream_writer **out);
+
+/**
+ * Copy `len` bytes of `data` into the stream, waiting for room as needed, up to `timeout_ms`
+ * milliseconds each time the ring is full (`SHMB_TIMEOUT_FOREVER`: no limit).
+ *
+ * Errors: `SHMB_NULL_ARGUMENT` (`data` may be NULL only when `len` is 0), `SHMB_PEER_GONE`
+ * (the reader died or gave up), `SHMB_TIMEOUT`, `SHMB_INVALID_ARGUMENT` (past the announced
+ * total), `SHMB_CLOSED` (already finished or aborted).
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle; `data` is NULL or valid for `len` bytes of reads.
+ */
+shmb_result shmb_stream_writer_write(struct shmb_stream_writer *writer,
+                                     const void *data,
+                                     size_t len,
+                                     int64_t timeout_ms);
+
+/**
+ * End the stream (publish the byte count and CRC-32), then wait up to `timeout_ms` for the
+ * reader to take and verify every byte. Stores the CRC-32 in `*out_crc` when `out_crc` is
+ * not NULL. Whatever the result, the writer is done afterwards: only `_free` remains (a
+ * failure leaves the stream aborted).
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_ARGUMENT` (fewer bytes written than announced),
+ * `SHMB_PEER_GONE`, `SHMB_TIMEOUT`, `SHMB_CLOSED`.
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle; `out_crc` is NULL or valid for a write.
+ */
+shmb_result shmb_stream_writer_finish(struct shmb_stream_writer *writer,
+                                      int64_t timeout_ms,
+                                      uint32_t *out_crc);
+
+/**
+ * Mark the stream aborted: the reader fails at once. Also what freeing an unfinished writer
+ * does. NULL, or a writer already finished or aborted, is a no-op.
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle.
+ */
+void shmb_stream_writer_abort(struct shmb_stream_writer *writer);
+
+/**
+ * Bytes written so far; 0 when `writer` is NULL or finished.
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle.
+ */
+uint64_t shmb_stream_writer_written(const struct shmb_stream_writer *writer);
+
+/**
+ * The segment's name. Borrowed: valid until `writer` is freed. NULL when `writer` is NULL.
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle.
+ */
+const char *shmb_stream_writer_name(const struct shmb_stream_writer *writer);
+
+/**
+ * Release the writer (aborting the stream if it was not finished); never removes the name.
+ * NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a handle not freed yet.
+ */
+void shmb_stream_writer_free(struct shmb_stream_writer *writer);
+
+/**
+ * Open the stream segment `name` and attach as its one reader. The segment must exist (the
+ * writer creates it): retry on `SHMB_NOT_FOUND` to wait for it.
+ *
+ * Ownership: `name` is borrowed; on success the caller owns `*out`. Freeing the reader before
+ * `shmb_stream_reader_finish()` tells the writer the reader gave up.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_NOT_FOUND`,
+ * `SHMB_PERMISSION_DENIED`, `SHMB_UNSUPPORTED` (not a stream), `SHMB_ALREADY_EXISTS` (another
+ * reader attached: a stream is read once), `SHMB_BAD_MAGIC` and the other header errors.
+ *
+ * # Safety
+ *
+ * `name` is NULL or a NUL-terminated string; `out` is NULL or valid for a write.
+ */
+shmb_result shmb_stream_reader_open(const char *name, struct shmb_stream_reader **out);
+
+/**
+ * Copy the next bytes of the stream into `buf` (at most `cap`), waiting up to `timeout_ms`
+ * for data, and store how many in `*out_n`: 0 means the end of the stream, whose byte count
+ * and CRC-32 were verified.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT` (`buf` may be NULL only when `cap` is 0), `SHMB_PEER_GONE`
+ * (the writer died or aborted), `SHMB_CHECKSUM_MISMATCH` / `SHMB_TRUNCATED` (the end does not
+ * verify), `SHMB_TIMEOUT`, `SHMB_CLOSED`.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle; `buf` is NULL or valid for `cap` bytes of writes;
+ * `out_n` is NULL or valid for a write.
+ */
+shmb_result shmb_stream_reader_read(struct shmb_stream_reader *reader,
+                                    void *buf,
+                                    size_t cap,
+                                    int64_t timeout_ms,
+                                    size_t *out_n);
+
+/**
+ * Tell the writer every byte arrived and was verified (call once a read returned 0, and the
+ * data is safe). Stores the stream's CRC-32 in `*out_crc` when `out_crc` is not NULL. On
+ * success the reader is done: only `_free` remains. Called before the verified end it fails
+ * and changes nothing.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_ARGUMENT` (the end was not reached yet),
+ * `SHMB_CLOSED`.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle; `out_crc` is NULL or valid for a write.
+ */
+shmb_result shmb_stream_reader_finish(struct shmb_stream_reader *reader, uint32_t *out_crc);
+
+/**
+ * Give up reading: the writer fails at once. Also what freeing an unfinished reader does.
+ * NULL, or a reader already finished or aborted, is a no-op.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle.
+ */
+void shmb_stream_reader_abort(struct shmb_stream_reader *reader);
+
+/**
+ * Bytes read so far; 0 when `reader` is NULL or finished.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle.
+ */
+uint64_t shmb_stream_reader_consumed(const struct shmb_stream_reader *reader);
+
+/**
+ * The total the writer announced (final once the end is reached), or `SHMB_UNKNOWN_TOTAL`
+ * (also when `reader` is NULL or finished).
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle.
+ */
+uint64_t shmb_stream_reader_total(const struct shmb_stream_reader *reader);
+
+/**
+ * The segment's name. Borrowed: valid until `reader` is freed. NULL when `reader` is NULL.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle.
+ */
+const char *shmb_stream_reader_name(const struct shmb_stream_reader *reader);
+
+/**
+ * Release the reader (telling the writer it gave up, if it was not finished). NULL is a
+ * no-op.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a handle not freed yet.
+ */
+void shmb_stream_reader_free(struct shmb_stream_reader *reader);
 
 #ifdef __cplusplus
 }  // extern "C"

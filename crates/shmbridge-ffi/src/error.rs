@@ -63,21 +63,23 @@ pub enum shmb_result {
     SHMB_BUFFER_TOO_SMALL = 101,
     /// A bug: the library panicked. The panic was caught at the ABI boundary.
     SHMB_PANIC = 102,
+    /// A progress callback asked to stop: the transfer was abandoned and cleaned up.
+    SHMB_ABORTED = 103,
 }
 
 use shmb_result::{
-    SHMB_ALREADY_EXISTS, SHMB_BAD_MAGIC, SHMB_BUFFER_TOO_SMALL, SHMB_CHECKSUM_MISMATCH,
-    SHMB_CLOSED, SHMB_CORRUPT_HEADER, SHMB_INVALID_ARGUMENT, SHMB_INVALID_NAME, SHMB_INVALID_SIZE,
-    SHMB_NOT_FOUND, SHMB_NO_SPACE, SHMB_NULL_ARGUMENT, SHMB_OK, SHMB_OS, SHMB_OUT_OF_BOUNDS,
-    SHMB_PANIC, SHMB_PEER_GONE, SHMB_PERMISSION_DENIED, SHMB_TIMEOUT, SHMB_TRUNCATED,
-    SHMB_UNSUPPORTED, SHMB_UNSUPPORTED_VERSION, SHMB_WRITER_CLOSED,
+    SHMB_ABORTED, SHMB_ALREADY_EXISTS, SHMB_BAD_MAGIC, SHMB_BUFFER_TOO_SMALL,
+    SHMB_CHECKSUM_MISMATCH, SHMB_CLOSED, SHMB_CORRUPT_HEADER, SHMB_INVALID_ARGUMENT,
+    SHMB_INVALID_NAME, SHMB_INVALID_SIZE, SHMB_NOT_FOUND, SHMB_NO_SPACE, SHMB_NULL_ARGUMENT,
+    SHMB_OK, SHMB_OS, SHMB_OUT_OF_BOUNDS, SHMB_PANIC, SHMB_PEER_GONE, SHMB_PERMISSION_DENIED,
+    SHMB_TIMEOUT, SHMB_TRUNCATED, SHMB_UNSUPPORTED, SHMB_UNSUPPORTED_VERSION, SHMB_WRITER_CLOSED,
 };
 
 impl shmb_result {
     /// The code with number `n`, if there is one.
     #[must_use]
     pub fn from_u32(n: u32) -> Option<Self> {
-        const ALL_CODES: [shmb_result; 23] = [
+        const ALL_CODES: [shmb_result; 24] = [
             SHMB_OK,
             SHMB_INVALID_NAME,
             SHMB_INVALID_SIZE,
@@ -101,6 +103,7 @@ impl shmb_result {
             SHMB_NULL_ARGUMENT,
             SHMB_BUFFER_TOO_SMALL,
             SHMB_PANIC,
+            SHMB_ABORTED,
         ];
         ALL_CODES.iter().copied().find(|c| *c as u32 == n)
     }
@@ -139,6 +142,7 @@ impl shmb_result {
             SHMB_NULL_ARGUMENT => "a required pointer argument was NULL",
             SHMB_BUFFER_TOO_SMALL => "the buffer is too small",
             SHMB_PANIC => "internal error: the library panicked (a bug; please report it)",
+            SHMB_ABORTED => "stopped at the request of the progress callback",
             SHMB_INVALID_NAME => ErrorKind::InvalidName.as_str(),
             SHMB_INVALID_SIZE => ErrorKind::InvalidSize.as_str(),
             SHMB_INVALID_ARGUMENT => ErrorKind::InvalidArgument.as_str(),

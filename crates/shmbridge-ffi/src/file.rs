@@ -19,7 +19,7 @@ pub struct shmb_file {
 /// # Safety
 ///
 /// `p` is NULL or a NUL-terminated string that outlives `'a`.
-unsafe fn path_arg<'a>(p: *const c_char, func: &str) -> FfiResult<&'a Path> {
+pub(crate) unsafe fn path_arg<'a>(p: *const c_char, func: &str) -> FfiResult<&'a Path> {
     if p.is_null() {
         return Err(FfiError::null(func, "path"));
     }

@@ -27,6 +27,7 @@ mod list;
 mod object;
 mod region;
 mod segment;
+mod transfer;
 
 pub use error::shmb_result;
 pub use file::*;
@@ -35,6 +36,7 @@ pub use list::*;
 pub use object::*;
 pub use region::*;
 pub use segment::*;
+pub use transfer::*;
 
 use error::{FfiError, FfiResult};
 use shmbridge::{Access, MapAccess, OpenMode};
