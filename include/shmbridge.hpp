@@ -20,7 +20,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -508,6 +511,268 @@ inline std::vector<segment_info> list_segments() {
     }
     return out;
 }
+
+/// How a file travels.
+enum class transfer_mode : shmb_transfer_mode {
+    /// One-shot unless a segment_size is given and the file does not fit in it.
+    automatic = SHMB_TRANSFER_AUTO,
+    /// One framed segment sized to the file; send_file returns once it is published.
+    one_shot = SHMB_TRANSFER_ONE_SHOT,
+    /// A fixed-size ring; send_file returns once the receiver has verified every byte.
+    stream = SHMB_TRANSFER_STREAM,
+};
+
+/// A time limit; std::nullopt waits without one.
+using timeout_t = std::optional<std::chrono::milliseconds>;
+
+/// Called from the transferring thread after each chunk with the bytes moved so far and the
+/// total (SHMB_UNKNOWN_TOTAL if unknown). Throw to stop the transfer: it is abandoned and
+/// cleaned up, and send_file / recv_file rethrow the exception.
+using progress_fn = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
+/// Options of send_file().
+struct send_options {
+    transfer_mode mode = transfer_mode::automatic;
+    /// Whole segment size, header included; 0: none (streaming then uses 16 MiB).
+    std::uint64_t segment_size = 0;
+    /// Streaming: how long to wait for the receiver to attach or make progress.
+    timeout_t timeout;
+    permissions perm;
+    progress_fn progress;
+};
+
+/// Options of recv_file().
+struct recv_options {
+    /// How long to wait for the sender (to appear, to publish, and for each piece).
+    timeout_t timeout;
+    /// Leave a one-shot segment in place after receiving it.
+    bool keep = false;
+    /// fsync the file and its directory before returning.
+    bool fsync = false;
+    progress_fn progress;
+};
+
+/// What a finished transfer did.
+struct transfer_report {
+    std::uint64_t bytes = 0;
+    std::uint32_t crc32 = 0;
+    transfer_mode mode = transfer_mode::one_shot;
+    /// Total size of the segment used, header included.
+    std::uint64_t segment_size = 0;
+    std::chrono::nanoseconds elapsed{0};
+
+    /// Bytes per second over the call.
+    double throughput() const noexcept {
+        const double s = std::chrono::duration<double>(elapsed).count();
+        return static_cast<double>(bytes) / (s > 1e-9 ? s : 1e-9);
+    }
+};
+
+namespace detail {
+
+inline std::int64_t timeout_ms(const timeout_t& t) noexcept {
+    return t ? static_cast<std::int64_t>(t->count()) : SHMB_TIMEOUT_FOREVER;
+}
+
+/// The C callback's user data: the std::function, and the exception it threw, if any.
+struct progress_ctx {
+    const progress_fn* fn = nullptr;
+    std::exception_ptr error;
+};
+
+/// No exception crosses the C ABI: one thrown by the callback is kept and turned into a stop
+/// request, and rethrown once the C call has returned.
+inline int progress_trampoline(std::uint64_t done, std::uint64_t total, void* user) noexcept {
+    auto* ctx = static_cast<progress_ctx*>(user);
+    try {
+        (*ctx->fn)(done, total);
+        return 0;
+    } catch (...) {
+        ctx->error = std::current_exception();
+        return 1;
+    }
+}
+
+inline void check_transfer(shmb_result r, const progress_ctx& ctx) {
+    if (r == SHMB_ABORTED && ctx.error) std::rethrow_exception(ctx.error);
+    check(r);
+}
+
+inline transfer_report to_report(const shmb_transfer_report& c) {
+    transfer_report r;
+    r.bytes = c.bytes;
+    r.crc32 = c.crc32;
+    r.mode = static_cast<transfer_mode>(c.mode);
+    r.segment_size = c.segment_size;
+    r.elapsed = std::chrono::nanoseconds(static_cast<std::int64_t>(c.elapsed_ns));
+    return r;
+}
+
+}  // namespace detail
+
+/// Send the file at `path` through the new segment `name`. One-shot: returns once published
+/// (the segment waits for the receiver). Streaming: returns once the receiver has verified
+/// every byte. Throws shmbridge::error (SHMB_NOT_FOUND, SHMB_ALREADY_EXISTS, SHMB_TIMEOUT,
+/// SHMB_PEER_GONE, ...), or what the progress callback threw.
+inline transfer_report send_file(const char* path, const char* name,
+                                 const send_options& options = send_options()) {
+    shmb_send_options o;
+    shmb_send_options_init(&o);
+    o.mode = static_cast<shmb_transfer_mode>(options.mode);
+    o.segment_size = options.segment_size;
+    o.timeout_ms = detail::timeout_ms(options.timeout);
+    o.permissions = options.perm.get_permissions();
+    detail::progress_ctx ctx;
+    if (options.progress) {
+        ctx.fn = &options.progress;
+        o.progress = &detail::progress_trampoline;
+        o.progress_user = &ctx;
+    }
+    shmb_transfer_report rep{};
+    detail::check_transfer(shmb_send_file(path, name, &o, &rep), ctx);
+    return detail::to_report(rep);
+}
+inline transfer_report send_file(const std::string& path, const std::string& name,
+                                 const send_options& options = send_options()) {
+    return send_file(path.c_str(), name.c_str(), options);
+}
+
+/// Receive the file sent through `name` into `path` (written beside it, renamed into place
+/// only once the byte count and CRC-32 match; untouched on failure). Throws shmbridge::error
+/// (SHMB_TIMEOUT, SHMB_PEER_GONE, SHMB_CHECKSUM_MISMATCH, SHMB_PERMISSION_DENIED, ...), or
+/// what the progress callback threw.
+inline transfer_report recv_file(const char* name, const char* path,
+                                 const recv_options& options = recv_options()) {
+    shmb_recv_options o;
+    shmb_recv_options_init(&o);
+    o.timeout_ms = detail::timeout_ms(options.timeout);
+    o.keep = options.keep;
+    o.fsync = options.fsync;
+    detail::progress_ctx ctx;
+    if (options.progress) {
+        ctx.fn = &options.progress;
+        o.progress = &detail::progress_trampoline;
+        o.progress_user = &ctx;
+    }
+    shmb_transfer_report rep{};
+    detail::check_transfer(shmb_recv_file(name, path, &o, &rep), ctx);
+    return detail::to_report(rep);
+}
+inline transfer_report recv_file(const std::string& name, const std::string& path,
+                                 const recv_options& options = recv_options()) {
+    return recv_file(name.c_str(), path.c_str(), options);
+}
+
+/// The writing end of a stream segment (a single-producer single-consumer byte ring).
+/// Destroying it before finish() aborts the stream; it never removes the name (remove() does).
+class stream_writer {
+public:
+    stream_writer() noexcept = default;
+    /// Create the stream segment `name` with a ring of `capacity` bytes, announcing `total`
+    /// bytes when known (then enforced).
+    stream_writer(create_only_t, const char* name, std::uint64_t capacity,
+                  std::optional<std::uint64_t> total = std::nullopt,
+                  const permissions& perm = permissions()) {
+        shmb_stream_writer* raw = nullptr;
+        detail::check(shmb_stream_writer_create(name, capacity, total ? *total : SHMB_UNKNOWN_TOTAL,
+                                                perm.get_permissions(), &raw));
+        h_.reset(raw);
+    }
+    stream_writer(stream_writer&&) noexcept = default;
+    stream_writer& operator=(stream_writer&&) noexcept = default;
+    stream_writer(const stream_writer&) = delete;
+    stream_writer& operator=(const stream_writer&) = delete;
+    ~stream_writer() = default;
+
+    /// Copy `len` bytes into the stream, waiting for room (up to `timeout` each time it is full).
+    void write(const void* data, std::size_t len, const timeout_t& timeout = std::nullopt) {
+        detail::check(shmb_stream_writer_write(h_.get(), data, len, detail::timeout_ms(timeout)));
+    }
+    void write(std::string_view text, const timeout_t& timeout = std::nullopt) {
+        write(text.data(), text.size(), timeout);
+    }
+    /// End the stream and wait for the reader to verify every byte; returns the CRC-32. The
+    /// writer is done afterwards, whatever the outcome (a failure leaves the stream aborted).
+    std::uint32_t finish(const timeout_t& timeout = std::nullopt) {
+        std::uint32_t crc = 0;
+        detail::check(shmb_stream_writer_finish(h_.get(), detail::timeout_ms(timeout), &crc));
+        return crc;
+    }
+    /// Mark the stream aborted: the reader fails at once.
+    void abort() noexcept { shmb_stream_writer_abort(h_.get()); }
+    std::uint64_t written() const noexcept { return shmb_stream_writer_written(h_.get()); }
+    const char* get_name() const noexcept {
+        const char* n = shmb_stream_writer_name(h_.get());
+        return n ? n : "";
+    }
+    static bool remove(const char* name) noexcept { return shmb_remove(name) == SHMB_OK; }
+    shmb_stream_writer* native_handle() const noexcept { return h_.get(); }
+
+private:
+    detail::handle<shmb_stream_writer, shmb_stream_writer_free> h_;
+};
+
+/// The reading end of a stream segment. Destroying it before finish() tells the writer the
+/// reader gave up.
+class stream_reader {
+public:
+    stream_reader() noexcept = default;
+    /// Attach to the stream `name` as its one reader (throws SHMB_NOT_FOUND until the writer
+    /// has created it, SHMB_ALREADY_EXISTS if another reader took it).
+    stream_reader(open_only_t, const char* name) {
+        shmb_stream_reader* raw = nullptr;
+        detail::check(shmb_stream_reader_open(name, &raw));
+        h_.reset(raw);
+    }
+    stream_reader(stream_reader&&) noexcept = default;
+    stream_reader& operator=(stream_reader&&) noexcept = default;
+    stream_reader(const stream_reader&) = delete;
+    stream_reader& operator=(const stream_reader&) = delete;
+    ~stream_reader() = default;
+
+    /// Copy the next bytes into `buf`, waiting up to `timeout` for data; 0 at the verified end.
+    std::size_t read(void* buf, std::size_t cap, const timeout_t& timeout = std::nullopt) {
+        std::size_t n = 0;
+        detail::check(shmb_stream_reader_read(h_.get(), buf, cap, detail::timeout_ms(timeout), &n));
+        return n;
+    }
+    /// Every remaining byte up to the verified end.
+    std::vector<unsigned char> read_all(const timeout_t& timeout = std::nullopt) {
+        std::vector<unsigned char> out;
+        std::size_t have = 0;
+        for (;;) {
+            out.resize(have + (std::size_t{1} << 16));
+            const std::size_t n = read(out.data() + have, out.size() - have, timeout);
+            have += n;
+            if (n == 0) break;
+        }
+        out.resize(have);
+        return out;
+    }
+    /// Tell the writer every byte arrived and was verified; returns the CRC-32. Before the
+    /// end it throws SHMB_INVALID_ARGUMENT and changes nothing.
+    std::uint32_t finish() {
+        std::uint32_t crc = 0;
+        detail::check(shmb_stream_reader_finish(h_.get(), &crc));
+        return crc;
+    }
+    /// Give up: the writer fails at once.
+    void abort() noexcept { shmb_stream_reader_abort(h_.get()); }
+    std::uint64_t consumed() const noexcept { return shmb_stream_reader_consumed(h_.get()); }
+    /// The announced total, when known.
+    std::optional<std::uint64_t> total() const noexcept {
+        const std::uint64_t t = shmb_stream_reader_total(h_.get());
+        return t == SHMB_UNKNOWN_TOTAL ? std::nullopt : std::optional<std::uint64_t>(t);
+    }
+    const char* get_name() const noexcept {
+        const char* n = shmb_stream_reader_name(h_.get());
+        return n ? n : "";
+    }
+    shmb_stream_reader* native_handle() const noexcept { return h_.get(); }
+
+private:
+    detail::handle<shmb_stream_reader, shmb_stream_reader_free> h_;
+};
 
 /// The library's version string (e.g. "0.1.0").
 inline const char* version() noexcept { return shmb_version(); }
