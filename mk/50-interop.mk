@@ -6,16 +6,22 @@
 INTEROP_BUILD := $(ROOT)/build/interop
 INTEROP_PY = $(firstword $(wildcard $(ROOT)/.venv/py3.11/bin/python $(ROOT)/.venv/py3.13/bin/python $(ROOT)/.venv/py3.9/bin/python))
 
-.PHONY: interop interop-actors
+.PHONY: interop interop-actors interop-actors-c
 $(INTEROP_BUILD)/actor-boost: $(ROOT)/tests/interop/actors/actor_boost.cpp
 	@mkdir -p $(INTEROP_BUILD)
 	g++ -std=c++17 -O2 -Wall -Wextra -Werror $< -o $@ -lz -lrt -pthread
 
-interop-actors: $(INTEROP_BUILD)/actor-boost
+# C and C++ actors: a CMake project over the installed package (mk/20-c.mk's install-c).
+interop-actors-c: install-c
+	$(CMAKE) -S $(ROOT)/tests/interop/actors -B $(INTEROP_BUILD)/cmake -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_PREFIX_PATH=$(C_INSTALL) -DCMAKE_RUNTIME_OUTPUT_DIRECTORY=$(INTEROP_BUILD) >/dev/null
+	$(CMAKE) --build $(INTEROP_BUILD)/cmake -j $(C_JOBS)
+
+interop-actors: $(INTEROP_BUILD)/actor-boost interop-actors-c
 	$(CARGO) build --release -q -p shmbridge-interop-actor
 
 interop: build-python interop-actors
 	@test -n "$(INTEROP_PY)" || { echo "interop: no Python venv; run make setup" >&2; exit 1; }
-	cd $(ROOT)/tests/interop && $(INTEROP_PY) -m pytest -q -p no:cacheprovider -W error .
+	cd $(ROOT)/tests/interop && $(INTEROP_PY) -m pytest -q -rfE -p no:cacheprovider -W error .
 
 TEST_TARGETS += interop

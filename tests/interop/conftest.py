@@ -97,6 +97,7 @@ def write_matrix(results):
         f"{counts.get('gap', 0)} known gaps.",
         "",
     ]
+    lines += summary(names, results) + [""]
     for scen, cells in groups.items():
         lines += [f"## {scen}", "", "| writes \\ reads | " + " | ".join(names) + " |",
                   "|---|" + "---|" * len(names)]
@@ -117,3 +118,59 @@ def write_matrix(results):
         for p in PARTICIPANTS] + [""]
     with open(os.path.join(HERE, "MATRIX.md"), "w") as f:
         f.write("\n".join(lines))
+    update_readme(summary(names, results), counts)
+
+
+def summary(names, results):
+    """One table for every scenario: per writer/reader pair, cases passed (and known gaps)."""
+    cells = collections.defaultdict(collections.Counter)
+    for cid, outcome in results.items():
+        parts = cid.split("/")
+        if len(parts) == 3:
+            w, r = parts[0].removesuffix("-writes"), parts[1].rsplit("-", 1)[0]
+            cells[(w, r)][outcome] += 1
+    out = ["| writes \\ reads | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for w in names:
+        row = []
+        for r in names:
+            c = cells.get((w, r))
+            if not c:
+                row.append("")
+                continue
+            bad = c["failed"] + c["xpass"]
+            text = f"{'❌' if bad else '✅'} {c['passed']}"
+            if bad:
+                text += f" ({bad} failed)"
+            if c["gap"]:
+                text += f" ⚠️{c['gap']}"
+            row.append(text)
+        out.append(f"| **{w}** | " + " | ".join(row) + " |")
+    return out
+
+
+def update_readme(table, counts):
+    """Show the summary in README.md between its interop-matrix markers."""
+    readme = os.path.join(HERE, "..", "..", "README.md")
+    start, end = "<!-- interop-matrix:start -->", "<!-- interop-matrix:end -->"
+    try:
+        with open(readme) as f:
+            text = f.read()
+    except OSError:
+        return
+    if start not in text or end not in text:
+        return
+    body = "\n".join([
+        start,
+        f"{counts.get('passed', 0)} cases pass, {counts.get('gap', 0)} are known gaps "
+        "(strict expected failures, each explained in "
+        "[tests/interop/known_gaps.py](tests/interop/known_gaps.py)). Cells count the cases "
+        "of a writer/reader pair across every scenario; the per-scenario tables are in "
+        "[tests/interop/MATRIX.md](tests/interop/MATRIX.md).",
+        "",
+        *table,
+        end,
+    ])
+    new = text[: text.index(start)] + body + text[text.index(end) + len(end):]
+    if new != text:
+        with open(readme, "w") as f:
+            f.write(new)

@@ -32,6 +32,8 @@ class Participant:
 
 PARTICIPANTS = [
     Participant("rust", [os.path.join(ROOT, "target", "release", "actor-rust")], ALL, ALL, 0o600),
+    Participant("c", [os.path.join(BUILD, "actor-c")], ALL, ALL, 0o600),
+    Participant("cpp", [os.path.join(BUILD, "actor-cpp")], ALL, ALL, 0o600),
     Participant("python", [PY, os.path.join(ACTORS, "actor_python.py")], ALL, ALL, 0o600),
     Participant("python-stdlib", [PY, os.path.join(ACTORS, "actor_stdlib.py")],
                 frozenset({"raw", "size-prefixed"}), ALL, 0o600, explicit_perm=False,

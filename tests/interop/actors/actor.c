@@ -1,0 +1,268 @@
+/* The C participant of the interop suite: shmbridge.h only.
+ * Command line: tests/interop/PROTOCOL.md. */
+#include <shmbridge.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+static const char *arg(int argc, char **argv, const char *key) {
+    for (int i = 2; i + 1 < argc; i += 2)
+        if (strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i] + 2, key) == 0) return argv[i + 1];
+    return NULL;
+}
+
+/* shmb_result -> the protocol's error kind. */
+static const char *kind(shmb_result r) {
+    switch (r) {
+        case SHMB_INVALID_NAME: return "invalid_name";
+        case SHMB_INVALID_SIZE: return "invalid_size";
+        case SHMB_INVALID_ARGUMENT: return "invalid_argument";
+        case SHMB_ALREADY_EXISTS: return "already_exists";
+        case SHMB_NOT_FOUND: return "not_found";
+        case SHMB_PERMISSION_DENIED: return "permission_denied";
+        case SHMB_NO_SPACE: return "no_space";
+        case SHMB_BAD_MAGIC: return "bad_magic";
+        case SHMB_UNSUPPORTED_VERSION: return "unsupported_version";
+        case SHMB_CORRUPT_HEADER: return "corrupt_header";
+        case SHMB_TRUNCATED: return "truncated";
+        case SHMB_OUT_OF_BOUNDS: return "out_of_bounds";
+        case SHMB_CHECKSUM_MISMATCH: return "checksum_mismatch";
+        case SHMB_TIMEOUT: return "timeout";
+        case SHMB_UNSUPPORTED: return "unsupported";
+        default: return "os";
+    }
+}
+
+static void print_str(const char *s) {
+    putchar('"');
+    for (; *s; ++s) {
+        if (*s == '"' || *s == '\\') printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20) putchar(' ');
+        else putchar(*s);
+    }
+    putchar('"');
+}
+
+/* Print the failure of the last call as the one JSON line, and return the exit code 1. */
+static int fail(shmb_result r) {
+    char msg[1024];
+    size_t n = 0;
+    if (shmb_last_error_message(msg, sizeof msg, &n) != SHMB_OK) msg[0] = '\0';
+    printf("{\"ok\": false, \"actor\": \"c\", \"error\": \"%s\", \"message\": ", kind(r));
+    print_str(msg);
+    printf("}\n");
+    return 1;
+}
+
+static int fail_with(const char *error, const char *message) {
+    printf("{\"ok\": false, \"actor\": \"c\", \"error\": \"%s\", \"message\": ", error);
+    print_str(message);
+    printf("}\n");
+    return 1;
+}
+
+#define TRY(call)                                   \
+    do {                                            \
+        shmb_result r_ = (call);                    \
+        if (r_ != SHMB_OK) return fail(r_);         \
+    } while (0)
+
+static unsigned long crc_of(const unsigned char *d, size_t n) {
+    unsigned long c = crc32(0L, Z_NULL, 0);
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = crc32(c, d, k);
+        d += k;
+        n -= k;
+    }
+    return c;
+}
+
+static unsigned char *pattern(size_t n, unsigned p) {
+    unsigned char *v = malloc(n ? n : 1);
+    for (size_t i = 0; i < n; ++i) v[i] = (unsigned char)((i * 31 + p) % 251);
+    return v;
+}
+
+static unsigned char *load(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc(len > 0 ? (size_t)len : 1);
+    *n = fread(buf, 1, (size_t)len, f);
+    fclose(f);
+    return buf;
+}
+
+static int layout_is(const char *layout, const char *want) { return layout && strcmp(layout, want) == 0; }
+
+static int cmd_write(int argc, char **argv, const char *name) {
+    const char *layout = arg(argc, argv, "layout");
+    const char *file = arg(argc, argv, "file");
+    const char *perm_s = arg(argc, argv, "perm");
+    uint32_t perm = perm_s ? (uint32_t)strtoul(perm_s, NULL, 8) : SHMB_PERM_DEFAULT;
+    size_t n = 0;
+    unsigned char *data;
+    if (file) {
+        data = load(file, &n);
+        if (!data) return fail_with("not_found", strerror(errno));
+    } else {
+        n = (size_t)strtoull(arg(argc, argv, "size"), NULL, 10);
+        data = pattern(n, (unsigned)strtoul(arg(argc, argv, "pattern"), NULL, 10));
+    }
+    int rc = 0;
+    if (layout_is(layout, "framed")) {
+        shmb_framed *f = NULL;
+        shmb_result r = shmb_framed_create(name, n, perm, &f);
+        if (r == SHMB_OK) r = shmb_framed_write(f, data, n);
+        shmb_framed_free(f);
+        if (r != SHMB_OK) rc = fail(r);
+    } else {
+        int prefixed = layout_is(layout, "size-prefixed");
+        shmb_segment *seg = NULL;
+        shmb_result r = shmb_segment_open(name, SHMB_CREATE_ONLY, SHMB_READ_WRITE, n + (prefixed ? 8 : 0), perm, &seg);
+        if (r == SHMB_OK) {
+            const shmb_region *reg = shmb_segment_region(seg);
+            r = prefixed ? shmb_prefixed_write(reg, data, n) : shmb_region_write(reg, 0, data, n);
+        }
+        shmb_segment_free(seg);
+        if (r != SHMB_OK) rc = fail(r);
+    }
+    if (rc == 0) printf("{\"ok\": true, \"actor\": \"c\", \"bytes\": %zu, \"crc32\": %lu}\n", n, crc_of(data, n));
+    free(data);
+    return rc;
+}
+
+static int cmd_read(int argc, char **argv, const char *name) {
+    const char *layout = arg(argc, argv, "layout");
+    const char *out = arg(argc, argv, "out");
+    const char *pat = arg(argc, argv, "pattern");
+    unsigned char *data = NULL;
+    size_t n = 0;
+    if (layout_is(layout, "framed")) {
+        shmb_framed *f = NULL;
+        TRY(shmb_framed_open(name, SHMB_READ_ONLY, &f));
+        size_t cap = (size_t)shmb_framed_capacity(f);
+        data = malloc(cap ? cap : 1);
+        shmb_result r = shmb_framed_read(f, data, cap, &n);
+        shmb_framed_free(f);
+        if (r != SHMB_OK) { free(data); return fail(r); }
+    } else {
+        shmb_segment *seg = NULL;
+        TRY(shmb_segment_open(name, SHMB_OPEN_ONLY, SHMB_READ_ONLY, 0, SHMB_PERM_DEFAULT, &seg));
+        const shmb_region *reg = shmb_segment_region(seg);
+        size_t len = shmb_region_len(reg);
+        data = malloc(len ? len : 1);
+        shmb_result r = layout_is(layout, "size-prefixed") ? shmb_prefixed_read(reg, data, len, &n)
+                                                           : shmb_region_read(reg, 0, data, len);
+        if (!layout_is(layout, "size-prefixed")) n = len;
+        shmb_segment_free(seg);
+        if (r != SHMB_OK) { free(data); return fail(r); }
+    }
+    if (out) {
+        FILE *f = fopen(out, "wb");
+        if (!f || fwrite(data, 1, n, f) != n) { free(data); return fail_with("os", "cannot write --out"); }
+        fclose(f);
+    }
+    int same = 1;
+    if (pat) {
+        unsigned char *want = pattern(n, (unsigned)strtoul(pat, NULL, 10));
+        same = memcmp(want, data, n) == 0;
+        free(want);
+    }
+    printf("{\"ok\": %s, \"actor\": \"c\", %s\"bytes\": %zu, \"crc32\": %lu}\n", same ? "true" : "false",
+           same ? "" : "\"error\": \"mismatch\", ", n, crc_of(data, n));
+    free(data);
+    return same ? 0 : 1;
+}
+
+/* The seed's program1 (write), program2 (modify), and a reader of both. */
+static int cmd_fields(const char *cmd, const char *name) {
+    shmb_segment *seg = NULL;
+    if (strcmp(cmd, "fields-write") == 0) {
+        TRY(shmb_segment_open(name, SHMB_CREATE_ONLY, SHMB_READ_WRITE, 1024, SHMB_PERM_DEFAULT, &seg));
+        const shmb_region *r = shmb_segment_region(seg);
+        shmb_result e = shmb_region_set_u8(r, 0, 128);
+        if (!e) e = shmb_region_set_i32(r, 4, -1);
+        if (!e) e = shmb_region_set_u32(r, 8, 1);
+        if (!e) e = shmb_region_set_f32(r, 12, 2.0f);
+        shmb_segment_free(seg);
+        if (e) return fail(e);
+        printf("{\"ok\": true, \"actor\": \"c\"}\n");
+        return 0;
+    }
+    if (strcmp(cmd, "fields-modify") == 0) {
+        TRY(shmb_segment_open(name, SHMB_OPEN_ONLY, SHMB_READ_WRITE, 0, SHMB_PERM_DEFAULT, &seg));
+        const shmb_region *r = shmb_segment_region(seg);
+        shmb_result e = shmb_region_set_u8(r, 1, 127);
+        if (!e) e = shmb_region_set_u8(r, 2, 255);
+        if (!e) e = shmb_region_set_i32(r, 4, -128);
+        if (!e) e = shmb_region_set_u32(r, 8, 6666);
+        if (!e) e = shmb_region_set_f32(r, 12, 1.414f);
+        shmb_segment_free(seg);
+        if (e) return fail(e);
+        printf("{\"ok\": true, \"actor\": \"c\"}\n");
+        return 0;
+    }
+    TRY(shmb_segment_open(name, SHMB_OPEN_ONLY, SHMB_READ_ONLY, 0, SHMB_PERM_DEFAULT, &seg));
+    const shmb_region *r = shmb_segment_region(seg);
+    uint8_t b[4] = {0};
+    int32_t i32 = 0;
+    uint32_t u32 = 0;
+    float f32 = 0;
+    shmb_result e = SHMB_OK;
+    for (int i = 0; i < 4 && !e; ++i) e = shmb_region_get_u8(r, (uint64_t)i, &b[i]);
+    if (!e) e = shmb_region_get_i32(r, 4, &i32);
+    if (!e) e = shmb_region_get_u32(r, 8, &u32);
+    if (!e) e = shmb_region_get_f32(r, 12, &f32);
+    shmb_segment_free(seg);
+    if (e) return fail(e);
+    printf("{\"ok\": true, \"actor\": \"c\", \"b0\": %u, \"b1\": %u, \"b2\": %u, \"b3\": %u, "
+           "\"i32\": %d, \"u32\": %u, \"f32\": %.6f}\n",
+           b[0], b[1], b[2], b[3], i32, u32, (double)f32);
+    return 0;
+}
+
+static int cmd_open(int argc, char **argv, const char *name) {
+    const char *m = arg(argc, argv, "mode");
+    shmb_open_mode mode = strcmp(m, "create_only") == 0 ? SHMB_CREATE_ONLY
+                        : strcmp(m, "open_only") == 0   ? SHMB_OPEN_ONLY
+                                                        : SHMB_OPEN_OR_CREATE;
+    uint64_t size = strtoull(arg(argc, argv, "size"), NULL, 10);
+    shmb_segment *seg = NULL;
+    TRY(shmb_segment_open(name, mode, SHMB_READ_WRITE, size, SHMB_PERM_DEFAULT, &seg));
+    int created = shmb_object_created(shmb_segment_object(seg));
+    size_t len = shmb_segment_size(seg);
+    shmb_segment_free(seg);
+    printf("{\"ok\": true, \"actor\": \"c\", \"created\": %s, \"size\": %zu}\n", created ? "true" : "false", len);
+    return 0;
+}
+
+static int cmd_write_readonly(const char *name) {
+    shmb_segment *seg = NULL;
+    TRY(shmb_segment_open(name, SHMB_OPEN_ONLY, SHMB_READ_ONLY, 0, SHMB_PERM_DEFAULT, &seg));
+    shmb_result r = shmb_region_write(shmb_segment_region(seg), 0, "X", 1);
+    shmb_segment_free(seg);
+    if (r == SHMB_OK) return fail_with("not_refused", "a read-only handle accepted a write");
+    printf("{\"ok\": true, \"actor\": \"c\", \"refused\": true, \"error\": \"%s\"}\n", kind(r));
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return fail_with("usage", "missing command");
+    const char *cmd = argv[1];
+    const char *name = arg(argc, argv, "name");
+    if (!name) return fail_with("usage", "missing --name");
+    if (strcmp(cmd, "write") == 0) return cmd_write(argc, argv, name);
+    if (strcmp(cmd, "read") == 0) return cmd_read(argc, argv, name);
+    if (strncmp(cmd, "fields-", 7) == 0) return cmd_fields(cmd, name);
+    if (strcmp(cmd, "open") == 0) return cmd_open(argc, argv, name);
+    if (strcmp(cmd, "write-readonly") == 0) return cmd_write_readonly(name);
+    return fail_with("usage", "unknown command");
+}

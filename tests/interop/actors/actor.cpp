@@ -1,0 +1,211 @@
+// The C++ participant of the interop suite: shmbridge.hpp only, used the way the seed's
+// sender.cpp/recver.cpp use Boost (shared_memory_object + mapped_region), plus the framed class.
+// Command line: tests/interop/PROTOCOL.md.
+#include <shmbridge.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+#include <zlib.h>
+
+using namespace shmbridge;
+
+namespace {
+
+const char* kind(shmb_result r) {
+    switch (r) {
+        case SHMB_INVALID_SIZE: return "invalid_size";
+        case SHMB_ALREADY_EXISTS: return "already_exists";
+        case SHMB_NOT_FOUND: return "not_found";
+        case SHMB_PERMISSION_DENIED: return "permission_denied";
+        case SHMB_BAD_MAGIC: return "bad_magic";
+        case SHMB_UNSUPPORTED_VERSION: return "unsupported_version";
+        case SHMB_CORRUPT_HEADER: return "corrupt_header";
+        case SHMB_TRUNCATED: return "truncated";
+        case SHMB_CHECKSUM_MISMATCH: return "checksum_mismatch";
+        case SHMB_TIMEOUT: return "timeout";
+        case SHMB_UNSUPPORTED: return "unsupported";
+        default: return "os";
+    }
+}
+
+std::string esc(const std::string& s) {
+    std::string o;
+    for (char c : s) {
+        if (c == '"' || c == '\\') { o += '\\'; o += c; }
+        else if (static_cast<unsigned char>(c) < 0x20) { o += ' '; }
+        else { o += c; }
+    }
+    return o;
+}
+
+struct Out {
+    bool ok = true;
+    std::ostringstream f;
+    Out& num(const char* k, long long v) { f << ", \"" << k << "\": " << v; return *this; }
+    Out& raw(const char* k, const std::string& v) { f << ", \"" << k << "\": " << v; return *this; }
+    Out& str(const char* k, const std::string& v) { return raw(k, "\"" + esc(v) + "\""); }
+    int print() const {
+        std::cout << "{\"ok\": " << (ok ? "true" : "false") << ", \"actor\": \"cpp\"" << f.str() << "}" << std::endl;
+        return ok ? 0 : 1;
+    }
+};
+
+using bytes = std::vector<unsigned char>;
+
+bytes pattern(std::size_t n, unsigned p) {
+    bytes v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<unsigned char>((i * 31 + p) % 251);
+    return v;
+}
+
+unsigned long crc(const bytes& d) {
+    unsigned long c = crc32(0L, Z_NULL, 0);
+    for (std::size_t off = 0; off < d.size();) {
+        std::size_t n = std::min<std::size_t>(d.size() - off, 1u << 30);
+        c = crc32(c, d.data() + off, static_cast<uInt>(n));
+        off += n;
+    }
+    return c;
+}
+
+int run(const std::string& cmd, std::map<std::string, std::string>& a, Out& out) {
+    const char* name = a["name"].c_str();
+    const std::string& layout = a["layout"];
+    if (cmd == "write") {
+        bytes data;
+        if (a.count("file")) {
+            std::ifstream f(a["file"], std::ios::binary);
+            data.assign(std::istreambuf_iterator<char>(f), {});
+        } else {
+            data = pattern(std::stoull(a["size"]), std::stoul(a["pattern"]));
+        }
+        permissions perm;
+        if (a.count("perm")) perm.set_permissions(std::stoul(a["perm"], nullptr, 8));
+        if (layout == "framed") {
+            framed_segment f(create_only, name, data.size(), perm);
+            f.write(data.data(), data.size());
+        } else {
+            bool prefixed = layout == "size-prefixed";
+            shared_memory_object shm(create_only, name, read_write, perm);
+            try {
+                shm.truncate(static_cast<offset_t>(data.size() + (prefixed ? 8 : 0)));
+                mapped_region region(shm, read_write);
+                if (prefixed) region.write_prefixed(data.data(), data.size());
+                else std::memcpy(region.get_address(), data.data(), data.size());
+            } catch (...) {
+                shared_memory_object::remove(name);  // never leave a half-made segment
+                throw;
+            }
+        }
+        out.num("bytes", static_cast<long long>(data.size())).num("crc32", static_cast<long long>(crc(data)));
+    } else if (cmd == "read") {
+        bytes data;
+        if (layout == "framed") {
+            data = framed_segment(open_only, name, read_only).read();
+        } else {
+            shared_memory_object shm(open_only, name, read_only);
+            mapped_region region(shm, read_only);
+            if (layout == "size-prefixed") {
+                data = region.read_prefixed();
+            } else {
+                auto* p = static_cast<const unsigned char*>(region.get_address());
+                data.assign(p, p + region.get_size());
+            }
+        }
+        if (a.count("out")) {
+            std::ofstream f(a["out"], std::ios::binary);
+            f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+        }
+        if (a.count("pattern") && data != pattern(data.size(), std::stoul(a["pattern"]))) {
+            out.ok = false;
+            out.str("error", "mismatch");
+        }
+        out.num("bytes", static_cast<long long>(data.size())).num("crc32", static_cast<long long>(crc(data)));
+    } else if (cmd == "fields-write") {  // the seed's program1
+        shared_memory_object shm(create_only, name, read_write);
+        shm.truncate(1024);
+        mapped_region r(shm, read_write);
+        r.set<std::uint8_t>(0, 128);
+        r.set<std::int32_t>(4, -1);
+        r.set<std::uint32_t>(8, 1);
+        r.set<float>(12, 2.0f);
+    } else if (cmd == "fields-modify") {  // the seed's program2
+        shared_memory_object shm(open_only, name, read_write);
+        mapped_region r(shm, read_write);
+        r.set<std::uint8_t>(1, 127);
+        r.set<std::uint8_t>(2, 255);
+        r.set<std::int32_t>(4, -128);
+        r.set<std::uint32_t>(8, 6666);
+        r.set<float>(12, 1.414f);
+    } else if (cmd == "fields-read") {
+        shared_memory_object shm(open_only, name, read_only);
+        mapped_region r(shm, read_only);
+        const char* keys[] = {"b0", "b1", "b2", "b3"};
+        for (int i = 0; i < 4; ++i) out.num(keys[i], r.get<std::uint8_t>(i));
+        out.num("i32", r.get<std::int32_t>(4)).num("u32", r.get<std::uint32_t>(8));
+        char f32[64];
+        std::snprintf(f32, sizeof f32, "%.6f", static_cast<double>(r.get<float>(12)));
+        out.raw("f32", f32);
+    } else if (cmd == "open") {
+        const std::string& mode = a["mode"];
+        offset_t size = std::stoull(a["size"]);
+        bool created = false;
+        if (mode == "create_only") {
+            shared_memory_object shm(create_only, name, read_write);
+            shm.truncate(size);
+            created = true;
+            out.num("size", static_cast<long long>(shm.get_size()));
+        } else if (mode == "open_only") {
+            shared_memory_object shm(open_only, name, read_write);
+            out.num("size", static_cast<long long>(shm.get_size()));
+        } else {
+            shared_memory_object shm(open_or_create, name, read_write);
+            created = shm.created();
+            if (created) shm.truncate(size);
+            out.num("size", static_cast<long long>(shm.get_size()));
+        }
+        out.raw("created", created ? "true" : "false");
+    } else if (cmd == "write-readonly") {
+        shared_memory_object shm(open_only, name, read_only);
+        mapped_region r(shm, read_only);
+        try {
+            r.write(0, "X", 1);
+            out.ok = false;
+            out.str("error", "not_refused");
+        } catch (const error& e) {
+            out.raw("refused", "true").str("error", kind(e.code())).str("message", e.what());
+        }
+    } else {
+        out.ok = false;
+        out.str("error", "usage").str("message", "unknown command " + cmd);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Out out;
+    if (argc < 2) {
+        out.ok = false;
+        out.str("error", "usage");
+        return out.print();
+    }
+    std::map<std::string, std::string> a;
+    for (int i = 2; i + 1 < argc; i += 2) a[std::string(argv[i]).substr(2)] = argv[i + 1];
+    try {
+        run(argv[1], a, out);
+    } catch (const error& e) {
+        out.ok = false;
+        out.str("error", kind(e.code())).str("message", e.what()).num("errno", e.sys_errno());
+    }
+    return out.print();
+}
