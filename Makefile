@@ -15,6 +15,10 @@ ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 CARGO ?= cargo
 PYTHON ?= python3
 
+# The Python that has the shmbridge wheel installed: the first test venv (mk/30-python.mk) that
+# exists. Recursive (=) on purpose: the venvs appear during `make setup`.
+VENV_PY = $(firstword $(wildcard $(ROOT)/.venv/py3.11/bin/python $(ROOT)/.venv/py3.13/bin/python $(ROOT)/.venv/py3.9/bin/python))
+
 SETUP_TARGETS :=
 TEST_TARGETS :=
 DEMO_TARGETS :=

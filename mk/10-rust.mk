@@ -1,6 +1,6 @@
 # The Rust workspace: core, C ABI, Python extension, CLI.
 
-.PHONY: build-rust test-rust lint-rust demo-core
+.PHONY: build-rust test-rust lint-rust
 build-rust:
 	$(CARGO) build --workspace --all-targets
 
@@ -12,8 +12,3 @@ lint-rust:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 TEST_TARGETS += test-rust
-
-demo-core:
-	@bash $(ROOT)/scripts/demo-core.sh
-
-DEMO_TARGETS += demo-core

@@ -1,10 +1,8 @@
 # The cross-language interop suite (tests/interop): every writer against every reader.
 # `make interop` runs it alone; `make test` includes it. The matrix goes to tests/interop/MATRIX.md.
-# It runs on the first Python test venv that exists (mk/30-python.mk), which has pytest and
-# the shmbridge wheel installed.
+# It runs on VENV_PY (the Makefile), which has pytest and the shmbridge wheel installed.
 
 INTEROP_BUILD := $(ROOT)/build/interop
-INTEROP_PY = $(firstword $(wildcard $(ROOT)/.venv/py3.11/bin/python $(ROOT)/.venv/py3.13/bin/python $(ROOT)/.venv/py3.9/bin/python))
 
 .PHONY: interop interop-actors interop-actors-c
 $(INTEROP_BUILD)/actor-boost: $(ROOT)/tests/interop/actors/actor_boost.cpp
@@ -21,7 +19,7 @@ interop-actors: $(INTEROP_BUILD)/actor-boost interop-actors-c
 	$(CARGO) build --release -q -p shmbridge-interop-actor
 
 interop: build-python interop-actors
-	@test -n "$(INTEROP_PY)" || { echo "interop: no Python venv; run make setup" >&2; exit 1; }
-	cd $(ROOT)/tests/interop && $(INTEROP_PY) -m pytest -q -rfE -p no:cacheprovider -W error .
+	@test -n "$(VENV_PY)" || { echo "interop: no Python venv; run make setup" >&2; exit 1; }
+	cd $(ROOT)/tests/interop && $(VENV_PY) -m pytest -q -rfE -p no:cacheprovider -W error .
 
 TEST_TARGETS += interop
