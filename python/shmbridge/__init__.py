@@ -11,6 +11,9 @@
   :func:`create_size_prefixed`, :func:`read_size_prefixed`, ...) and framed
   (:class:`FramedSegment`: a validated header, seqlock, checksum, publish/wait).
 - :func:`list_segments`, :func:`segment_info`, :func:`remove`, :func:`exists`.
+- Handing data over: :func:`send_file` / :func:`recv_file` (a file of any size, verified by
+  CRC-32, written atomically), :class:`StreamWriter` / :class:`StreamReader` (any amount of
+  data through a fixed ring), and ``python -m shmbridge send|recv|ls|info|rm``.
 
 Errors: the stdlib's classes where it has a case (``FileExistsError``,
 ``FileNotFoundError``, ``PermissionError``, ``ValueError``, ``OSError``); the library's
@@ -24,12 +27,14 @@ from typing import Any, Union
 from . import _native, shared_memory
 from ._native import (
     DEFAULT_PERMISSIONS,
+    DEFAULT_STREAM_SEGMENT,
     FRAMED_HEADER_LEN,
     FRAMED_MAGIC,
     FRAMED_VERSION,
     MAX_NAME_LEN,
     SHM_DIR,
     SIZE_PREFIX_LEN,
+    STREAM_HEADER_LEN,
     BadMagic,
     ChecksumMismatch,
     ClosedError,
@@ -42,7 +47,10 @@ from ._native import (
     PeerGone,
     Segment,
     SegmentInfo,
+    StreamReader,
+    StreamWriter,
     Timeout,
+    TransferReport,
     Truncated,
     Unsupported,
     UnsupportedVersion,
@@ -52,20 +60,24 @@ from ._native import (
     exists,
     list_segments,
     map_file,
+    recv_file,
     remove,
     segment_info,
+    send_file,
     unique_name,
 )
 from .shared_memory import SharedMemory
 
 __all__ = [
     "DEFAULT_PERMISSIONS",
+    "DEFAULT_STREAM_SEGMENT",
     "FRAMED_HEADER_LEN",
     "FRAMED_MAGIC",
     "FRAMED_VERSION",
     "MAX_NAME_LEN",
     "SHM_DIR",
     "SIZE_PREFIX_LEN",
+    "STREAM_HEADER_LEN",
     "BadMagic",
     "ChecksumMismatch",
     "ClosedError",
@@ -79,7 +91,10 @@ __all__ = [
     "Segment",
     "SegmentInfo",
     "SharedMemory",
+    "StreamReader",
+    "StreamWriter",
     "Timeout",
+    "TransferReport",
     "Truncated",
     "Unsupported",
     "UnsupportedVersion",
@@ -91,8 +106,10 @@ __all__ = [
     "list_segments",
     "map_file",
     "read_size_prefixed",
+    "recv_file",
     "remove",
     "segment_info",
+    "send_file",
     "shared_memory",
     "size_prefixed_len",
     "unique_name",

@@ -6,7 +6,7 @@ Hand-written, checked against the built module by ``python -m mypy.stubtest shmb
 import os
 import sys
 from types import TracebackType
-from typing import final
+from typing import Callable, Iterator, Literal, final
 
 from typing_extensions import Buffer, Self
 
@@ -17,6 +17,7 @@ __all__ = [
     "ClosedError",
     "CorruptHeader",
     "DEFAULT_PERMISSIONS",
+    "DEFAULT_STREAM_SEGMENT",
     "Error",
     "FRAMED_HEADER_LEN",
     "FRAMED_MAGIC",
@@ -29,9 +30,13 @@ __all__ = [
     "PeerGone",
     "SHM_DIR",
     "SIZE_PREFIX_LEN",
+    "STREAM_HEADER_LEN",
     "Segment",
     "SegmentInfo",
+    "StreamReader",
+    "StreamWriter",
     "Timeout",
+    "TransferReport",
     "Truncated",
     "Unsupported",
     "UnsupportedVersion",
@@ -41,8 +46,10 @@ __all__ = [
     "exists",
     "list_segments",
     "map_file",
+    "recv_file",
     "remove",
     "segment_info",
+    "send_file",
     "size_prefixed_create",
     "size_prefixed_len",
     "size_prefixed_read",
@@ -52,12 +59,16 @@ __all__ = [
 
 __version__: str
 DEFAULT_PERMISSIONS: int
+DEFAULT_STREAM_SEGMENT: int
 FRAMED_HEADER_LEN: int
 FRAMED_MAGIC: bytes
 FRAMED_VERSION: tuple[int, int]
 MAX_NAME_LEN: int
 SHM_DIR: str
 SIZE_PREFIX_LEN: int
+STREAM_HEADER_LEN: int
+
+_ProgressCallback = Callable[[int, int | None], object]
 
 class Error(Exception):
     """Base class of shmbridge's own errors."""
@@ -251,3 +262,100 @@ def size_prefixed_create(
 def size_prefixed_len(mapping: Mapping) -> int: ...
 def size_prefixed_read(mapping: Mapping) -> bytes: ...
 def size_prefixed_write(mapping: Mapping, data: Buffer) -> None: ...
+
+@final
+class TransferReport:
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def crc32(self) -> int: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def segment_size(self) -> int: ...
+    @property
+    def elapsed(self) -> float: ...
+    @property
+    def throughput(self) -> float: ...
+
+def send_file(
+    path: str | os.PathLike[str],
+    name: str | None = None,
+    *,
+    mode: Literal["auto", "oneshot", "one-shot", "one_shot", "stream"] | str = "auto",
+    segment_size: int | None = None,
+    timeout: float | None = None,
+    permissions: int | None = None,
+    progress: _ProgressCallback | None = None,
+) -> TransferReport: ...
+def recv_file(
+    name: str,
+    path: str | os.PathLike[str],
+    *,
+    timeout: float | None = None,
+    keep: bool = False,
+    fsync: bool = False,
+    progress: _ProgressCallback | None = None,
+) -> TransferReport: ...
+@final
+class StreamWriter:
+    def __new__(
+        cls,
+        name: str,
+        capacity: int,
+        *,
+        total: int | None = None,
+        timeout: float | None = None,
+        permissions: int | None = None,
+    ) -> Self: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def total(self) -> int | None: ...
+    @property
+    def written(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    def write(self, data: Buffer, timeout: float | None = None) -> int: ...
+    def finish(self, timeout: float | None = None) -> int: ...
+    def abort(self) -> None: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        *args: type[BaseException] | BaseException | TracebackType | None,
+    ) -> None: ...
+
+@final
+class StreamReader:
+    def __new__(cls, name: str, *, timeout: float | None = None) -> Self: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def total(self) -> int | None: ...
+    @property
+    def consumed(self) -> int: ...
+    @property
+    def crc32(self) -> int | None: ...
+    @property
+    def closed(self) -> bool: ...
+    def read(self, size: int = -1, timeout: float | None = None) -> bytes: ...
+    def readinto(self, out: Buffer, timeout: float | None = None) -> int: ...
+    def finish(self) -> int: ...
+    def abort(self) -> None: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        *_args: type[BaseException] | BaseException | TracebackType | None,
+    ) -> None: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> bytes: ...

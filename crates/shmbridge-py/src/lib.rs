@@ -14,6 +14,8 @@ mod exporter;
 mod framed;
 mod mapping;
 mod segment;
+mod stream;
+mod transfer;
 
 use pyo3::prelude::*;
 
@@ -27,6 +29,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<segment::SegmentInfo>()?;
     m.add_class::<framed::FramedSegment>()?;
     m.add_class::<framed::HeaderInfo>()?;
+    m.add_class::<transfer::TransferReport>()?;
+    m.add_class::<stream::StreamWriter>()?;
+    m.add_class::<stream::StreamReader>()?;
+    m.add_function(wrap_pyfunction!(transfer::send_file, m)?)?;
+    m.add_function(wrap_pyfunction!(transfer::recv_file, m)?)?;
     m.add_function(wrap_pyfunction!(mapping::map_file, m)?)?;
     m.add_function(wrap_pyfunction!(mapping::anonymous, m)?)?;
     m.add_function(wrap_pyfunction!(segment::remove, m)?)?;
@@ -50,6 +57,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
             shmbridge::framed::VERSION_MAJOR,
             shmbridge::framed::VERSION_MINOR,
         ),
+    )?;
+    m.add("STREAM_HEADER_LEN", shmbridge::stream::STREAM_HEADER_LEN)?;
+    m.add(
+        "DEFAULT_STREAM_SEGMENT",
+        shmbridge::transfer::DEFAULT_STREAM_SEGMENT,
     )?;
     m.add("DEFAULT_PERMISSIONS", shmbridge::DEFAULT_PERMISSIONS)?;
     m.add("MAX_NAME_LEN", shmbridge::name::max_name_len())?;

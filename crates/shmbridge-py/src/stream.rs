@@ -1,0 +1,622 @@
+//! Streams: any amount of data through a fixed ring (`shmbridge::stream`), one writer and one
+//! reader, as Python classes.
+//!
+//! Every wait runs without the GIL in slices of [`SIGNAL_SLICE`], taking the GIL between
+//! slices only to check for Ctrl-C; the timeouts measure inactivity (no room made, no data
+//! arrived), as the core's do.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+use shmbridge::stream::{self as core, ReaderState};
+use shmbridge::{Error, ErrorKind, FramedOptions, ShmObject};
+
+use crate::errors;
+use crate::exporter::InputBuffer;
+use crate::mapping::SendPtr;
+use crate::segment::options;
+use crate::transfer::{parse_timeout, to_py, SIGNAL_SLICE};
+
+/// The chunk `read()` without a size and iteration take at a time.
+const READ_CHUNK: usize = 1 << 20;
+
+fn timeout_err(name: &str, t: Duration, what: &str) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!("timed out after {t:?} waiting for {what}"),
+    )
+    .with_segment(name)
+}
+
+/// Run `step(slice)` until it succeeds or fails with anything but a timeout, in slices that
+/// let Ctrl-C through. `progressed()` tells whether the last slice moved data (which restarts
+/// the inactivity clock). Fails with a timeout after `timeout` without progress.
+fn sliced<T>(
+    py: Python<'_>,
+    name: &str,
+    timeout: Option<Duration>,
+    what: &str,
+    mut step: impl FnMut(Duration) -> shmbridge::Result<T> + Send,
+    mut progressed: impl FnMut() -> bool,
+) -> PyResult<T>
+where
+    T: Send,
+{
+    let mut since = Instant::now();
+    loop {
+        let slice = match timeout {
+            None => SIGNAL_SLICE,
+            Some(t) => match t.checked_sub(since.elapsed()) {
+                Some(left) if !left.is_zero() => left.min(SIGNAL_SLICE),
+                _ => return Err(to_py(py, &timeout_err(name, t, what), None)),
+            },
+        };
+        match py.detach(|| step(slice)) {
+            Ok(v) => return Ok(v),
+            Err(e) if e.kind() == ErrorKind::Timeout => {
+                if progressed() {
+                    since = Instant::now();
+                }
+                py.check_signals()?;
+            }
+            Err(e) => return Err(to_py(py, &e, None)),
+        }
+    }
+}
+
+/// Take the object out of its slot for a long call (so no lock is held while waiting), and
+/// put it back afterwards.
+struct Slot<T> {
+    inner: Mutex<(Option<T>, bool)>,
+    what: String,
+}
+
+impl<T> Slot<T> {
+    fn new(value: T, what: String) -> Self {
+        Self {
+            inner: Mutex::new((Some(value), false)),
+            what,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<T>, bool)> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn take(&self) -> PyResult<T> {
+        let mut g = self.lock();
+        if g.1 {
+            return Err(errors::closed(&self.what));
+        }
+        g.0.take().ok_or_else(|| {
+            PyRuntimeError::new_err(format!("{} is in use by another thread", self.what))
+        })
+    }
+
+    fn put(&self, value: T) {
+        let mut g = self.lock();
+        if !g.1 {
+            g.0 = Some(value);
+        }
+        // Closed meanwhile: `value` drops here.
+    }
+
+    /// Mark closed and return what was there (None when in use or already closed).
+    fn close(&self) -> Option<T> {
+        let mut g = self.lock();
+        g.1 = true;
+        g.0.take()
+    }
+
+    fn closed(&self) -> bool {
+        self.lock().1
+    }
+}
+
+/// The writing end of a stream: creates the segment `name` with a ring of `capacity` bytes.
+#[pyclass(module = "shmbridge._native", frozen)]
+pub struct StreamWriter {
+    slot: Slot<core::StreamWriter>,
+    name: String,
+    capacity: u64,
+    total: Option<u64>,
+    timeout: Option<Duration>,
+    state: Mutex<WriterEnd>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WriterEnd {
+    Open,
+    Finished(u32),
+    Aborted,
+}
+
+impl StreamWriter {
+    fn end(&self) -> WriterEnd {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_end(&self, e: WriterEnd) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = e;
+    }
+
+    fn timeout(&self, given: Option<f64>) -> PyResult<Option<Duration>> {
+        match given {
+            Some(_) => parse_timeout(given),
+            None => Ok(self.timeout),
+        }
+    }
+}
+
+#[pymethods]
+impl StreamWriter {
+    #[new]
+    #[pyo3(signature = (name, capacity, *, total = None, timeout = None, permissions = None))]
+    fn new(
+        py: Python<'_>,
+        name: &str,
+        capacity: u64,
+        total: Option<u64>,
+        timeout: Option<f64>,
+        permissions: Option<u32>,
+    ) -> PyResult<Self> {
+        let timeout = parse_timeout(timeout)?;
+        let opts = FramedOptions {
+            segment: options(false, permissions, false),
+        };
+        let owned = name.to_owned();
+        let w = py
+            .detach(|| core::StreamWriter::create(&owned, capacity, total, &opts))
+            .map_err(|e| to_py(py, &e, None))?;
+        let name = w.framed().name().to_owned();
+        Ok(Self {
+            slot: Slot::new(w, format!("stream writer {name:?}")),
+            name,
+            capacity,
+            total,
+            timeout,
+            state: Mutex::new(WriterEnd::Open),
+        })
+    }
+
+    /// The segment name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The ring size in bytes.
+    #[getter]
+    fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The announced total, if any.
+    #[getter]
+    fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// Bytes written so far.
+    #[getter]
+    fn written(&self) -> PyResult<u64> {
+        let w = self.slot.take()?;
+        let n = w.written();
+        self.slot.put(w);
+        Ok(n)
+    }
+
+    /// Whether the writer was closed (by `finish`, `abort` or `close`).
+    #[getter]
+    fn closed(&self) -> bool {
+        self.slot.closed()
+    }
+
+    /// Write all of `data`, waiting for room; returns `len(data)`.
+    #[pyo3(signature = (data, timeout = None))]
+    fn write(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let timeout = self.timeout(timeout)?;
+        let src = InputBuffer::get(data, false)?;
+        let bytes = src.as_slice();
+        let mut w = self.slot.take()?;
+        let start = w.written();
+        let now = AtomicU64::new(start);
+        let mut seen = start;
+        let w_ref = &mut w;
+        let result = sliced(
+            py,
+            &self.name,
+            timeout,
+            "the reader to make room",
+            |slice| {
+                let off = (w_ref.written() - start) as usize;
+                let r = w_ref.write(&bytes[off..], Some(slice));
+                now.store(w_ref.written(), Ordering::Relaxed);
+                r
+            },
+            || {
+                let n = now.load(Ordering::Relaxed);
+                std::mem::replace(&mut seen, n) != n
+            },
+        );
+        self.slot.put(w);
+        result.map(|()| bytes.len())
+    }
+
+    /// End the stream and wait until the reader has taken and verified every byte; returns
+    /// the CRC-32. Then removes the segment.
+    #[pyo3(signature = (timeout = None))]
+    fn finish(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<u32> {
+        if let WriterEnd::Finished(crc) = self.end() {
+            return Ok(crc);
+        }
+        let timeout = self.timeout(timeout)?;
+        let mut w = self.slot.take()?;
+        if let Err(e) = w.publish_end() {
+            // The stream was aborted (fewer bytes than announced).
+            self.set_end(WriterEnd::Aborted);
+            drop(self.slot.close());
+            drop(w);
+            let _ = ShmObject::remove(&self.name);
+            return Err(to_py(py, &e, None));
+        }
+        // Wait, interruptibly, until the reader is done or gone; the core's finish then
+        // returns at once with its verdict.
+        let waited = sliced(
+            py,
+            &self.name,
+            timeout,
+            "the reader to take every byte",
+            |slice| {
+                let until = Instant::now() + slice;
+                let mut pause = Duration::from_micros(50);
+                loop {
+                    let s = core::status(w.framed())?;
+                    let gone = s.reader_pid != 0 && !s.reader_alive;
+                    if matches!(s.reader_state, ReaderState::Done | ReaderState::Failed) || gone {
+                        return Ok(());
+                    }
+                    if Instant::now() >= until {
+                        return Err(Error::new(ErrorKind::Timeout, "slice"));
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(5));
+                }
+            },
+            || false,
+        );
+        if let Err(e) = waited {
+            // Timed out or interrupted: the writer stays, finished, for another finish().
+            self.slot.put(w);
+            return Err(e);
+        }
+        drop(self.slot.close());
+        let result = py.detach(|| w.finish(Some(Duration::ZERO)));
+        let _ = ShmObject::remove(&self.name);
+        match result {
+            Ok(crc) => {
+                self.set_end(WriterEnd::Finished(crc));
+                Ok(crc)
+            }
+            Err(e) => {
+                self.set_end(WriterEnd::Aborted);
+                Err(to_py(py, &e, None))
+            }
+        }
+    }
+
+    /// Abort the stream (the reader fails at once) and remove the segment. Does nothing after
+    /// `finish()`.
+    fn abort(&self) {
+        if matches!(self.end(), WriterEnd::Finished(_)) {
+            return;
+        }
+        if let Some(mut w) = self.slot.close() {
+            w.abort();
+        }
+        if self.end() == WriterEnd::Open {
+            self.set_end(WriterEnd::Aborted);
+            let _ = ShmObject::remove(&self.name);
+        }
+    }
+
+    /// As `abort()` unless finished: a writer closed before `finish()` aborts the stream.
+    fn close(&self) {
+        self.abort();
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// On a normal exit, `finish()` (waiting for the reader); on an exception, `abort()`.
+    #[pyo3(signature = (*args))]
+    fn __exit__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        let failed = args.get_item(0).is_ok_and(|t| !t.is_none());
+        if failed || self.slot.closed() {
+            self.abort();
+            return Ok(());
+        }
+        let r = self.finish(py, None).map(drop);
+        if r.is_err() {
+            self.abort();
+        }
+        r
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "StreamWriter({:?}, capacity={}, total={})",
+            self.name,
+            self.capacity,
+            self.total
+                .map_or_else(|| "None".to_owned(), |t| t.to_string())
+        )
+    }
+}
+
+/// The reading end of a stream: attaches to the segment `name` as its one reader.
+#[pyclass(module = "shmbridge._native", frozen)]
+pub struct StreamReader {
+    slot: Slot<core::StreamReader>,
+    name: String,
+    capacity: u64,
+    timeout: Option<Duration>,
+    crc: Mutex<Option<u32>>,
+}
+
+impl StreamReader {
+    fn timeout(&self, given: Option<f64>) -> PyResult<Option<Duration>> {
+        match given {
+            Some(_) => parse_timeout(given),
+            None => Ok(self.timeout),
+        }
+    }
+
+    /// Read up to `len` bytes into `ptr`; 0 at the verified end.
+    fn read_raw(
+        &self,
+        py: Python<'_>,
+        ptr: SendPtr,
+        len: usize,
+        timeout: Option<Duration>,
+    ) -> PyResult<usize> {
+        let mut r = self.slot.take()?;
+        let r_ref = &mut r;
+        let result = sliced(
+            py,
+            &self.name,
+            timeout,
+            "data from the writer",
+            |slice| {
+                // SAFETY: the caller guarantees `len` writable bytes at `ptr` for this call,
+                // not accessed by anyone else meanwhile.
+                let buf = unsafe { std::slice::from_raw_parts_mut(ptr.get(), len) };
+                r_ref.read(buf, Some(slice))
+            },
+            || false,
+        );
+        self.slot.put(r);
+        result
+    }
+}
+
+/// Open `name` as a stream reader, waiting up to `deadline` for the writer to create it.
+fn open_reader(
+    py: Python<'_>,
+    name: &str,
+    deadline: Option<Instant>,
+) -> PyResult<core::StreamReader> {
+    loop {
+        let e = match py.detach(|| core::StreamReader::open(name)) {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        // Not there yet, or being created (size 0, or the magic not yet written).
+        let retry = match e.kind() {
+            ErrorKind::NotFound | ErrorKind::InvalidSize => true,
+            ErrorKind::BadMagic => {
+                e.detail().contains("\\0\\0\\0") || e.detail().contains("smaller")
+            }
+            _ => false,
+        };
+        if !retry || deadline.is_some_and(|d| Instant::now() >= d) {
+            let e = if retry && e.kind() == ErrorKind::NotFound {
+                Error::new(
+                    ErrorKind::Timeout,
+                    "timed out waiting for the writer: no segment with this name appeared",
+                )
+                .with_segment(name)
+            } else {
+                e
+            };
+            return Err(to_py(py, &e, None));
+        }
+        py.detach(|| std::thread::sleep(Duration::from_millis(5)));
+        py.check_signals()?;
+    }
+}
+
+#[pymethods]
+impl StreamReader {
+    /// Attach to the stream `name`, waiting up to `timeout` (None: no limit) for its writer to
+    /// create it; `timeout` is also the default of `read()`.
+    #[new]
+    #[pyo3(signature = (name, *, timeout = None))]
+    fn new(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<Self> {
+        let timeout = parse_timeout(timeout)?;
+        let r = open_reader(py, name, timeout.map(|t| Instant::now() + t))?;
+        let name = r.framed().name().to_owned();
+        let capacity = r.framed().capacity();
+        Ok(Self {
+            slot: Slot::new(r, format!("stream reader {name:?}")),
+            name,
+            capacity,
+            timeout,
+            crc: Mutex::new(None),
+        })
+    }
+
+    /// The segment name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The ring size in bytes.
+    #[getter]
+    fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The total the writer announced (or, once finished, wrote), if known.
+    #[getter]
+    fn total(&self) -> PyResult<Option<u64>> {
+        let r = self.slot.take()?;
+        let t = r.total_len();
+        self.slot.put(r);
+        Ok(t)
+    }
+
+    /// Bytes read so far.
+    #[getter]
+    fn consumed(&self) -> PyResult<u64> {
+        let r = self.slot.take()?;
+        let n = r.consumed();
+        self.slot.put(r);
+        Ok(n)
+    }
+
+    /// The verified CRC-32 of the whole stream, once its end was read.
+    #[getter]
+    fn crc32(&self) -> PyResult<Option<u32>> {
+        if let Some(c) = *self.crc.lock().unwrap_or_else(PoisonError::into_inner) {
+            return Ok(Some(c));
+        }
+        let r = self.slot.take()?;
+        let c = r.verified_crc();
+        self.slot.put(r);
+        Ok(c)
+    }
+
+    /// Whether the reader was closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.slot.closed()
+    }
+
+    /// Read up to `size` bytes (`size < 0`: everything to the end); `b""` at the verified end.
+    #[pyo3(signature = (size = -1, timeout = None))]
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        size: i64,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let timeout = self.timeout(timeout)?;
+        let Ok(want) = usize::try_from(size) else {
+            let mut all = Vec::new();
+            let mut buf = vec![0u8; READ_CHUNK];
+            loop {
+                let n = self.read_raw(py, SendPtr(buf.as_mut_ptr()), buf.len(), timeout)?;
+                if n == 0 {
+                    return Ok(PyBytes::new(py, &all));
+                }
+                all.extend_from_slice(&buf[..n]);
+            }
+        };
+        let mut buf = vec![0u8; want.min(usize::try_from(self.capacity).unwrap_or(usize::MAX))];
+        let n = self.read_raw(py, SendPtr(buf.as_mut_ptr()), buf.len(), timeout)?;
+        Ok(PyBytes::new(py, &buf[..n]))
+    }
+
+    /// Read into the writable buffer `out`; returns the bytes read (0 at the verified end).
+    #[pyo3(signature = (out, timeout = None))]
+    fn readinto(
+        &self,
+        py: Python<'_>,
+        out: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let timeout = self.timeout(timeout)?;
+        let dst = InputBuffer::get(out, true)?;
+        let n = self.read_raw(py, SendPtr(dst.ptr()), dst.len(), timeout)?;
+        drop(dst);
+        Ok(n)
+    }
+
+    /// Tell the writer every byte arrived and verified; returns the CRC-32. Only after
+    /// reading to the end (`read()` returned `b""`).
+    fn finish(&self, py: Python<'_>) -> PyResult<u32> {
+        if let Some(c) = *self.crc.lock().unwrap_or_else(PoisonError::into_inner) {
+            return Ok(c);
+        }
+        let r = self.slot.take()?;
+        if r.verified_crc().is_none() {
+            let e = Error::new(
+                ErrorKind::InvalidArgument,
+                "the stream has not been read to its verified end (read() until it returns b\"\")",
+            )
+            .with_segment(&self.name);
+            self.slot.put(r);
+            return Err(to_py(py, &e, None));
+        }
+        drop(self.slot.close());
+        let crc = r.finish().map_err(|e| to_py(py, &e, None))?;
+        *self.crc.lock().unwrap_or_else(PoisonError::into_inner) = Some(crc);
+        Ok(crc)
+    }
+
+    /// Give up: the writer fails at once (unless `finish()` was called).
+    fn abort(&self) {
+        drop(self.slot.close());
+    }
+
+    /// Finish if the verified end was read, else `abort()`.
+    fn close(&self, py: Python<'_>) {
+        let at_end = {
+            let g = self.slot.lock();
+            g.0.as_ref().is_some_and(|r| r.verified_crc().is_some())
+        };
+        if at_end {
+            let _ = self.finish(py);
+        }
+        self.abort();
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// `close()`: finish when every byte was read and verified, abort otherwise.
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) {
+        self.close(py);
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// The next chunk (at most 1 MiB); stops at the verified end.
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let b = self.read(py, 1 << 20, None)?;
+        if b.as_bytes().is_empty() {
+            return Err(PyStopIteration::new_err(()));
+        }
+        Ok(b)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("StreamReader({:?}, capacity={})", self.name, self.capacity)
+    }
+}

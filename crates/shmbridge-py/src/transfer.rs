@@ -1,0 +1,425 @@
+//! File transfer: `send_file`, `recv_file` and their report, over the core's
+//! `shmbridge::send_file` / `shmbridge::recv_file`.
+//!
+//! The core runs without the GIL. Python is touched from inside it only through the core's
+//! progress hook, rate-limited by [`Hook`]: at most every [`PROGRESS_INTERVAL`] (plus the final
+//! call) it takes the GIL, checks for signals (Ctrl-C) and calls the user's callback. An
+//! exception from either stops the transfer: the hook unwinds out of the core with a private
+//! payload ([`Cancelled`], without running the panic hook), the core's guards run on the way
+//! (a stream writer marks itself aborted, a stream reader failed, the temporary file goes),
+//! and the exception is raised from the call.
+
+use std::any::Any;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::{PyIsADirectoryError, PyValueError};
+use pyo3::prelude::*;
+use shmbridge::framed::flags;
+use shmbridge::{
+    Access, Detected, Error, ErrorKind, FramedSegment, Kind, Progress, ProgressFn, RecvOptions,
+    SendOptions, ShmObject, TransferMode,
+};
+
+use crate::errors;
+
+/// The most often the progress hook takes the GIL (the final call always happens).
+pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long a wait runs without the GIL before it takes it to check for Ctrl-C.
+pub(crate) const SIGNAL_SLICE: Duration = Duration::from_millis(100);
+
+/// `timeout` in seconds as a duration (`None`: no limit).
+pub(crate) fn parse_timeout(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(Duration::from_secs_f64(t))),
+        Some(t) => Err(PyValueError::new_err(format!(
+            "invalid timeout {t}: must be a non-negative number of seconds, or None"
+        ))),
+    }
+}
+
+/// The Python exception for a core error, with the core's kind in its `kind` attribute (the
+/// command line maps it onto its exit codes). A directory where a file belongs is an
+/// `IsADirectoryError`, as `open()` would raise.
+pub(crate) fn to_py(py: Python<'_>, err: &Error, dir: Option<&Path>) -> PyErr {
+    let e = match dir {
+        Some(d) if err.kind() == ErrorKind::InvalidArgument && d.is_dir() => {
+            PyIsADirectoryError::new_err((
+                libc::EISDIR,
+                err.detail().to_owned(),
+                d.as_os_str().to_owned(),
+            ))
+        }
+        _ => errors::to_py(err),
+    };
+    // Best effort: an attribute on an exception instance cannot fail in practice.
+    let _ = e.value(py).setattr("kind", err.kind().as_str());
+    e
+}
+
+/// The payload a [`Hook`] unwinds with to stop a transfer; the error is in the hook.
+struct Cancelled;
+
+#[derive(Default)]
+struct HookState {
+    last: Option<Instant>,
+    error: Option<PyErr>,
+    final_done: bool,
+}
+
+/// The bridge from a core progress call to Python: rate limit, signals, callback, errors.
+pub(crate) struct Hook {
+    callback: Option<Py<PyAny>>,
+    state: Mutex<HookState>,
+}
+
+impl Hook {
+    pub(crate) fn new(callback: Option<Py<PyAny>>) -> Arc<Self> {
+        Arc::new(Self {
+            callback,
+            state: Mutex::new(HookState {
+                last: Some(Instant::now()),
+                ..HookState::default()
+            }),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, HookState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The core's progress function. Called without the GIL, from the transferring thread.
+    pub(crate) fn progress_fn(self: &Arc<Self>) -> ProgressFn {
+        let hook = Arc::clone(self);
+        Arc::new(move |p: Progress| hook.on_progress(p))
+    }
+
+    fn on_progress(&self, p: Progress) {
+        let is_final = p.total == Some(p.done);
+        {
+            let mut st = self.state();
+            let now = Instant::now();
+            if !is_final
+                && st
+                    .last
+                    .is_some_and(|t| now.duration_since(t) < PROGRESS_INTERVAL)
+            {
+                return;
+            }
+            st.last = Some(now);
+            st.final_done |= is_final;
+        }
+        let result = Python::attach(|py| -> PyResult<()> {
+            py.check_signals()?;
+            if let Some(cb) = &self.callback {
+                cb.call1(py, (p.done, p.total))?;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            self.state().error = Some(e);
+            // Unwind out of the core without the panic hook's message; `run` catches it.
+            resume_unwind(Box::new(Cancelled));
+        }
+    }
+
+    /// Run `f` (a core call using [`progress_fn`](Self::progress_fn)) without the GIL.
+    /// Returns the core's result, or the Python exception that stopped it.
+    pub(crate) fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce() -> shmbridge::Result<T> + Send,
+    ) -> Result<shmbridge::Result<T>, PyErr> {
+        match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
+            Ok(r) => Ok(r),
+            Err(payload) => Err(self.cancelled(payload)),
+        }
+    }
+
+    fn cancelled(&self, payload: Box<dyn Any + Send>) -> PyErr {
+        if payload.is::<Cancelled>() {
+            if let Some(e) = self.state().error.take() {
+                return e;
+            }
+        }
+        // A real panic: let PyO3 turn it into a PanicException at the boundary.
+        resume_unwind(payload)
+    }
+
+    /// After success: call the callback with (bytes, bytes) unless the final call happened
+    /// (an empty file, or a stream of unknown length, never reports done == total).
+    pub(crate) fn finish(&self, py: Python<'_>, bytes: u64) -> PyResult<()> {
+        let done = std::mem::replace(&mut self.state().final_done, true);
+        match &self.callback {
+            Some(cb) if !done => cb.call1(py, (bytes, Some(bytes))).map(drop),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What a finished transfer did.
+#[pyclass(module = "shmbridge._native", frozen)]
+pub struct TransferReport {
+    /// The segment name.
+    #[pyo3(get)]
+    name: String,
+    /// The file sent or written.
+    path: PathBuf,
+    /// Bytes transferred (and verified, on the receiving side).
+    #[pyo3(get)]
+    bytes: u64,
+    /// CRC-32 of the bytes (as `zlib.crc32`).
+    #[pyo3(get)]
+    crc32: u32,
+    /// "oneshot" or "stream".
+    #[pyo3(get)]
+    mode: &'static str,
+    /// Total size of the segment used, header included.
+    #[pyo3(get)]
+    segment_size: u64,
+    /// Wall time of the call, in seconds.
+    #[pyo3(get)]
+    elapsed: f64,
+}
+
+impl From<shmbridge::Report> for TransferReport {
+    fn from(r: shmbridge::Report) -> Self {
+        Self {
+            name: r.name,
+            path: r.path,
+            bytes: r.bytes,
+            crc32: r.crc32,
+            mode: mode_name(r.mode),
+            segment_size: r.segment_size,
+            elapsed: r.elapsed.as_secs_f64(),
+        }
+    }
+}
+
+fn mode_name(m: TransferMode) -> &'static str {
+    match m {
+        TransferMode::Auto => "auto",
+        TransferMode::OneShot => "oneshot",
+        TransferMode::Stream => "stream",
+    }
+}
+
+#[pymethods]
+impl TransferReport {
+    /// The file sent or written (a str; file-system encoding, as `os.fsdecode`).
+    #[getter]
+    fn path<'py>(&self, py: Python<'py>) -> Bound<'py, pyo3::types::PyString> {
+        match self.path.as_os_str().into_pyobject(py) {
+            Ok(s) => s,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Bytes per second over the call.
+    #[getter]
+    #[allow(clippy::cast_precision_loss)]
+    fn throughput(&self) -> f64 {
+        self.bytes as f64 / self.elapsed.max(1e-9)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "TransferReport(name={:?}, path={:?}, bytes={}, crc32=0x{:08x}, mode={:?}, segment_size={}, elapsed={:.6})",
+            self.name,
+            self.path.display().to_string(),
+            self.bytes,
+            self.crc32,
+            self.mode,
+            self.segment_size,
+            self.elapsed
+        )
+    }
+}
+
+/// The command line's default segment name for a file: its name, made safe.
+fn default_name(file: &Path) -> String {
+    let base = file
+        .file_name()
+        .map_or_else(|| "shmbridge".into(), |n| n.to_string_lossy().into_owned());
+    let safe: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.starts_with('.') {
+        format!("_{safe}")
+    } else {
+        safe
+    }
+}
+
+fn parse_transfer_mode(mode: &str) -> PyResult<TransferMode> {
+    Ok(match mode {
+        "auto" => TransferMode::Auto,
+        "oneshot" | "one-shot" | "one_shot" => TransferMode::OneShot,
+        "stream" => TransferMode::Stream,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "invalid mode {mode:?}: use \"auto\", \"oneshot\" or \"stream\""
+            )))
+        }
+    })
+}
+
+/// Send the file at `path` through the segment `name` (default: the file's name, made safe).
+#[pyfunction]
+#[pyo3(signature = (path, name = None, *, mode = "auto", segment_size = None, timeout = None, permissions = None, progress = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn send_file(
+    py: Python<'_>,
+    path: PathBuf,
+    name: Option<String>,
+    mode: &str,
+    segment_size: Option<u64>,
+    timeout: Option<f64>,
+    permissions: Option<u32>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<TransferReport> {
+    let name = name.unwrap_or_else(|| default_name(&path));
+    let hook = Hook::new(progress);
+    let opts = SendOptions {
+        mode: parse_transfer_mode(mode)?,
+        segment_size,
+        timeout: parse_timeout(timeout)?,
+        permissions,
+        progress: Some(hook.progress_fn()),
+    };
+    match hook.run(py, || shmbridge::send_file(&path, &name, &opts)) {
+        Ok(Ok(report)) => {
+            hook.finish(py, report.bytes)?;
+            Ok(report.into())
+        }
+        Ok(Err(e)) => Err(to_py(py, &e, Some(&path))),
+        Err(e) => {
+            // Stopped from Python after the segment was created (progress comes only after
+            // that): a stream writer marked itself aborted as it unwound; an unpublished
+            // one-shot segment is marked closed, so a waiting receiver stops at once. Either
+            // way the name is ours to remove.
+            py.detach(|| {
+                if let Ok(f) = FramedSegment::open(&name, Access::ReadWrite) {
+                    if f.kind() == Kind::Message {
+                        let _ = f.close_writer();
+                    }
+                }
+                let _ = ShmObject::remove(&name);
+            });
+            Err(e)
+        }
+    }
+}
+
+/// Wait, in slices that let Ctrl-C through, until the segment `name` exists and is ready to
+/// be received (a stream, a published or closed one-shot, or anything the core should
+/// judge), or until `deadline`. Returns whether the deadline passed first.
+fn wait_for_sender(py: Python<'_>, name: &str, deadline: Option<Instant>) -> PyResult<bool> {
+    loop {
+        let ready = py.detach(|| match shmbridge::info(name) {
+            Err(e) => e.kind() != ErrorKind::NotFound,
+            Ok(info) => match info.detected {
+                Detected::Framed(h) => {
+                    if h.kind != Kind::Message
+                        || h.flags & (flags::PUBLISHED | flags::WRITER_CLOSED) != 0
+                        || !h.creator_alive()
+                    {
+                        true
+                    } else {
+                        // Not published yet: sleep on its futex word for a slice.
+                        let f = FramedSegment::open(name, Access::ReadWrite)
+                            .or_else(|_| FramedSegment::open(name, Access::ReadOnly));
+                        match f {
+                            Ok(f) => {
+                                let _ = f.wait(h.publish_count, Some(slice_until(deadline)));
+                                false
+                            }
+                            Err(_) => true,
+                        }
+                    }
+                }
+                // Size 0: being created right now. Anything else: the core's to judge.
+                Detected::Unframed => info.size > 0,
+                Detected::BadFramed(_) | Detected::Unreadable(_) => true,
+            },
+        });
+        if ready {
+            return Ok(false);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(true);
+        }
+        py.detach(|| std::thread::sleep(slice_until(deadline).min(Duration::from_millis(10))));
+        py.check_signals()?;
+    }
+}
+
+fn slice_until(deadline: Option<Instant>) -> Duration {
+    deadline.map_or(SIGNAL_SLICE, |d| {
+        d.saturating_duration_since(Instant::now())
+            .min(SIGNAL_SLICE)
+    })
+}
+
+/// Receive the file sent through the segment `name` into `path`, atomically.
+#[pyfunction]
+#[pyo3(signature = (name, path, *, timeout = None, keep = false, fsync = false, progress = None))]
+pub fn recv_file(
+    py: Python<'_>,
+    name: &str,
+    path: PathBuf,
+    timeout: Option<f64>,
+    keep: bool,
+    fsync: bool,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<TransferReport> {
+    let started = Instant::now();
+    let timeout = parse_timeout(timeout)?;
+    let bare = shmbridge::name::validate(name)
+        .map_err(|e| to_py(py, &e, None))?
+        .to_owned();
+    // Fail on a bad target before waiting for anything.
+    if path.is_dir() {
+        let e = Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "{} is a directory; give the path of the file to write",
+                path.display()
+            ),
+        );
+        return Err(to_py(py, &e, Some(&path)));
+    }
+    let expired = wait_for_sender(py, &bare, timeout.map(|t| started + t))?;
+    let hook = Hook::new(progress);
+    let opts = RecvOptions {
+        // The wait so far counts: past the deadline, the core just reports the timeout.
+        timeout: if expired {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        },
+        keep,
+        fsync,
+        progress: Some(hook.progress_fn()),
+    };
+    match hook.run(py, || shmbridge::recv_file(&bare, &path, &opts))? {
+        Ok(report) => {
+            hook.finish(py, report.bytes)?;
+            let mut r = TransferReport::from(report);
+            r.elapsed = started.elapsed().as_secs_f64();
+            Ok(r)
+        }
+        Err(e) => Err(to_py(py, &e, Some(&path))),
+    }
+}
