@@ -233,6 +233,18 @@ def _owner(uid: int) -> str:
         return str(uid)
 
 
+def _state(h: shmbridge.HeaderInfo) -> str:
+    """A one-shot's state as the Rust command words it (a stream's positions: its `info`)."""
+    published, closed = h.flags & 0x4, h.flags & 0x2
+    if h.kind != "message":
+        return "finished" if published else ("aborted" if closed else "streaming")
+    if published:
+        return "complete" if closed else "published"
+    if closed:
+        return "closed empty"
+    return "writing" if h.sequence % 2 else "empty"
+
+
 def _describe(info: shmbridge.SegmentInfo) -> dict[str, Any]:
     d: dict[str, Any] = {
         "name": info.name,
@@ -261,6 +273,8 @@ def _describe(info: shmbridge.SegmentInfo) -> dict[str, Any]:
             "writer_closed": h.writer_closed,
         }
         d["creator_alive"] = h.creator_alive()
+        d["layout"] = f"framed/{h.kind}"
+        d["state"] = _state(h)
     else:
         d["creator_alive"] = None
     if info.detail:
@@ -273,10 +287,10 @@ def cmd_ls(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(rows))
         return 0
-    head = ["NAME", "LAYOUT", "SIZE", "OWNER", "MODE", "ALIVE"]
+    head = ["NAME", "LAYOUT", "SIZE", "OWNER", "MODE", "ALIVE", "STATE"]
     alive = {True: "yes", False: "no", None: "-"}
     table = [
-        [r["name"], r["layout"], human_bytes(r["size"]), r["owner"], r["mode"], alive[r["creator_alive"]]]
+        [r["name"], r["layout"], human_bytes(r["size"]), r["owner"], r["mode"], alive[r["creator_alive"]], r.get("state", "")]
         for r in rows
     ]
     widths = [max([len(h)] + [len(row[i]) for row in table]) for i, h in enumerate(head)]

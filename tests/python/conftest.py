@@ -54,3 +54,18 @@ def core_peer() -> str:
         check=True,
     )
     return str(exe_path)
+
+
+@pytest.fixture(scope="session")
+def shmbridge_cli() -> str:
+    """The Rust `shmbridge` command (debug build), built if needed."""
+    exe = os.environ.get("SHMBRIDGE_CLI")
+    if exe and os.access(exe, os.X_OK):
+        return exe
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    subprocess.run(
+        ["cargo", "build", "--quiet", "-p", "shmbridge-cli", "--bin", "shmbridge"],
+        cwd=ROOT,
+        check=True,
+    )
+    return str(target / "debug" / "shmbridge")
