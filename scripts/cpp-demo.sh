@@ -5,7 +5,7 @@ set -euo pipefail
 demo=$1
 work=$(mktemp -d /tmp/shmb_demo_cpp.XXXXXX)
 name="shmb_demo_fields_$$"
-cleanup() { rm -rf "$work"; rm -f "/dev/shm/$name"; }
+cleanup() { rm -rf "$work"; rm -f "/dev/shm/$name" "/dev/shm/shmb_demo_xfer_$$"; }
 trap cleanup EXIT
 
 echo "== C++ demo 1: the seed's Boost sender/recver, ported to shmbridge.hpp"
@@ -44,3 +44,9 @@ python3 -c 'import struct,sys; d=b"mapped, not read " * 1000; open(sys.argv[1],"
 
 echo "== C demo: shmbridge.h only"
 "$demo/hello_c" "shmb_demo_hello_$$"
+
+echo "== C++ demo 4: send a file through shared memory, receive it verified (send_file / recv_file)"
+head -c $((32 * 1024 * 1024)) /dev/urandom >"$work/big.bin"
+"$demo/send_file" "$work/big.bin" "shmb_demo_xfer_$$"
+"$demo/recv_file" "shmb_demo_xfer_$$" "$work/big.out"
+cmp "$work/big.bin" "$work/big.out" && echo "identical"

@@ -62,5 +62,16 @@ PY
 cmp "$work/file.bin.expected" "$work/file.out" || fail "file_reader changed the data"
 echo "ok: file_reader (size-prefixed file, mapped read-only)"
 
+# File transfer: send_file / recv_file, built against the installed package.
+head -c $((3 * 1024 * 1024 + 11)) /dev/urandom >"$work/xfer.bin"
+name="shmb_t_demo_xfer_$$"
+"$demo/send_file" "$work/xfer.bin" "$name" >/dev/null
+"$demo/recv_file" "$name" "$work/xfer.out" 10 >/dev/null
+cmp "$work/xfer.bin" "$work/xfer.out" || fail "recv_file's output differs from the file sent"
+[ ! -e "/dev/shm/$name" ] || fail "recv_file did not remove $name"
+if "$demo/recv_file" "$name" "$work/none.out" 0 2>"$work/recv.err"; then fail "recv_file without a sender succeeded"; fi
+grep -q "code 14" "$work/recv.err" || fail "recv_file's timeout is not reported: $(cat "$work/recv.err")"
+echo "ok: send_file / recv_file (one-shot, verified; a timeout without a sender)"
+
 bash "$root/scripts/cpp-interop.sh" "$boost/boost_sender" "$boost/boost_recver" \
   "$demo/sender" "$demo/recver"
