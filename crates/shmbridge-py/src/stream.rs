@@ -515,7 +515,7 @@ impl StreamReader {
     }
 
     /// Read up to `size` bytes (`size < 0`: everything to the end); `b""` at the verified end.
-    #[pyo3(signature = (size = -1, timeout = None))]
+    #[pyo3(signature = (size = -1, timeout = None), text_signature = "($self, size=-1, timeout=None)")]
     fn read<'py>(
         &self,
         py: Python<'py>,
