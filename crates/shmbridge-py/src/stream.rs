@@ -117,7 +117,14 @@ impl<T> Slot<T> {
     }
 }
 
-/// The writing end of a stream: creates the segment `name` with a ring of `capacity` bytes.
+/// The writing end of a stream: creates the segment `name` with a ring of `capacity` bytes
+/// (the segment is `STREAM_HEADER_LEN` more), announcing `total` bytes when known. Any
+/// amount of data passes through; `write()` waits for the reader to make room.
+///
+/// The writer owns the name: `finish()` (end the stream, wait until the reader verified every
+/// byte), `abort()` and `close()` remove it. As a context manager it finishes on a normal exit
+/// and aborts on an exception. `timeout` (seconds of inactivity, None: no limit) is the
+/// default of `write()` and `finish()`; every wait lets Ctrl-C through.
 #[pyclass(module = "shmbridge._native", frozen)]
 pub struct StreamWriter {
     slot: Slot<core::StreamWriter>,
@@ -364,7 +371,11 @@ impl StreamWriter {
     }
 }
 
-/// The reading end of a stream: attaches to the segment `name` as its one reader.
+/// The reading end of a stream: attaches to the segment `name` as its one reader (a stream
+/// is read once). `read()` returns `b""` at the end, once the byte count and CRC-32 verified;
+/// `finish()` then tells the writer. Iterating yields chunks of at most 1 MiB. As a context
+/// manager it finishes when the verified end was read and gives up otherwise (the writer
+/// then fails with `PeerGone`). A dead or aborting writer raises `shmbridge.PeerGone`.
 #[pyclass(module = "shmbridge._native", frozen)]
 pub struct StreamReader {
     slot: Slot<core::StreamReader>,

@@ -275,7 +275,23 @@ fn parse_transfer_mode(mode: &str) -> PyResult<TransferMode> {
     })
 }
 
-/// Send the file at `path` through the segment `name` (default: the file's name, made safe).
+/// Send the file at `path` through the segment `name` (default: the file's name, made safe),
+/// which must not exist yet.
+///
+/// `mode`: "oneshot" (one segment sized to the file, published with its CRC-32; returns at
+/// once, leaving the segment for the receiver), "stream" (through a ring of `segment_size`
+/// bytes, default 16 MiB; returns once the receiver has taken and verified every byte), or
+/// "auto" (streams only when the file does not fit in `segment_size`). `timeout` (seconds,
+/// streaming): how long to wait for a receiver to come or make progress. `permissions`: the
+/// segment's mode bits (default 0o600). `progress(done, total)`: called with the GIL at most
+/// about ten times a second, plus once at the end; an exception from it (or Ctrl-C) stops the
+/// transfer, removes the segment and propagates.
+///
+/// Raises `FileNotFoundError` / `PermissionError` (the file), `IsADirectoryError`,
+/// `ValueError` (a special file, a file changed while sent, a bad name or mode),
+/// `FileExistsError` (the name is taken), `shmbridge.Timeout` and `shmbridge.PeerGone`
+/// (streaming: no receiver, or it died or gave up). Every exception from the core has a
+/// `kind` attribute naming the core's error kind.
 #[pyfunction]
 #[pyo3(signature = (path, name = None, *, mode = "auto", segment_size = None, timeout = None, permissions = None, progress = None))]
 #[allow(clippy::too_many_arguments)]
@@ -372,7 +388,20 @@ fn slice_until(deadline: Option<Instant>) -> Duration {
     })
 }
 
-/// Receive the file sent through the segment `name` into `path`, atomically.
+/// Receive the file sent through the segment `name` into `path`, atomically: `path` appears
+/// only once every byte arrived and its CRC-32 matched; on any failure it is untouched and no
+/// temporary file is left.
+///
+/// Waits up to `timeout` seconds (None: no limit) for the sender: for the segment to appear,
+/// to be published, and (streaming) for each next piece of data. Removes the segment
+/// afterwards unless `keep`; `fsync` flushes the file and its directory first. `progress` as
+/// for `send_file`. Ctrl-C interrupts the wait for the sender and a running transfer.
+///
+/// Raises `shmbridge.Timeout`, `shmbridge.PeerGone` / `shmbridge.WriterClosed` (the sender
+/// died or gave up), `shmbridge.ChecksumMismatch` / `shmbridge.Truncated` (the data did not
+/// verify), `FileNotFoundError` / `PermissionError` (the target directory; checked before
+/// anything is consumed), `IsADirectoryError`, `FileExistsError` (another receiver took the
+/// stream), `shmbridge.BadMagic` and the other header errors.
 #[pyfunction]
 #[pyo3(signature = (name, path, *, timeout = None, keep = false, fsync = false, progress = None))]
 pub fn recv_file(
