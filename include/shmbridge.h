@@ -176,6 +176,10 @@ enum shmb_result
      */
     SHMB_OS = 19,
     /**
+     * A progress callback asked to stop: the transfer was abandoned and cleaned up.
+     */
+    SHMB_ABORTED = 20,
+    /**
      * A required pointer argument was NULL.
      */
     SHMB_NULL_ARGUMENT = 100,
@@ -187,10 +191,6 @@ enum shmb_result
      * A bug: the library panicked. The panic was caught at the ABI boundary.
      */
     SHMB_PANIC = 102,
-    /**
-     * A progress callback asked to stop: the transfer was abandoned and cleaned up.
-     */
-    SHMB_ABORTED = 103,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,7 +28,8 @@ Exit codes:
   5  timed out (no sender or receiver came, or it stalled, within --timeout)
   6  the peer died or gave up (sender or receiver killed, aborted, or closed early)
   7  the data did not verify (checksum or length mismatch, bad or corrupt header)
-  8  permission denied";
+  8  permission denied
+130  interrupted (Ctrl-C or SIGTERM): the transfer stopped cleanly, as for any failure";
 
 /// Hand files between processes through shared memory, and look after the segments on this
 /// machine.
@@ -192,6 +194,34 @@ fn parse_mode(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("{s:?} is not an octal mode like 600 or 644"))
 }
 
+/// Ctrl-C and SIGTERM set a flag that the progress callback turns into a clean stop, so a
+/// sender removes its segment and a receiver leaves the target untouched.
+mod interrupt {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_signal(_: libc::c_int) {
+        // Only an atomic store: async-signal-safe.
+        REQUESTED.store(true, Ordering::SeqCst);
+    }
+
+    /// Route SIGINT and SIGTERM to the flag.
+    pub fn install() {
+        let handler = on_signal as extern "C" fn(libc::c_int);
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: the handler only performs an atomic store, which is async-signal-safe,
+            // and it lives for the whole program.
+            unsafe { libc::signal(sig, handler as libc::sighandler_t) };
+        }
+    }
+
+    /// Whether a stop was asked for.
+    pub fn requested() -> bool {
+        REQUESTED.load(Ordering::SeqCst)
+    }
+}
+
 fn exit_code(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::InvalidName | ErrorKind::InvalidSize => 2,
@@ -205,6 +235,7 @@ fn exit_code(kind: ErrorKind) -> u8 {
         | ErrorKind::CorruptHeader
         | ErrorKind::UnsupportedVersion => 7,
         ErrorKind::PermissionDenied => 8,
+        ErrorKind::Aborted => 130,
         _ => 1,
     }
 }
@@ -228,12 +259,14 @@ fn progress_bar(quiet: bool, label: &'static str) -> (ProgressBar, Option<Progre
         .ok()
         .and_then(|v| v.parse().ok());
     let show = !quiet && std::io::stderr().is_terminal();
-    if !show && stall_at.is_none() {
-        return (bar, None);
-    }
     let started = Instant::now();
     let b = bar.clone();
+    // Always installed: besides drawing, it is how Ctrl-C stops a transfer cleanly (the core
+    // calls it after each chunk and at least every 100 ms while waiting).
     let cb: ProgressFn = Arc::new(move |p: Progress| {
+        if interrupt::requested() {
+            return ControlFlow::Break(());
+        }
         if let Some(at) = stall_at {
             // Test hook: stop here (as if hung) so a test can kill this process at a known
             // point of the transfer.
@@ -245,7 +278,7 @@ fn progress_bar(quiet: bool, label: &'static str) -> (ProgressBar, Option<Progre
             }
         }
         if !show {
-            return;
+            return ControlFlow::Continue(());
         }
         if b.is_hidden() && started.elapsed() > Duration::from_secs(1) {
             b.set_draw_target(ProgressDrawTarget::stderr());
@@ -254,6 +287,7 @@ fn progress_bar(quiet: bool, label: &'static str) -> (ProgressBar, Option<Progre
             b.set_length(t);
         }
         b.set_position(p.done);
+        ControlFlow::Continue(())
     });
     (bar, Some(cb))
 }
@@ -300,6 +334,7 @@ fn default_name(file: &std::path::Path) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    interrupt::install();
     let quiet = cli.quiet;
     match cli.cmd {
         Cmd::Send {

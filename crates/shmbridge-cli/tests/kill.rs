@@ -403,3 +403,98 @@ fn sender_killed_at_arbitrary_moments_never_yields_partial_data() {
         assert!(left.is_empty(), "temporary files left: {left:?}");
     }
 }
+
+/// Wait until the child has installed its handler for `sig` (its `SigCgt` mask in
+/// /proc/PID/status), so the signal is not delivered to the default action at start-up.
+fn wait_until_catching(p: &Proc, sig: libc::c_int) {
+    let start = Instant::now();
+    loop {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", p.0.id())).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & (1 << (sig - 1)) != 0 {
+            return;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "the child never installed its signal handler"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn signal(p: &Proc, sig: libc::c_int) {
+    // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
+    let rc = unsafe { libc::kill(libc::pid_t::try_from(p.0.id()).unwrap(), sig) };
+    assert_eq!(rc, 0);
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM stops a transfer cleanly, even while it only waits for its peer:
+/// exit code 130, the sender's segment removed, the receiver's target absent.
+#[test]
+fn interrupted_transfers_stop_cleanly_with_exit_130() {
+    let dir = Dir::new();
+    let (src, _) = dir.file("in.bin", 1 << 20, 3);
+    // A streaming sender waiting for a receiver that never comes.
+    let seg = Seg::new("int_tx");
+    let src_s = src.to_str().unwrap();
+    let p = spawn(
+        &[
+            "-q",
+            "send",
+            src_s,
+            "--name",
+            &seg.0,
+            "--stream",
+            "--segment-size",
+            "64K",
+            "--timeout",
+            "60s",
+        ],
+        None,
+    );
+    let start = Instant::now();
+    while !exists(&seg.0) {
+        assert!(
+            start.elapsed() < LIMIT,
+            "the sender never created its segment"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(&p, libc::SIGINT);
+    let (rc, err) = finish(p, LIMIT);
+    assert_eq!(rc, 130, "{err}");
+    assert!(err.contains("aborted"), "{err}");
+    assert!(
+        !exists(&seg.0),
+        "the interrupted sender removes its segment"
+    );
+    // A receiver waiting for a sender that never comes.
+    let seg = Seg::new("int_rx");
+    let out = dir.path("out.bin");
+    let p = spawn(
+        &[
+            "-q",
+            "recv",
+            &seg.0,
+            out.to_str().unwrap(),
+            "--timeout",
+            "60s",
+        ],
+        None,
+    );
+    wait_until_catching(&p, libc::SIGTERM);
+    signal(&p, libc::SIGTERM);
+    let (rc, err) = finish(p, LIMIT);
+    assert_eq!(rc, 130, "{err}");
+    assert!(!out.exists());
+    assert_eq!(
+        dir.entries(),
+        vec!["in.bin".to_owned()],
+        "no temporary file is left"
+    );
+}

@@ -57,14 +57,14 @@ pub enum shmb_result {
     SHMB_UNSUPPORTED = 18,
     /// Any other OS error; `shmb_last_error_errno()` says which.
     SHMB_OS = 19,
+    /// A progress callback asked to stop: the transfer was abandoned and cleaned up.
+    SHMB_ABORTED = 20,
     /// A required pointer argument was NULL.
     SHMB_NULL_ARGUMENT = 100,
     /// The caller's buffer is too small; the size needed is reported where the function says.
     SHMB_BUFFER_TOO_SMALL = 101,
     /// A bug: the library panicked. The panic was caught at the ABI boundary.
     SHMB_PANIC = 102,
-    /// A progress callback asked to stop: the transfer was abandoned and cleaned up.
-    SHMB_ABORTED = 103,
 }
 
 use shmb_result::{
@@ -130,6 +130,7 @@ impl shmb_result {
             ErrorKind::PeerGone => SHMB_PEER_GONE,
             ErrorKind::Closed => SHMB_CLOSED,
             ErrorKind::Unsupported => SHMB_UNSUPPORTED,
+            ErrorKind::Aborted => SHMB_ABORTED,
             _ => SHMB_OS,
         }
     }
@@ -436,7 +437,7 @@ mod tests {
 
     #[test]
     fn core_kinds_keep_their_numbers() {
-        for n in 1..=19u32 {
+        for n in 1..=20u32 {
             let code = shmb_result::from_u32(n).expect("every core kind has a code");
             assert_eq!(code as u32, n);
         }
@@ -448,7 +449,11 @@ mod tests {
             shmb_result::from_kind(ErrorKind::Os) as u32,
             ErrorKind::Os as u32
         );
-        assert_eq!(shmb_result::from_u32(20), None);
+        assert_eq!(
+            shmb_result::from_kind(ErrorKind::Aborted) as u32,
+            ErrorKind::Aborted as u32
+        );
+        assert_eq!(shmb_result::from_u32(21), None);
     }
 
     #[test]

@@ -3,14 +3,13 @@
 //! `shmbridge::transfer` and `shmbridge::stream`.
 
 use std::ffi::{c_char, c_int, c_void, CString};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use shmbridge::{
-    Access, FramedOptions, FramedSegment, Progress, ProgressFn, RecvOptions, Report,
-    SegmentOptions, SendOptions, ShmObject, StreamReader, StreamWriter, TransferMode,
+    FramedOptions, Progress, ProgressFn, RecvOptions, Report, SegmentOptions, SendOptions,
+    StreamReader, StreamWriter, TransferMode,
 };
 
 use crate::error::{guard, guard_value, out_arg, shmb_result, str_arg, FfiError};
@@ -179,12 +178,6 @@ pub(crate) fn timeout(timeout_ms: i64) -> Option<Duration> {
     u64::try_from(timeout_ms).ok().map(Duration::from_millis)
 }
 
-/// The unwind payload a progress callback's stop request travels in, from the callback up to
-/// the export that started the transfer. Raised with `resume_unwind` (no panic hook runs, so
-/// nothing is printed); the core's RAII guards clean up on the way (temporary file removed,
-/// stream marked aborted or failed).
-struct StopRequested;
-
 /// The C callback and its user pointer, callable from the core's `ProgressFn`.
 #[derive(Clone, Copy)]
 struct Callback {
@@ -199,43 +192,20 @@ unsafe impl Send for Callback {}
 // SAFETY: as above: no concurrent use.
 unsafe impl Sync for Callback {}
 
-/// The core's progress function over a C callback, and a flag set once it was called (which
-/// tells the sender the segment was created by this call).
-fn progress_fn(f: shmb_progress_fn, user: *mut c_void) -> (Option<ProgressFn>, Arc<AtomicBool>) {
-    let called = Arc::new(AtomicBool::new(false));
-    let Some(f) = f else { return (None, called) };
-    let cb = Callback { f, user };
-    let flag = Arc::clone(&called);
-    let pf: ProgressFn = Arc::new(move |p: Progress| {
-        flag.store(true, Ordering::Relaxed);
+/// The core's progress function over a C callback: a non-zero return asks the core to stop,
+/// and the transfer then fails with `SHMB_ABORTED` after the core's usual clean-up.
+fn progress_fn(f: shmb_progress_fn, user: *mut c_void) -> Option<ProgressFn> {
+    let cb = Callback { f: f?, user };
+    Some(Arc::new(move |p: Progress| {
         let cb = cb;
         // SAFETY: the caller's function, called as its documented contract says.
         let stop = unsafe { (cb.f)(p.done, p.total.unwrap_or(SHMB_UNKNOWN_TOTAL), cb.user) };
-        if stop != 0 {
-            resume_unwind(Box::new(StopRequested));
+        if stop == 0 {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
         }
-    });
-    (Some(pf), called)
-}
-
-/// Run a transfer, turning a stop request from the progress callback into `SHMB_ABORTED`
-/// (after `on_stop`); other panics go on to the export's guard.
-fn run_stoppable<T>(
-    func: &str,
-    on_stop: impl FnOnce(),
-    f: impl FnOnce() -> shmbridge::Result<T>,
-) -> Result<T, FfiError> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r.map_err(FfiError::from),
-        Err(payload) if payload.is::<StopRequested>() => {
-            on_stop();
-            Err(FfiError::new(
-                shmb_result::SHMB_ABORTED,
-                format!("{func}: the progress callback asked to stop; the transfer was abandoned"),
-            ))
-        }
-        Err(payload) => resume_unwind(payload),
-    }
+    }))
 }
 
 /// Write `*out` on success when `out` is not NULL.
@@ -296,7 +266,7 @@ pub unsafe extern "C" fn shmb_send_file(
                 ))
             }
         };
-        let (progress, called) = progress_fn(o.progress, o.progress_user);
+        let progress = progress_fn(o.progress, o.progress_user);
         let core = SendOptions {
             mode,
             segment_size: (o.segment_size != 0).then_some(o.segment_size),
@@ -304,17 +274,7 @@ pub unsafe extern "C" fn shmb_send_file(
             permissions: crate::perm(o.permissions),
             progress,
         };
-        let on_stop = || {
-            // The callback runs only once the segment exists, so it is ours: close it for any
-            // receiver already waiting on it (a stream is marked aborted already) and remove it.
-            if called.load(Ordering::Relaxed) {
-                if let Ok(f) = FramedSegment::open(name, Access::ReadWrite) {
-                    let _ = f.close_writer();
-                }
-                let _ = ShmObject::remove(name);
-            }
-        };
-        let report = run_stoppable(F, on_stop, || shmbridge::send_file(path, name, &core))?;
+        let report = shmbridge::send_file(path, name, &core)?;
         // SAFETY: forwarded from this function's contract.
         unsafe { put(out, shmb_transfer_report::from(&report)) };
         Ok(())
@@ -358,14 +318,14 @@ pub unsafe extern "C" fn shmb_recv_file(
         let path = unsafe { path_arg(path, F) }?;
         // SAFETY: forwarded from this function's contract.
         let o = unsafe { opts.as_ref() }.copied().unwrap_or_default();
-        let (progress, _) = progress_fn(o.progress, o.progress_user);
+        let progress = progress_fn(o.progress, o.progress_user);
         let core = RecvOptions {
             timeout: timeout(o.timeout_ms),
             keep: o.keep,
             fsync: o.fsync,
             progress,
         };
-        let report = run_stoppable(F, || {}, || shmbridge::recv_file(name, path, &core))?;
+        let report = shmbridge::recv_file(name, path, &core)?;
         // SAFETY: forwarded from this function's contract.
         unsafe { put(out, shmb_transfer_report::from(&report)) };
         Ok(())

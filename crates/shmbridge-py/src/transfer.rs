@@ -2,26 +2,21 @@
 //! `shmbridge::send_file` / `shmbridge::recv_file`.
 //!
 //! The core runs without the GIL. Python is touched from inside it only through the core's
-//! progress hook, rate-limited by [`Hook`]: at most every [`PROGRESS_INTERVAL`] (plus the final
-//! call) it takes the GIL, checks for signals (Ctrl-C) and calls the user's callback. An
-//! exception from either stops the transfer: the hook unwinds out of the core with a private
-//! payload ([`Cancelled`], without running the panic hook), the core's guards run on the way
-//! (a stream writer marks itself aborted, a stream reader failed, the temporary file goes),
-//! and the exception is raised from the call.
+//! progress hook, which the core calls after each chunk and at least every 100 ms while it
+//! waits for its peer. [`Hook`] rate-limits it: at most every [`PROGRESS_INTERVAL`] (plus the
+//! final call) it takes the GIL, checks for signals (Ctrl-C) and calls the user's callback.
+//! An exception from either is kept and the hook returns `ControlFlow::Break`: the core stops
+//! with `ErrorKind::Aborted`, cleaning up as for any failure (a sender removes its segment, a
+//! receiver leaves the target untouched), and the kept exception is raised from the call.
 
-use std::any::Any;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyIsADirectoryError, PyValueError};
 use pyo3::prelude::*;
-use shmbridge::framed::flags;
-use shmbridge::{
-    Access, Detected, Error, ErrorKind, FramedSegment, Kind, Progress, ProgressFn, RecvOptions,
-    SendOptions, ShmObject, TransferMode,
-};
+use shmbridge::{Error, ErrorKind, Progress, ProgressFn, RecvOptions, SendOptions, TransferMode};
 
 use crate::errors;
 
@@ -61,9 +56,6 @@ pub(crate) fn to_py(py: Python<'_>, err: &Error, dir: Option<&Path>) -> PyErr {
     e
 }
 
-/// The payload a [`Hook`] unwinds with to stop a transfer; the error is in the hook.
-struct Cancelled;
-
 #[derive(Default)]
 struct HookState {
     last: Option<Instant>,
@@ -98,7 +90,7 @@ impl Hook {
         Arc::new(move |p: Progress| hook.on_progress(p))
     }
 
-    fn on_progress(&self, p: Progress) {
+    fn on_progress(&self, p: Progress) -> ControlFlow<()> {
         let is_final = p.total == Some(p.done);
         {
             let mut st = self.state();
@@ -108,7 +100,7 @@ impl Hook {
                     .last
                     .is_some_and(|t| now.duration_since(t) < PROGRESS_INTERVAL)
             {
-                return;
+                return ControlFlow::Continue(());
             }
             st.last = Some(now);
             st.final_done |= is_final;
@@ -120,10 +112,12 @@ impl Hook {
             }
             Ok(())
         });
-        if let Err(e) = result {
-            self.state().error = Some(e);
-            // Unwind out of the core without the panic hook's message; `run` catches it.
-            resume_unwind(Box::new(Cancelled));
+        match result {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                self.state().error = Some(e);
+                ControlFlow::Break(())
+            }
         }
     }
 
@@ -134,20 +128,13 @@ impl Hook {
         py: Python<'_>,
         f: impl FnOnce() -> shmbridge::Result<T> + Send,
     ) -> Result<shmbridge::Result<T>, PyErr> {
-        match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
-            Ok(r) => Ok(r),
-            Err(payload) => Err(self.cancelled(payload)),
+        match py.detach(f) {
+            Err(e) if e.kind() == ErrorKind::Aborted => match self.state().error.take() {
+                Some(py_err) => Err(py_err),
+                None => Ok(Err(e)),
+            },
+            other => Ok(other),
         }
-    }
-
-    fn cancelled(&self, payload: Box<dyn Any + Send>) -> PyErr {
-        if payload.is::<Cancelled>() {
-            if let Some(e) = self.state().error.take() {
-                return e;
-            }
-        }
-        // A real panic: let PyO3 turn it into a PanicException at the boundary.
-        resume_unwind(payload)
     }
 
     /// After success: call the callback with (bytes, bytes) unless the final call happened
@@ -320,72 +307,9 @@ pub fn send_file(
             Ok(report.into())
         }
         Ok(Err(e)) => Err(to_py(py, &e, Some(&path))),
-        Err(e) => {
-            // Stopped from Python after the segment was created (progress comes only after
-            // that): a stream writer marked itself aborted as it unwound; an unpublished
-            // one-shot segment is marked closed, so a waiting receiver stops at once. Either
-            // way the name is ours to remove.
-            py.detach(|| {
-                if let Ok(f) = FramedSegment::open(&name, Access::ReadWrite) {
-                    if f.kind() == Kind::Message {
-                        let _ = f.close_writer();
-                    }
-                }
-                let _ = ShmObject::remove(&name);
-            });
-            Err(e)
-        }
+        // Stopped from Python: the core already closed and removed the segment.
+        Err(e) => Err(e),
     }
-}
-
-/// Wait, in slices that let Ctrl-C through, until the segment `name` exists and is ready to
-/// be received (a stream, a published or closed one-shot, or anything the core should
-/// judge), or until `deadline`. Returns whether the deadline passed first.
-fn wait_for_sender(py: Python<'_>, name: &str, deadline: Option<Instant>) -> PyResult<bool> {
-    loop {
-        let ready = py.detach(|| match shmbridge::info(name) {
-            Err(e) => e.kind() != ErrorKind::NotFound,
-            Ok(info) => match info.detected {
-                Detected::Framed(h) => {
-                    if h.kind != Kind::Message
-                        || h.flags & (flags::PUBLISHED | flags::WRITER_CLOSED) != 0
-                        || !h.creator_alive()
-                    {
-                        true
-                    } else {
-                        // Not published yet: sleep on its futex word for a slice.
-                        let f = FramedSegment::open(name, Access::ReadWrite)
-                            .or_else(|_| FramedSegment::open(name, Access::ReadOnly));
-                        match f {
-                            Ok(f) => {
-                                let _ = f.wait(h.publish_count, Some(slice_until(deadline)));
-                                false
-                            }
-                            Err(_) => true,
-                        }
-                    }
-                }
-                // Size 0: being created right now. Anything else: the core's to judge.
-                Detected::Unframed => info.size > 0,
-                Detected::BadFramed(_) | Detected::Unreadable(_) => true,
-            },
-        });
-        if ready {
-            return Ok(false);
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(true);
-        }
-        py.detach(|| std::thread::sleep(slice_until(deadline).min(Duration::from_millis(10))));
-        py.check_signals()?;
-    }
-}
-
-fn slice_until(deadline: Option<Instant>) -> Duration {
-    deadline.map_or(SIGNAL_SLICE, |d| {
-        d.saturating_duration_since(Instant::now())
-            .min(SIGNAL_SLICE)
-    })
 }
 
 /// Receive the file sent through the segment `name` into `path`, atomically: `path` appears
@@ -429,15 +353,9 @@ pub fn recv_file(
         );
         return Err(to_py(py, &e, Some(&path)));
     }
-    let expired = wait_for_sender(py, &bare, timeout.map(|t| started + t))?;
     let hook = Hook::new(progress);
     let opts = RecvOptions {
-        // The wait so far counts: past the deadline, the core just reports the timeout.
-        timeout: if expired {
-            Some(Duration::ZERO)
-        } else {
-            timeout
-        },
+        timeout,
         keep,
         fsync,
         progress: Some(hook.progress_fn()),

@@ -52,6 +52,9 @@ pub enum ErrorKind {
     Unsupported = 18,
     /// Any other OS error; `errno` says which.
     Os = 19,
+    /// The caller asked to stop (a progress callback returned `ControlFlow::Break`); the
+    /// operation cleaned up as for any other failure.
+    Aborted = 20,
 }
 
 impl ErrorKind {
@@ -78,6 +81,7 @@ impl ErrorKind {
             Self::Closed => "closed",
             Self::Unsupported => "unsupported",
             Self::Os => "operating system error",
+            Self::Aborted => "aborted",
         }
     }
 }

@@ -447,7 +447,12 @@ impl StreamWriter {
 
     /// Wait for free space and return the ring's free contiguous area (pointer, length), at
     /// most `max` bytes (and at most [`CHUNK`]).
-    fn reserve(&self, max: usize, timeout: Option<Duration>) -> Result<(*mut u8, usize)> {
+    fn reserve(
+        &self,
+        max: usize,
+        timeout: Option<Duration>,
+        tick: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<(*mut u8, usize)> {
         let ring = self.ring();
         let cap = ring.cap;
         let pos = self.pos;
@@ -460,7 +465,10 @@ impl StreamWriter {
                 let (_, r) = ring.positions()?;
                 Ok(pos - r < cap)
             },
-            || Self::check_reader(&ring),
+            || {
+                Self::check_reader(&ring)?;
+                tick()
+            },
         )?;
         let (_, r) = ring.positions()?;
         let free = cap - (pos - r);
@@ -492,7 +500,7 @@ impl StreamWriter {
     pub fn write(&mut self, mut data: &[u8], timeout: Option<Duration>) -> Result<()> {
         self.check_room(data.len() as u64)?;
         while !data.is_empty() {
-            let (ptr, n) = self.reserve(data.len(), timeout)?;
+            let (ptr, n) = self.reserve(data.len(), timeout, &mut || Ok(()))?;
             // SAFETY: reserve() returned n writable bytes at ptr owned by the writer; data has
             // at least n bytes and does not overlap the mapping's ring area we own.
             unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr, n) };
@@ -518,18 +526,19 @@ impl StreamWriter {
     }
 
     /// `read(2)` from `fd` straight into the ring until end of file or `max` bytes, waiting
-    /// for room as needed; calls `progress(total written)` after each chunk. Returns the bytes
-    /// moved by this call.
+    /// for room as needed. Calls `progress(total written)` after each chunk and between the
+    /// slices of a wait (at least every 100 ms); an error it returns stops the copy and is
+    /// returned. Returns the bytes moved by this call.
     ///
     /// # Errors
     ///
-    /// As [`write`](Self::write); an OS error from `read(2)`.
+    /// As [`write`](Self::write); an OS error from `read(2)`; whatever `progress` returns.
     pub fn write_from_fd(
         &mut self,
         fd: BorrowedFd<'_>,
         max: u64,
         timeout: Option<Duration>,
-        mut progress: impl FnMut(u64),
+        mut progress: impl FnMut(u64) -> Result<()>,
     ) -> Result<u64> {
         let start = self.pos;
         loop {
@@ -538,7 +547,8 @@ impl StreamWriter {
                 break;
             }
             let left = left.min(usize::MAX as u64) as usize;
-            let (ptr, n) = self.reserve(left, timeout)?;
+            let pos = self.pos;
+            let (ptr, n) = self.reserve(left, timeout, &mut || progress(pos))?;
             // SAFETY: reserve() returned n writable bytes at ptr, owned by the writer.
             let got = unsafe { sys::read_raw(fd, ptr, n) }.map_err(|e| {
                 Error::from_io(&e, "reading the input failed").with_segment(self.framed.name())
@@ -547,7 +557,7 @@ impl StreamWriter {
                 break;
             }
             self.commit(ptr, got);
-            progress(self.pos);
+            progress(self.pos)?;
         }
         Ok(self.pos - start)
     }
@@ -560,7 +570,22 @@ impl StreamWriter {
     /// [`ErrorKind::InvalidArgument`] when fewer bytes were written than announced (the stream
     /// is aborted); [`ErrorKind::PeerGone`] when the receiver died or rejected the data;
     /// [`ErrorKind::Timeout`] when it made no progress for `timeout`.
-    pub fn finish(mut self, timeout: Option<Duration>) -> Result<u32> {
+    pub fn finish(self, timeout: Option<Duration>) -> Result<u32> {
+        self.finish_with(timeout, || Ok(()))
+    }
+
+    /// As [`finish`](Self::finish), calling `tick()` between the slices of the wait (at least
+    /// every 100 ms); an error it returns stops the wait (the stream is then aborted, as when
+    /// a writer is dropped unfinished) and is returned.
+    ///
+    /// # Errors
+    ///
+    /// As [`finish`](Self::finish), and whatever `tick` returns.
+    pub fn finish_with(
+        mut self,
+        timeout: Option<Duration>,
+        mut tick: impl FnMut() -> Result<()>,
+    ) -> Result<u32> {
         let crc = self.publish_end()?;
         let ring = self.ring();
         ring.wait_until(
@@ -569,7 +594,10 @@ impl StreamWriter {
             timeout,
             "the receiver to take every byte",
             || Ok(ring.u32(offsets::READER_STATE).load(Ordering::Acquire) == R_DONE),
-            || Self::check_reader(&ring),
+            || {
+                Self::check_reader(&ring)?;
+                tick()
+            },
         )?;
         Ok(crc)
     }
@@ -750,6 +778,7 @@ impl StreamReader {
         &mut self,
         max: usize,
         timeout: Option<Duration>,
+        tick: &mut dyn FnMut() -> Result<()>,
     ) -> Result<Option<(*const u8, usize)>> {
         if self.verified.is_some() {
             return Ok(None);
@@ -766,6 +795,7 @@ impl StreamReader {
                 Ok(w > pos || ring.u32(offsets::WRITER_STATE).load(Ordering::Acquire) != W_STREAMING)
             },
             || {
+                tick()?;
                 if ring.writer_alive() {
                     Ok(())
                 } else {
@@ -849,7 +879,7 @@ impl StreamReader {
         if buf.is_empty() {
             return Ok(0);
         }
-        match self.next_chunk(buf.len(), timeout)? {
+        match self.next_chunk(buf.len(), timeout, &mut || Ok(()))? {
             None => Ok(0),
             Some((ptr, n)) => {
                 // SAFETY: ptr has n readable bytes (next_chunk); buf has at least n.
@@ -861,24 +891,30 @@ impl StreamReader {
     }
 
     /// `write(2)` every byte of the stream straight from the ring to `fd`, until the verified
-    /// end; calls `progress(total consumed)` after each chunk. Returns the CRC-32.
+    /// end. Calls `progress(total consumed)` after each chunk and between the slices of a wait
+    /// (at least every 100 ms); an error it returns stops the copy and is returned. Returns
+    /// the CRC-32.
     ///
     /// # Errors
     ///
-    /// As [`read`](Self::read); an OS error from `write(2)`.
+    /// As [`read`](Self::read); an OS error from `write(2)`; whatever `progress` returns.
     pub fn read_to_fd(
         &mut self,
         fd: BorrowedFd<'_>,
         timeout: Option<Duration>,
-        mut progress: impl FnMut(u64),
+        mut progress: impl FnMut(u64) -> Result<()>,
     ) -> Result<u32> {
-        while let Some((ptr, n)) = self.next_chunk(CHUNK, timeout)? {
+        loop {
+            let pos = self.pos;
+            let Some((ptr, n)) = self.next_chunk(CHUNK, timeout, &mut || progress(pos))? else {
+                break;
+            };
             // SAFETY: next_chunk returned n readable bytes at ptr, stable until consume().
             unsafe { sys::write_all_raw(fd, ptr, n) }.map_err(|e| {
                 Error::from_io(&e, "writing the output failed").with_segment(self.framed.name())
             })?;
             self.consume(ptr, n);
-            progress(self.pos);
+            progress(self.pos)?;
         }
         Ok(self.verified.unwrap_or(0))
     }

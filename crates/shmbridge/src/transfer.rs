@@ -19,6 +19,7 @@
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
+use std::ops::ControlFlow;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -66,9 +67,13 @@ pub struct Progress {
     pub total: Option<u64>,
 }
 
-/// A progress callback, called after each chunk (about every MiB) from the transferring
-/// thread.
-pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+/// A progress callback, called from the transferring thread after each chunk (about every
+/// 256 KiB to 1 MiB) and, while the transfer waits for its peer, at least every 100 ms (with
+/// `done` unchanged). Returning [`ControlFlow::Break`] stops the transfer: the call fails with
+/// [`ErrorKind::Aborted`] after cleaning up as for any other failure (a sender removes its
+/// segment, a receiver leaves the target untouched and no temporary file). This is how the
+/// fronts turn Ctrl-C or an exception in a callback into a clean stop.
+pub type ProgressFn = Arc<dyn Fn(Progress) -> ControlFlow<()> + Send + Sync>;
 
 /// The default segment size of a stream: 16 MiB, header included.
 pub const DEFAULT_STREAM_SEGMENT: u64 = 16 << 20;
@@ -166,9 +171,20 @@ fn path_err(path: &Path, e: &std::io::Error, what: &str) -> Error {
     Error::from_io(e, format!("{what} {}", path.display())).with_segment(path.display().to_string())
 }
 
-fn report_progress(p: Option<&ProgressFn>, done: u64, total: Option<u64>) {
-    if let Some(f) = p {
-        f(Progress { done, total });
+/// Call the progress callback; a `Break` becomes [`ErrorKind::Aborted`].
+fn report_progress(
+    p: Option<&ProgressFn>,
+    done: u64,
+    total: Option<u64>,
+    name: &str,
+) -> Result<()> {
+    match p.map(|f| f(Progress { done, total })) {
+        Some(ControlFlow::Break(())) => Err(Error::new(
+            ErrorKind::Aborted,
+            format!("aborted by the caller after {done} bytes"),
+        )
+        .with_segment(name.trim_start_matches('/'))),
+        _ => Ok(()),
     }
 }
 
@@ -299,7 +315,7 @@ fn send_one_shot(
             // SAFETY: the n bytes just read are in our payload area and nobody else writes them.
             crc.update(unsafe { std::slice::from_raw_parts(dst, n) });
             off += n as u64;
-            report_progress(opts.progress.as_ref(), off, Some(size));
+            report_progress(opts.progress.as_ref(), off, Some(size), name)?;
         }
         check_unchanged(file, path, size, mtime)?;
         let crc = crc.finalize();
@@ -341,7 +357,7 @@ fn send_stream(
     let run = |w: &mut StreamWriter| -> Result<u32> {
         let progress = opts.progress.clone();
         let n = w.write_from_fd(file.as_fd(), size, opts.timeout, |done| {
-            report_progress(progress.as_ref(), done, Some(size));
+            report_progress(progress.as_ref(), done, Some(size), name)
         })?;
         if n != size {
             return Err(changed(path, size, n));
@@ -351,7 +367,9 @@ fn send_stream(
     };
     let result = run(&mut w);
     let result = match result {
-        Ok(_) => w.finish(opts.timeout),
+        Ok(_) => w.finish_with(opts.timeout, || {
+            report_progress(opts.progress.as_ref(), size, Some(size), name)
+        }),
         Err(e) => {
             w.abort();
             drop(w);
@@ -511,7 +529,11 @@ fn open_populated(name: &str, access: Access) -> Result<FramedSegment> {
 /// Open `name` once it exists and carries a complete framed header, polling until
 /// `deadline`. Opens read-write when allowed (a stream reader moves `read_pos`), read-only
 /// otherwise.
-fn open_when_ready(name: &str, deadline: Option<Instant>) -> Result<FramedSegment> {
+fn open_when_ready(
+    name: &str,
+    deadline: Option<Instant>,
+    progress: Option<&ProgressFn>,
+) -> Result<FramedSegment> {
     loop {
         let attempt = match open_populated(name, Access::ReadWrite) {
             Err(e) if e.kind() == ErrorKind::PermissionDenied => {
@@ -547,13 +569,18 @@ fn open_when_ready(name: &str, deadline: Option<Instant>) -> Result<FramedSegmen
                 Error::new(ErrorKind::Timeout, detail).with_segment(name.trim_start_matches('/'))
             );
         }
+        report_progress(progress, 0, None, name)?;
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 /// Wait until a one-shot segment is published; fail if its writer closed it without
 /// publishing or died.
-fn wait_published(framed: &FramedSegment, deadline: Option<Instant>) -> Result<()> {
+fn wait_published(
+    framed: &FramedSegment,
+    deadline: Option<Instant>,
+    progress: Option<&ProgressFn>,
+) -> Result<()> {
     loop {
         let seen = framed.publish_count();
         let h = framed.header()?;
@@ -590,6 +617,7 @@ fn wait_published(framed: &FramedSegment, deadline: Option<Instant>) -> Result<(
                 }
             },
         };
+        report_progress(progress, 0, None, framed.name())?;
         match framed.wait(seen, Some(slice)) {
             Ok(_) => {}
             Err(e) if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::WriterClosed) => {}
@@ -627,7 +655,7 @@ fn copy_payload(
                 Error::from_io(&e, "writing the output failed").with_segment(framed.name())
             })?;
             off += n;
-            report_progress(progress, off as u64, Some(len as u64));
+            report_progress(progress, off as u64, Some(len as u64), framed.name())?;
         }
         bytes = len as u64;
         Ok(hasher.finalize())
@@ -665,11 +693,11 @@ pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> 
     let bare = crate::name::validate(name)?.to_owned();
     let tmp = TempFile::create(path)?;
     let deadline = opts.timeout.map(|t| started + t);
-    let framed = open_when_ready(&bare, deadline)?;
+    let framed = open_when_ready(&bare, deadline, opts.progress.as_ref())?;
     let segment_size = framed.region().len() as u64;
     let result = match framed.kind() {
         Kind::Message => (|| {
-            wait_published(&framed, deadline)?;
+            wait_published(&framed, deadline, opts.progress.as_ref())?;
             let (bytes, crc) = copy_payload(
                 &framed,
                 tmp.file().as_fd(),
@@ -684,7 +712,7 @@ pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> 
             let total = reader.total_len();
             let progress = opts.progress.clone();
             reader.read_to_fd(tmp.file().as_fd(), opts.timeout, |done| {
-                report_progress(progress.as_ref(), done, total);
+                report_progress(progress.as_ref(), done, total, &bare)
             })?;
             let bytes = reader.consumed();
             tmp.commit(path, opts.fsync)?;
@@ -740,11 +768,11 @@ pub fn recv_to_fd(name: &str, out: BorrowedFd<'_>, opts: &RecvOptions) -> Result
     let started = Instant::now();
     let bare = crate::name::validate(name)?.to_owned();
     let deadline = opts.timeout.map(|t| started + t);
-    let framed = open_when_ready(&bare, deadline)?;
+    let framed = open_when_ready(&bare, deadline, opts.progress.as_ref())?;
     let segment_size = framed.region().len() as u64;
     let (bytes, crc32, mode) = match framed.kind() {
         Kind::Message => {
-            wait_published(&framed, deadline)?;
+            wait_published(&framed, deadline, opts.progress.as_ref())?;
             let (b, c) = copy_payload(
                 &framed,
                 out,
@@ -763,7 +791,7 @@ pub fn recv_to_fd(name: &str, out: BorrowedFd<'_>, opts: &RecvOptions) -> Result
             let total = reader.total_len();
             let progress = opts.progress.clone();
             reader.read_to_fd(out, opts.timeout, |done| {
-                report_progress(progress.as_ref(), done, total);
+                report_progress(progress.as_ref(), done, total, &bare)
             })?;
             let bytes = reader.consumed();
             (bytes, reader.finish()?, Mode::Stream)

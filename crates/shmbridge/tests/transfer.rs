@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +12,8 @@ use std::time::Duration;
 use common::{pattern, TestSegment};
 use shmbridge::stream::{offsets as st, StreamWriter};
 use shmbridge::{
-    recv_file, send_file, ErrorKind, FramedOptions, FramedSegment, Progress, RecvOptions, Segment,
-    SendOptions, TransferMode,
+    recv_file, send_file, ErrorKind, FramedOptions, FramedSegment, Progress, ProgressFn,
+    RecvOptions, Segment, SendOptions, TransferMode,
 };
 
 /// A scratch directory under the system temp dir, removed on drop.
@@ -130,7 +131,10 @@ fn streaming_through_a_small_ring_with_progress() {
             &name,
             &out2,
             &RecvOptions {
-                progress: Some(Arc::new(move |p| seen2.lock().unwrap().push(p))),
+                progress: Some(Arc::new(move |p| {
+                    seen2.lock().unwrap().push(p);
+                    ControlFlow::Continue(())
+                })),
                 ..recv_opts(20)
             },
         )
@@ -203,6 +207,7 @@ fn a_file_that_changes_size_while_being_sent_publishes_nothing() {
                         let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
                         f.set_len(if grow { 10 << 20 } else { 1 << 20 }).unwrap();
                     });
+                    ControlFlow::Continue(())
                 })),
                 ..SendOptions::default()
             };
@@ -361,4 +366,84 @@ fn a_read_only_view_can_wait_for_a_publish_and_a_close() {
     let err = reader.wait(now, Some(Duration::from_secs(20))).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::WriterClosed);
     t.join().unwrap();
+}
+
+/// A progress callback that returns `Break` stops a transfer with `Aborted`, cleanly: a
+/// sender removes its segment, a receiver leaves the target absent — also while either side
+/// is only waiting for its peer (the callback is consulted at least every 100 ms then).
+#[test]
+fn progress_break_aborts_cleanly_on_both_sides() {
+    let dir = Scratch::new();
+    let data = pattern(2 * 1024 * 1024, 4);
+    let src = dir.file("in", &data);
+    let stop_after = |limit: u64| -> Option<ProgressFn> {
+        Some(Arc::new(move |p: Progress| {
+            if p.done >= limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }))
+    };
+    // Stops on its fifth call: a stream sender with no receiver fills its ring within the
+    // first two and then only waits, so the later calls come from the wait itself.
+    let stop_on_fifth_call = || -> Option<ProgressFn> {
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        Some(Arc::new(move |_p: Progress| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 4 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }))
+    };
+    for mode in [TransferMode::OneShot, TransferMode::Stream] {
+        // Sender stopped mid-fill (one-shot) or while waiting for a receiver (stream).
+        let seg = TestSegment::new("xfer_abort_tx");
+        let opts = SendOptions {
+            mode,
+            segment_size: Some(256 * 1024),
+            timeout: Some(Duration::from_secs(20)),
+            progress: if mode == TransferMode::Stream {
+                stop_on_fifth_call()
+            } else {
+                stop_after(512 * 1024)
+            },
+            ..SendOptions::default()
+        };
+        let started = std::time::Instant::now();
+        let err = send_file(&src, seg.name(), &opts).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Aborted, "{mode:?}: {err}");
+        assert!(err.to_string().contains("aborted"), "{err}");
+        assert!(
+            !shmbridge::ShmObject::exists(seg.name()),
+            "{mode:?}: the sender removes its segment"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{mode:?}: the stop is prompt"
+        );
+    }
+    // Receiver stopped while waiting for a sender that never comes, and mid-transfer.
+    let seg = TestSegment::new("xfer_abort_rx");
+    let out = dir.path("out");
+    let opts = RecvOptions {
+        progress: stop_after(0),
+        ..recv_opts(20)
+    };
+    let err = recv_file(seg.name(), &out, &opts).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Aborted, "{err}");
+    assert!(!out.exists());
+    send_file(&src, seg.name(), &SendOptions::default()).unwrap();
+    let opts = RecvOptions {
+        progress: stop_after(1),
+        ..recv_opts(20)
+    };
+    let err = recv_file(seg.name(), &out, &opts).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Aborted, "{err}");
+    assert!(!out.exists(), "the target is untouched");
+    // The one-shot segment stays, so the transfer can be retried.
+    let report = recv_file(seg.name(), &out, &recv_opts(20)).unwrap();
+    assert_eq!(report.bytes, data.len() as u64);
+    assert_eq!(std::fs::read(&out).unwrap(), data);
 }
