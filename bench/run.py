@@ -25,12 +25,13 @@ Files live in --dir (default /tmp, a disk filesystem here; the segments are in /
 tmpfs). The source is read once before timing so every approach starts from a warm page
 cache. Everything the bench creates is removed at the end, even on failure.
 
-    python3 bench/run.py [--sizes 1G,4G] [--dir /tmp] [--skip stdlib,boost]
+    python3 bench/run.py [--sizes 1G,4G] [--dir /tmp] [--repeat 3] [--skip stdlib,boost]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import os
 import shutil
 import signal
@@ -243,6 +244,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1G,4G")
     ap.add_argument("--dir", default="/tmp")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each approach (the median is reported)")
     ap.add_argument("--skip", default="", help="comma-separated: stdlib,boost,cp,minimal-c,shmb-1,shmb-st")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -255,7 +257,7 @@ def main():
         fs = subprocess.run(["df", "-T", work], capture_output=True, text=True).stdout.split("\n")[1].split()[1]
         print(f"files in {work} ({fs}); segments in /dev/shm (tmpfs); {os.cpu_count()} CPUs")
         for size in [parse_size(s) for s in args.sizes.split(",")]:
-            bench_size(work, size, name, exes, skip)
+            bench_size(work, size, name, exes, skip, args.repeat)
     finally:
         for n in os.listdir("/dev/shm"):
             if n.startswith(name):
@@ -263,7 +265,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def bench_size(work, size, name, exes, skip):
+def bench_size(work, size, name, exes, skip, repeat):
     src = os.path.join(work, "source.bin")
     print(f"\n== {human(size)}: making the source file ...", flush=True)
     with open(src, "wb") as f:
@@ -283,34 +285,46 @@ def bench_size(work, size, name, exes, skip):
         ("shmb-1", lambda d: run_one_shot(work, src, d, name)),
         ("shmb-st", lambda d: run_stream(work, src, d, name)),
     ]
+    # Each approach runs `repeat` times, round-robin (so a burst of load or writeback hits
+    # them alike); the figure is the median, with the spread shown.
+    times, rss, ok = {}, {}, {}
+    for rep in range(repeat):
+        for label, fn in runs:
+            if label in skip:
+                continue
+            dst = os.path.join(work, "out.bin")
+            subprocess.run(["sync"])
+            try:
+                secs, procs = fn(dst)
+            except Exception as e:  # noqa: BLE001 - report and go on with the others
+                print(f"{label:<10} failed: {e}")
+                continue
+            good = crc_of(dst) == want
+            os.unlink(dst)
+            times.setdefault(label, []).append(secs)
+            rss[label] = [max(a, b) for a, b in zip(rss.get(label, [0] * len(procs)), [p.rss_kib for p in procs])]
+            ok[label] = ok.get(label, True) and good
+            print(f"   run {rep + 1}/{repeat} {label:<10} {secs:7.3f} s", flush=True)
+    os.unlink(src)
     results = {}
-    for label, fn in runs:
-        if label in skip:
-            continue
-        dst = os.path.join(work, "out.bin")
-        subprocess.run(["sync"])
-        try:
-            secs, procs = fn(dst)
-        except Exception as e:  # noqa: BLE001 - report and go on with the others
-            print(f"{label:<10} failed: {e}")
-            continue
-        ok = crc_of(dst) == want
-        os.unlink(dst)
-        results[label] = (secs, [p.rss_kib for p in procs], ok)
-        rss = " / ".join(human(k * 1024) for k in results[label][1])
+    print(f"-- {human(size)}: median of {repeat} run(s) (min - max)")
+    for label, ts in times.items():
+        med = statistics.median(ts)
+        results[label] = med
+        peak = " / ".join(human(k * 1024) for k in rss[label])
         print(
-            f"{label:<10} {secs:7.3f} s  {human(size / secs) + '/s':>12}  peak RSS {rss:<24} {'verified' if ok else 'CRC MISMATCH'}",
+            f"{label:<10} {med:7.3f} s ({min(ts):.3f} - {max(ts):.3f})  {human(size / med) + '/s':>12}  "
+            f"peak RSS {peak:<24} {'verified' if ok[label] else 'CRC MISMATCH'}",
             flush=True,
         )
-    os.unlink(src)
     base = results.get("shmb-st")
     one = results.get("shmb-1")
     if base:
-        print(f"-- ratios (time / shmbridge streaming time; >1 means shmbridge streaming is faster):")
-        for label, (secs, _, _) in results.items():
-            print(f"   {label:<10} {secs / base[0]:6.2f}x")
+        print("-- ratios (median time / shmbridge streaming median; >1 means shmbridge streaming is faster):")
+        for label, secs in results.items():
+            print(f"   {label:<10} {secs / base:6.2f}x")
     if one and "minimal-c" in results:
-        print(f"-- one-shot vs minimal C: {results['minimal-c'][0] / one[0]:.2f}x (>= 1 means one-shot is no slower)")
+        print(f"-- one-shot vs minimal C: {results['minimal-c'] / one:.2f}x (>= 1 means one-shot is no slower)")
 
 
 if __name__ == "__main__":

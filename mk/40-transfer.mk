@@ -1,7 +1,7 @@
 # File transfer: the `shmbridge` command's hand-over demo and the transfer benchmarks.
 # (The transfer tests are cargo tests, run by test-rust in mk/10-rust.mk.)
 
-.PHONY: demo-transfer bench bench-quick bench-rtt
+.PHONY: demo-transfer bench bench-quick bench-rtt bench-mmap
 
 # The main job of `make demo`: Rust, Python and C++ processes hand a file to each other. It
 # builds what it needs: the wheel (into the Python test venvs) and the C++ programs.
@@ -12,7 +12,7 @@ demo-transfer: build-python build-cpp-demo
 DEMO_TARGETS += demo-transfer
 
 # The full benchmark: 1 GiB then 4 GiB, every approach side by side, then the round trip.
-bench: bench-rtt
+bench: bench-rtt bench-mmap
 	$(PYTHON) $(ROOT)/bench/run.py --sizes 1G,4G
 
 # A quick look (64 MiB) to check the bench works.
@@ -23,3 +23,8 @@ bench-quick:
 bench-rtt:
 	$(CARGO) build --release -q -p shmbridge-cli --example rtt
 	$(ROOT)/target/release/examples/rtt 200000
+
+# The seed's "mmap is 15x faster than regular io", measured: the decode, not mmap; and where
+# mapping really pays (data used in place).
+bench-mmap: build-python
+	$(VENV_PY) $(ROOT)/bench/mmap_read.py --size-mib 512

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pwd
 import sys
 import time
 from typing import Any, Callable, List, Optional, Sequence
 
 import shmbridge
+from shmbridge import _native
 
 EXIT_CODES = """\
 Exit codes:
@@ -151,13 +151,6 @@ def summary(verb: str, r: shmbridge.TransferReport) -> str:
     )
 
 
-def default_name(path: str) -> str:
-    """The file's name, made safe for a segment name (as the Rust command does)."""
-    base = os.path.basename(os.path.normpath(path)) or "shmbridge"
-    safe = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in base)
-    return "_" + safe if safe.startswith(".") else safe
-
-
 def progress_printer(quiet: bool, label: str) -> Optional[Callable[[int, Optional[int]], None]]:
     """A one-line progress display on a terminal, shown once a transfer takes over a second."""
     if quiet or not sys.stderr.isatty():
@@ -189,7 +182,7 @@ def fail(exc: BaseException) -> int:
 
 
 def cmd_send(a: argparse.Namespace) -> int:
-    name = a.name if a.name is not None else default_name(a.file)
+    name = a.name if a.name is not None else _native.name_for_file(a.file)
     if not a.quiet and (a.stream or a.segment_size is not None):
         print(
             f"shmbridge: sending {a.file} as {name!r}; waiting for a receiver "

@@ -311,27 +311,6 @@ fn summary(verb: &str, r: &shmbridge::Report) -> String {
     )
 }
 
-fn default_name(file: &std::path::Path) -> String {
-    let base = file
-        .file_name()
-        .map_or_else(|| "shmbridge".into(), |n| n.to_string_lossy().into_owned());
-    let safe: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if safe.starts_with('.') {
-        format!("_{safe}")
-    } else {
-        safe
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     interrupt::install();
@@ -345,7 +324,7 @@ fn main() -> ExitCode {
             timeout,
             mode,
         } => {
-            let name = name.unwrap_or_else(|| default_name(&file));
+            let name = name.unwrap_or_else(|| shmbridge::name::for_file(&file));
             let (bar, progress) = progress_bar(quiet, "send");
             let opts = SendOptions {
                 mode: if stream {
@@ -715,10 +694,5 @@ mod tests {
         assert_eq!(parse_timeout("none").unwrap().0, None);
         assert_eq!(parse_mode("644").unwrap(), 0o644);
         assert!(parse_mode("999").is_err());
-        assert_eq!(
-            default_name(std::path::Path::new("/x/my file.bin")),
-            "my_file.bin"
-        );
-        assert_eq!(default_name(std::path::Path::new(".hidden")), "_.hidden");
     }
 }

@@ -41,6 +41,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(segment::list_segments, m)?)?;
     m.add_function(wrap_pyfunction!(segment::segment_info, m)?)?;
     m.add_function(wrap_pyfunction!(segment::unique_name, m)?)?;
+    m.add_function(wrap_pyfunction!(transfer::name_for_file, m)?)?;
     m.add_function(wrap_pyfunction!(segment::size_prefixed_create, m)?)?;
     m.add_function(wrap_pyfunction!(segment::size_prefixed_len, m)?)?;
     m.add_function(wrap_pyfunction!(segment::size_prefixed_read, m)?)?;

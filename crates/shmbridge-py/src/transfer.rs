@@ -227,26 +227,11 @@ impl TransferReport {
     }
 }
 
-/// The command line's default segment name for a file: its name, made safe.
-fn default_name(file: &Path) -> String {
-    let base = file
-        .file_name()
-        .map_or_else(|| "shmbridge".into(), |n| n.to_string_lossy().into_owned());
-    let safe: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if safe.starts_with('.') {
-        format!("_{safe}")
-    } else {
-        safe
-    }
+/// The segment name a file is sent under when none is given: its file name, made safe (the
+/// same rule as the `shmbridge` command).
+#[pyfunction]
+pub fn name_for_file(path: PathBuf) -> String {
+    shmbridge::name::for_file(&path)
 }
 
 fn parse_transfer_mode(mode: &str) -> PyResult<TransferMode> {
@@ -292,7 +277,7 @@ pub fn send_file(
     permissions: Option<u32>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<TransferReport> {
-    let name = name.unwrap_or_else(|| default_name(&path));
+    let name = name.unwrap_or_else(|| shmbridge::name::for_file(&path));
     let hook = Hook::new(progress);
     let opts = SendOptions {
         mode: parse_transfer_mode(mode)?,

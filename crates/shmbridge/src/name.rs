@@ -52,6 +52,32 @@ pub fn max_name_len() -> usize {
     sys::MAX_NAME_LEN
 }
 
+/// The segment name a file is sent under when none is given: its file name with every
+/// character other than ASCII letters, digits, `.`, `_` and `-` replaced by `_`, a leading `.`
+/// prefixed with `_` (so it is never `.`, `..` or hidden), cut to [`max_name_len`] bytes.
+/// The command line and the Python package both use it, so they agree on names.
+#[must_use]
+pub fn for_file(path: &std::path::Path) -> String {
+    let base = path
+        .file_name()
+        .map_or_else(|| "shmbridge".into(), |n| n.to_string_lossy().into_owned());
+    let mut safe: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.starts_with('.') {
+        safe.insert(0, '_');
+    }
+    safe.truncate(sys::MAX_NAME_LEN);
+    safe
+}
+
 /// A fresh name that no other process is likely to use: `prefix` followed by the pid and
 /// random hex digits, like CPython's `psm_...` names.
 #[must_use]
@@ -103,6 +129,18 @@ mod tests {
         let long = "x".repeat(max_name_len() + 1);
         let err = validate(&long).unwrap_err();
         assert!(err.to_string().contains("at most"), "{err}");
+    }
+
+    #[test]
+    fn names_for_files_are_valid_segment_names() {
+        use std::path::Path;
+        assert_eq!(for_file(Path::new("/x/my file.bin")), "my_file.bin");
+        assert_eq!(for_file(Path::new(".hidden")), "_.hidden");
+        assert_eq!(for_file(Path::new("/")), "shmbridge");
+        assert_eq!(for_file(Path::new("data/résumé.pdf")), "r_sum_.pdf");
+        let long = for_file(Path::new(&"x".repeat(1000)));
+        assert_eq!(long.len(), max_name_len());
+        validate(&long).unwrap();
     }
 
     #[test]
