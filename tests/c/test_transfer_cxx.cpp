@@ -3,7 +3,8 @@
 // whose exception stops the transfer and comes back out, the move-only stream_writer /
 // stream_reader, and interop with the Rust `shmbridge` command (SHMB_CLI, set by CMake) both
 // ways, one-shot and streamed.
-#include <shmbridge.hpp>
+#define SHMB_TEST_PREFIX "shmb_t_cxtr_"
+#include "harness.hpp"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,45 +28,7 @@
 using namespace shmbridge;
 using std::chrono::milliseconds;
 
-static int checks = 0, failures = 0;
-static std::vector<std::string> names;
 static std::string dir;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        ++checks;                                                                    \
-        if (!(cond)) {                                                               \
-            ++failures;                                                              \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                            \
-    } while (0)
-
-// `expr` must throw shmbridge::error with `want_code` (and `want_errno` unless it is -1).
-#define CHECK_THROWS(expr, want_code, want_errno)                                     \
-    do {                                                                             \
-        ++checks;                                                                    \
-        try {                                                                        \
-            (void)(expr);                                                            \
-            ++failures;                                                              \
-            std::fprintf(stderr, "%s:%d: no exception from %s\n", __FILE__, __LINE__, #expr); \
-        } catch (const shmbridge::error& e) {                                        \
-            if (e.code() != (want_code) ||                                           \
-                ((want_errno) != -1 && e.sys_errno() != (want_errno)) ||             \
-                std::strlen(e.what()) < 10) {                                        \
-                ++failures;                                                          \
-                std::fprintf(stderr, "%s:%d: %s threw code %u errno %d '%s'\n", __FILE__, \
-                             __LINE__, #expr, static_cast<unsigned>(e.code()),       \
-                             e.sys_errno(), e.what());                               \
-            }                                                                        \
-        }                                                                            \
-    } while (0)
-
-static std::string name(const char* tag) {
-    std::string n = "shmb_t_cxtr_" + std::to_string(static_cast<long>(::getpid())) + "_" + tag;
-    shared_memory_object::remove(n.c_str());
-    names.push_back(n);
-    return n;
-}
 
 static bool shm_exists(const std::string& n) {
     struct stat st;

@@ -1,6 +1,7 @@
 // Tests of the C++ wrapper (shmbridge.hpp): the Boost.Interprocess shapes the seed uses, RAII
 // and move-only handles, and every failure as a shmbridge::error carrying the code and errno.
-#include <shmbridge.hpp>
+#define SHMB_TEST_PREFIX "shmb_t_cxx_"
+#include "harness.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,51 +15,6 @@
 #include <vector>
 
 using namespace shmbridge;
-
-static int checks = 0, failures = 0;
-static std::vector<std::string> names;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        ++checks;                                                                    \
-        if (!(cond)) {                                                               \
-            ++failures;                                                              \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                            \
-    } while (0)
-
-// `expr` must throw shmbridge::error with `want_code` (and `want_errno` unless it is -1).
-#define CHECK_THROWS(expr, want_code, want_errno)                                     \
-    do {                                                                             \
-        ++checks;                                                                    \
-        try {                                                                        \
-            (void)(expr);                                                            \
-            ++failures;                                                              \
-            std::fprintf(stderr, "%s:%d: no exception from %s\n", __FILE__, __LINE__, #expr); \
-        } catch (const shmbridge::error& e) {                                        \
-            if (e.code() != (want_code) ||                                           \
-                ((want_errno) != -1 && e.sys_errno() != (want_errno)) ||             \
-                std::strlen(e.what()) < 10) {                                        \
-                ++failures;                                                          \
-                std::fprintf(stderr, "%s:%d: %s threw code %u errno %d '%s'\n", __FILE__, \
-                             __LINE__, #expr, static_cast<unsigned>(e.code()),       \
-                             e.sys_errno(), e.what());                               \
-            }                                                                        \
-        }                                                                            \
-    } while (0)
-
-static std::string name(const char* tag) {
-    std::string n = "shmb_t_cxx_" + std::to_string(static_cast<long>(::getpid())) + "_" + tag;
-    shared_memory_object::remove(n.c_str());
-    names.push_back(n);
-    return n;
-}
-
-struct cleanup_at_exit {
-    ~cleanup_at_exit() {
-        for (const auto& n : names) shared_memory_object::remove(n.c_str());
-    }
-};
 
 static_assert(!std::is_copy_constructible_v<shared_memory_object>);
 static_assert(!std::is_copy_assignable_v<mapped_region>);
