@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, ErrorKind, Result};
 use crate::framed::{flags, offsets, FramedOptions, FramedSegment, Kind};
 use crate::mode::Access;
-use crate::segment::{SegmentOptions, ShmObject};
+use crate::segment::{Segment, SegmentOptions, ShmObject};
 use crate::stream::{StreamReader, StreamWriter, STREAM_HEADER_LEN};
 use crate::sys;
 
@@ -547,10 +547,8 @@ fn open_when_ready(
         };
         // Not there yet, or being created right now (size 0, or the magic not yet written).
         let retry = match e.kind() {
-            ErrorKind::NotFound | ErrorKind::InvalidSize => true,
-            ErrorKind::BadMagic => {
-                e.detail().contains("\\0\\0\\0") || e.detail().contains("smaller")
-            }
+            ErrorKind::NotFound => true,
+            ErrorKind::InvalidSize | ErrorKind::BadMagic => being_created(name),
             _ => false,
         };
         if !retry {
@@ -572,6 +570,31 @@ fn open_when_ready(
         report_progress(progress, 0, None, name)?;
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Whether `name` looks like a framed segment its creator is still setting up: empty (not
+/// sized yet) or with its first 8 bytes still zero, and modified recently. A creator sizes
+/// the segment (`ftruncate`, `posix_fallocate`: both update its modification time), maps it
+/// and writes the header at once, so a segment that has stayed unsized or all-zero for longer
+/// than a grace period (2 s, plus 0.5 s per GiB for mapping a large one) is not being created:
+/// it is a raw segment or another program's, and the caller reports what it is instead of
+/// waiting for a header that will never come.
+fn being_created(name: &str) -> bool {
+    let Ok(info) = crate::list::info(name) else {
+        return true; // vanished meanwhile: look again
+    };
+    if info.size >= 8 {
+        let first = Segment::open(name, Access::ReadOnly).and_then(|s| s.get::<u64>(0));
+        if !matches!(first, Ok(0)) {
+            return false;
+        }
+    }
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
+    let age = Duration::from_nanos(u64::try_from(now_ns - info.mtime_ns).unwrap_or(0));
+    let grace = Duration::from_secs(2) + Duration::from_millis(500 * (info.size >> 30));
+    age < grace
 }
 
 /// Wait until a one-shot segment is published; fail if its writer closed it without

@@ -447,3 +447,39 @@ fn progress_break_aborts_cleanly_on_both_sides() {
     assert_eq!(report.bytes, data.len() as u64);
     assert_eq!(std::fs::read(&out).unwrap(), data);
 }
+
+/// A raw segment is not a sender still setting up: the receiver says what it is (bad magic)
+/// at once instead of waiting for a header that never comes — also when the raw segment is
+/// all zeros, once it has not been touched for the grace period.
+#[test]
+fn receiving_from_a_raw_segment_fails_at_once() {
+    let dir = Scratch::new();
+    let out = dir.path("out");
+    for zeros in [false, true] {
+        let seg = TestSegment::new("xfer_raw");
+        let raw = Segment::create(seg.name(), 4096).unwrap();
+        if zeros {
+            // Last touched a minute ago, like a raw segment another program left there.
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(shmbridge::shm_dir().join(seg.name()))
+                .unwrap();
+            f.set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+                .unwrap();
+        } else {
+            raw.write_at(0, b"raw data, not a header").unwrap();
+        }
+        let started = std::time::Instant::now();
+        let err = recv_file(seg.name(), &out, &recv_opts(30)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadMagic, "zeros={zeros}: {err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "zeros={zeros}: it did not wait"
+        );
+        assert!(!out.exists());
+        assert!(
+            shmbridge::ShmObject::exists(seg.name()),
+            "someone else's segment is left alone"
+        );
+    }
+}
