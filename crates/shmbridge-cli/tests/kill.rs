@@ -392,7 +392,8 @@ fn sender_killed_at_arbitrary_moments_never_yields_partial_data() {
                 data,
                 "accepted data is complete"
             ),
-            5 | 6 => assert!(!out.exists(), "failed, so no target: {err}"),
+            // Timed out, peer gone, or (killed before its header was written) no header.
+            5..=7 => assert!(!out.exists(), "failed, so no target: {err}"),
             other => panic!("unexpected exit {other}: {err}"),
         }
         let left: Vec<String> = dir

@@ -548,7 +548,20 @@ fn open_when_ready(
         // Not there yet, or being created right now (size 0, or the magic not yet written).
         let retry = match e.kind() {
             ErrorKind::NotFound => true,
-            ErrorKind::InvalidSize | ErrorKind::BadMagic => being_created(name),
+            ErrorKind::InvalidSize | ErrorKind::BadMagic => match setting_up(name) {
+                SettingUp::Yes => true,
+                SettingUp::Stale(age) => {
+                    return Err(Error::new(
+                        ErrorKind::BadMagic,
+                        format!(
+                            "no framed header: the segment is empty or starts with zeros and has not changed for {}s; its sender died while creating it, or it is not a shmbridge segment",
+                            age.as_secs()
+                        ),
+                    )
+                    .with_segment(name.trim_start_matches('/')))
+                }
+                SettingUp::No => false,
+            },
             _ => false,
         };
         if !retry {
@@ -572,21 +585,38 @@ fn open_when_ready(
     }
 }
 
-/// Whether `name` looks like a framed segment its creator is still setting up: empty (not
-/// sized yet) or with its first 8 bytes still zero, and modified recently. A creator sizes
-/// the segment (`ftruncate`, `posix_fallocate`: both update its modification time), maps it
-/// and writes the header at once, so a segment that has stayed unsized or all-zero for longer
-/// than a grace period (2 s, plus 0.5 s per GiB for mapping a large one) is not being created:
-/// it is a raw segment or another program's, and the caller reports what it is instead of
-/// waiting for a header that will never come.
-fn being_created(name: &str) -> bool {
+/// What a segment without a valid framed header is.
+enum SettingUp {
+    /// Empty or all-zero at the start, and modified recently: its creator is setting it up.
+    Yes,
+    /// Empty or all-zero, and untouched for this long: nobody is setting it up.
+    Stale(Duration),
+    /// It has other bytes where the magic belongs: not a framed segment.
+    No,
+}
+
+/// Whether `name` is a framed segment its creator is still setting up. A creator sizes the
+/// segment (`ftruncate`, `posix_fallocate`: both update its modification time), maps it and
+/// writes the header at once, so a segment that has stayed empty or all-zero for longer than a
+/// grace period (2 s, plus 0.5 s per GiB for mapping a large one) is not being created: its
+/// creator died on the way, or it is a raw segment, and waiting longer is pointless.
+fn setting_up(name: &str) -> SettingUp {
     let Ok(info) = crate::list::info(name) else {
-        return true; // vanished meanwhile: look again
+        return SettingUp::Yes; // vanished meanwhile: look again
     };
     if info.size >= 8 {
-        let first = Segment::open(name, Access::ReadOnly).and_then(|s| s.get::<u64>(0));
-        if !matches!(first, Ok(0)) {
-            return false;
+        let mut first = [0u8; 8];
+        if Segment::open(name, Access::ReadOnly)
+            .and_then(|s| s.read_at(0, &mut first))
+            .is_err()
+        {
+            return SettingUp::Yes; // changing under us: look again
+        }
+        if first == crate::framed::MAGIC {
+            return SettingUp::Yes; // the header just landed: open it again
+        }
+        if first != [0u8; 8] {
+            return SettingUp::No;
         }
     }
     let now_ns = std::time::SystemTime::now()
@@ -594,7 +624,11 @@ fn being_created(name: &str) -> bool {
         .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
     let age = Duration::from_nanos(u64::try_from(now_ns - info.mtime_ns).unwrap_or(0));
     let grace = Duration::from_secs(2) + Duration::from_millis(500 * (info.size >> 30));
-    age < grace
+    if age < grace {
+        SettingUp::Yes
+    } else {
+        SettingUp::Stale(age)
+    }
 }
 
 /// Wait until a one-shot segment is published; fail if its writer closed it without
