@@ -100,6 +100,8 @@ impl fmt::Display for ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     segment: Option<String>,
+    /// Whether `segment` holds a file path rather than a segment name.
+    is_path: bool,
     errno: Option<i32>,
     detail: String,
 }
@@ -113,6 +115,7 @@ impl Error {
         Self {
             kind,
             segment: None,
+            is_path: false,
             errno: None,
             detail: detail.into(),
         }
@@ -123,6 +126,7 @@ impl Error {
         Self {
             kind: kind_of_errno(errno),
             segment: None,
+            is_path: false,
             errno: Some(errno),
             detail: detail.into(),
         }
@@ -154,11 +158,35 @@ impl Error {
         }
     }
 
-    /// Attach the name of the segment (or the path) this error is about.
+    /// Attach the name of the segment this error is about.
     #[must_use]
     pub fn with_segment(mut self, name: impl Into<String>) -> Self {
         self.segment = Some(name.into());
+        self.is_path = false;
         self
+    }
+
+    /// Attach the path of the file this error is about.
+    #[must_use]
+    pub fn with_path(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.segment = Some(path.as_ref().display().to_string());
+        self.is_path = true;
+        self
+    }
+
+    /// Attach a segment name or a file path, as `is_path` says.
+    pub(crate) fn with_subject(self, label: &str, is_path: bool) -> Self {
+        if is_path {
+            self.with_path(label)
+        } else {
+            self.with_segment(label)
+        }
+    }
+
+    /// Whether [`segment`](Self::segment) is a file path rather than a segment name.
+    #[must_use]
+    pub fn is_path(&self) -> bool {
+        self.is_path
     }
 
     /// What went wrong.
@@ -167,7 +195,7 @@ impl Error {
         self.kind
     }
 
-    /// The segment (or path) involved, if any.
+    /// The segment name, or the file path (see [`is_path`](Self::is_path)), involved.
     #[must_use]
     pub fn segment(&self) -> Option<&str> {
         self.segment.as_deref()
@@ -188,8 +216,10 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(seg) = &self.segment {
-            write!(f, "segment {seg:?}: ")?;
+        match &self.segment {
+            Some(path) if self.is_path => write!(f, "{path:?}: ")?,
+            Some(seg) => write!(f, "segment {seg:?}: ")?,
+            None => {}
         }
         f.write_str(&self.detail)?;
         if let Some(errno) = self.errno {

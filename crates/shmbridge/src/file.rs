@@ -35,17 +35,17 @@ impl FileMapping {
             .write(writable)
             .open(&path)
             .map_err(|e| {
-                Error::from_io(&e, "cannot open the file for mapping").with_segment(&*label)
+                Error::from_io(&e, "cannot open the file for mapping").with_path(&*label)
             })?;
         let fd = OwnedFd::from(file);
-        let st = sys::fstat(&fd)
-            .map_err(|e| Error::from_io(&e, "fstat failed").with_segment(&*label))?;
+        let st =
+            sys::fstat(&fd).map_err(|e| Error::from_io(&e, "fstat failed").with_path(&*label))?;
         if !st.is_regular {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 "not a regular file: only files can be mapped",
             )
-            .with_segment(&*label));
+            .with_path(&*label));
         }
         Ok(Self {
             fd: Arc::new(fd),
@@ -68,7 +68,7 @@ impl FileMapping {
     /// An OS error from `fstat`.
     pub fn size(&self) -> Result<u64> {
         Ok(sys::fstat(&self.fd)
-            .map_err(|e| Error::from_io(&e, "fstat failed").with_segment(&*self.label))?
+            .map_err(|e| Error::from_io(&e, "fstat failed").with_path(&*self.label))?
             .size)
     }
 
@@ -85,7 +85,7 @@ impl FileMapping {
                 ErrorKind::PermissionDenied,
                 "cannot map read-write: the file was opened read-only",
             )
-            .with_segment(&*self.label));
+            .with_path(&*self.label));
         }
         let size = self.size()?;
         let len = match len {
@@ -99,7 +99,7 @@ impl FileMapping {
         }
         let len = usize::try_from(len).map_err(|_| {
             Error::new(ErrorKind::InvalidSize, "larger than the address space")
-                .with_segment(&*self.label)
+                .with_path(&*self.label)
         })?;
         Region::map_fd(
             Arc::clone(&self.fd),
@@ -108,6 +108,7 @@ impl FileMapping {
             access,
             false,
             Arc::clone(&self.label),
+            true,
         )
     }
 
@@ -116,7 +117,7 @@ impl FileMapping {
             ErrorKind::OutOfBounds,
             format!("cannot map {len} bytes at offset {offset}: the file is {size} bytes"),
         )
-        .with_segment(&*self.label)
+        .with_path(&*self.label)
     }
 }
 

@@ -79,6 +79,8 @@ pub struct Region {
     writable: bool,
     source: Option<Source>,
     label: Arc<str>,
+    /// Whether `label` is a file path (a file mapping) rather than a segment name.
+    label_is_path: bool,
 }
 
 // SAFETY: the region owns its mapping; the raw pointer is only dereferenced through methods
@@ -107,16 +109,19 @@ impl Region {
         access: crate::MapAccess,
         populate: bool,
         label: Arc<str>,
+        label_is_path: bool,
     ) -> Result<Self> {
         if len == 0 {
-            return Ok(Self::empty(label));
+            return Ok(Self::empty(label, label_is_path));
         }
         let mut opts = memmap2::MmapOptions::new();
         opts.offset(offset).len(len);
         if populate {
             opts.populate();
         }
-        let fail = |e: std::io::Error| Error::from_io(&e, "mmap failed").with_segment(&*label);
+        let fail = |e: std::io::Error| {
+            Error::from_io(&e, "mmap failed").with_subject(&label, label_is_path)
+        };
         let raw = match access {
             crate::MapAccess::ReadOnly => opts.map_raw_read_only(&*fd).map_err(fail)?,
             crate::MapAccess::ReadWrite => opts.map_raw(&*fd).map_err(fail)?,
@@ -139,10 +144,11 @@ impl Region {
                 end: offset + len as u64,
             }),
             label,
+            label_is_path,
         })
     }
 
-    fn empty(label: Arc<str>) -> Self {
+    fn empty(label: Arc<str>, label_is_path: bool) -> Self {
         Self {
             backing: Backing::Empty,
             ptr: std::ptr::NonNull::dangling().as_ptr(),
@@ -150,6 +156,7 @@ impl Region {
             writable: false,
             source: None,
             label,
+            label_is_path,
         }
     }
 
@@ -187,6 +194,7 @@ impl Region {
             writable: true,
             source: None,
             label,
+            label_is_path: false,
         })
     }
 
@@ -263,8 +271,9 @@ impl Region {
         let Some(src) = &self.source else {
             return Ok(());
         };
-        let st = sys::fstat(&src.fd)
-            .map_err(|e| Error::from_io(&e, "fstat failed").with_segment(self.label()))?;
+        let st = sys::fstat(&src.fd).map_err(|e| {
+            Error::from_io(&e, "fstat failed").with_subject(self.label(), self.label_is_path)
+        })?;
         if st.size < src.end {
             return Err(Error::new(
                 ErrorKind::Truncated,
@@ -273,7 +282,7 @@ impl Region {
                     st.size, src.end
                 ),
             )
-            .with_segment(self.label()));
+            .with_subject(self.label(), self.label_is_path));
         }
         Ok(())
     }
@@ -294,7 +303,7 @@ impl Region {
                     self.len
                 ),
             )
-            .with_segment(self.label())),
+            .with_subject(self.label(), self.label_is_path)),
         }
     }
 
@@ -306,7 +315,7 @@ impl Region {
                 ErrorKind::PermissionDenied,
                 "mapped read-only: writes are not allowed",
             )
-            .with_segment(self.label()))
+            .with_subject(self.label(), self.label_is_path))
         }
     }
 
@@ -397,9 +406,10 @@ impl Region {
     pub fn flush(&self) -> Result<()> {
         if let Backing::Mmap(m) = &self.backing {
             if self.writable {
-                return m
-                    .flush()
-                    .map_err(|e| Error::from_io(&e, "msync failed").with_segment(self.label()));
+                return m.flush().map_err(|e| {
+                    Error::from_io(&e, "msync failed")
+                        .with_subject(self.label(), self.label_is_path)
+                });
             }
         }
         Ok(())

@@ -287,6 +287,7 @@ impl ShmObject {
             map_access,
             populate,
             Arc::clone(&self.name),
+            false,
         )
     }
 

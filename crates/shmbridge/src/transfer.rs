@@ -168,7 +168,7 @@ impl Report {
 const IO_CHUNK: usize = 256 << 10;
 
 fn path_err(path: &Path, e: &std::io::Error, what: &str) -> Error {
-    Error::from_io(e, format!("{what} {}", path.display())).with_segment(path.display().to_string())
+    Error::from_io(e, format!("{what} {}", path.display())).with_path(path)
 }
 
 /// Call the progress callback; a `Break` becomes [`ErrorKind::Aborted`].
@@ -196,14 +196,14 @@ fn open_source(path: &Path) -> Result<(File, u64, (i64, i64))> {
             ErrorKind::InvalidArgument,
             format!("{} is a directory, not a file", path.display()),
         )
-        .with_segment(path.display().to_string()));
+        .with_path(path));
     }
     if !meta.is_file() {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
             format!("{} is not a regular file", path.display()),
         )
-        .with_segment(path.display().to_string()));
+        .with_path(path));
     }
     let file = File::open(path).map_err(|e| path_err(path, &e, "cannot open"))?;
     let meta = file
@@ -232,7 +232,7 @@ fn changed(path: &Path, was: u64, now: u64) -> Error {
             path.display()
         ),
     )
-    .with_segment(path.display().to_string())
+    .with_path(path)
 }
 
 /// Send the file at `path` through the segment `name` (which must not exist yet).
@@ -399,9 +399,7 @@ impl TempFile {
         use std::os::unix::fs::OpenOptionsExt;
         use std::sync::atomic::AtomicU32;
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let target_err = |kind, detail: String| {
-            Error::new(kind, detail).with_segment(target.display().to_string())
-        };
+        let target_err = |kind, detail: String| Error::new(kind, detail).with_path(target);
         if target.is_dir() {
             return Err(target_err(
                 ErrorKind::InvalidArgument,
@@ -432,7 +430,7 @@ impl TempFile {
                 e,
                 format!("cannot create a temporary file in {}", dir.display()),
             )
-            .with_segment(target.display().to_string())
+            .with_path(target)
         };
         match std::fs::OpenOptions::new()
             .read(true)
