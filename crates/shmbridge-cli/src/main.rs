@@ -247,7 +247,7 @@ fn fail(e: &Error) -> ExitCode {
 
 /// A progress bar that shows itself only once a transfer has taken over a second, and only
 /// on a terminal.
-fn progress_bar(quiet: bool, label: &'static str) -> (ProgressBar, Option<ProgressFn>) {
+fn progress_bar(quiet: bool, label: &'static str) -> (ProgressBar, ProgressFn) {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     if let Ok(style) = ProgressStyle::with_template(
         "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
@@ -289,7 +289,7 @@ fn progress_bar(quiet: bool, label: &'static str) -> (ProgressBar, Option<Progre
         b.set_position(p.done);
         ControlFlow::Continue(())
     });
-    (bar, Some(cb))
+    (bar, cb)
 }
 
 #[allow(clippy::cast_precision_loss, clippy::cast_sign_loss)]
@@ -335,7 +335,7 @@ fn main() -> ExitCode {
                 segment_size,
                 timeout: timeout.0,
                 permissions: mode,
-                progress,
+                progress: Some(progress),
             };
             if !quiet && (stream || segment_size.is_some()) {
                 eprintln!("shmbridge: sending {} as {name:?}; waiting for a receiver (shmbridge recv {name} OUT)", file.display());
@@ -367,7 +367,7 @@ fn main() -> ExitCode {
                 timeout: timeout.0,
                 keep,
                 fsync,
-                progress,
+                progress: Some(progress),
             };
             let r = shmbridge::recv_file(&name, &out, &opts);
             bar.finish_and_clear();
