@@ -72,15 +72,20 @@
 #define SHMB_FLAG_PUBLISHED 4
 
 /**
- * A `timeout_ms` that waits without a time limit (any negative value does).
+ * Flag (layout 1.1): the writer wakes on every publish, because read-only readers wait.
  */
-#define SHMB_TIMEOUT_FOREVER -1
+#define SHMB_FLAG_WAKE_ALWAYS 8
 
 /**
  * The `total` a progress callback or `shmb_stream_reader_total()` reports when the length is
  * not known in advance, and the `total` to give `shmb_stream_writer_create()` then.
  */
 #define SHMB_UNKNOWN_TOTAL UINT64_MAX
+
+/**
+ * A `timeout_ms` that waits without a time limit.
+ */
+#define SHMB_TIMEOUT_FOREVER -1
 
 /**
  * The result of every fallible function: `SHMB_OK` (0) or what went wrong.
@@ -259,6 +264,36 @@ typedef struct shmb_stream_writer shmb_stream_writer;
 typedef uint32_t shmb_access;
 
 /**
+ * The interrupt of a `shmb_wait`: called from the waiting thread at least every 100 ms while
+ * a call waits, with the `interrupt_user` pointer. Return 0 to go on waiting, any other value
+ * to stop: the call then fails with `SHMB_ABORTED`, after its usual clean-up. It must not
+ * unwind or `longjmp` out, and must not call back into the object that waits.
+ */
+typedef int (*shmb_interrupt_fn)(void *user);
+
+/**
+ * How long a blocking call may wait, and who may stop it early. Fill with `shmb_wait_init()`
+ * (no limit, no interrupt), then change fields; every blocking function takes a pointer to one
+ * (NULL: no limit, no interrupt). Plain data owned by the caller.
+ */
+typedef struct shmb_wait {
+    /**
+     * The time limit in milliseconds; `SHMB_TIMEOUT_FOREVER` (-1, the default) has none. Other
+     * negative values are `SHMB_INVALID_ARGUMENT`. Functions that move data through a stream
+     * count it as inactivity (it restarts whenever data moves); the others from the call.
+     */
+    int64_t timeout_ms;
+    /**
+     * Called at least every 100 ms while waiting, or NULL (the default).
+     */
+    shmb_interrupt_fn interrupt;
+    /**
+     * Passed to `interrupt`, never dereferenced by the library.
+     */
+    void *interrupt_user;
+} shmb_wait;
+
+/**
  * A snapshot of a framed header (see docs/SPEC.md, "Layout 3"), filled in by
  * `shmb_framed_header()` and `shmb_list_get()`. Plain data owned by the caller.
  */
@@ -308,11 +343,12 @@ typedef struct shmb_header_info {
      */
     uint32_t checksum;
     /**
-     * Pid of the process that created the segment.
+     * Pid of the process that created the segment (in its own PID namespace: information).
      */
     uint32_t creator_pid;
     /**
-     * Whether that process still runs.
+     * Whether a writer is alive: some process holds the segment's writer liveness lock (for a
+     * layout 1.0 segment: whether the creator's pid still runs).
      */
     bool creator_alive;
     /**
@@ -407,7 +443,7 @@ typedef struct shmb_send_options {
     uint64_t segment_size;
     /**
      * Streaming only: how long to wait for the receiver to attach or make progress, in
-     * milliseconds; `SHMB_TIMEOUT_FOREVER` (negative, the default) has no limit.
+     * milliseconds; `SHMB_TIMEOUT_FOREVER` (-1, the default) has no limit.
      */
     int64_t timeout_ms;
     /**
@@ -427,7 +463,7 @@ typedef struct shmb_send_options {
 typedef struct shmb_recv_options {
     /**
      * How long to wait for the sender (for the segment to appear, for the payload, and while
-     * streaming for each next piece), in milliseconds; `SHMB_TIMEOUT_FOREVER` (negative, the
+     * streaming for each next piece), in milliseconds; `SHMB_TIMEOUT_FOREVER` (-1, the
      * default) has no limit; 0 fails at once unless the sender is ready. A sender that dies is
      * noticed either way.
      */
@@ -702,6 +738,27 @@ shmb_result shmb_framed_create(const char *name,
 shmb_result shmb_framed_open(const char *name, shmb_access access, struct shmb_framed **out);
 
 /**
+ * As `shmb_framed_open()`, but when no segment `name` exists yet, wait for one to appear, as
+ * `wait` allows (NULL: without a limit). A segment that exists but is not a valid framed
+ * segment fails at once: segments get their name only once their header is complete.
+ *
+ * Ownership: `name` and `wait` are borrowed; on success the caller owns `*out`.
+ *
+ * Errors: those of `shmb_framed_open()` except `SHMB_NOT_FOUND`; `SHMB_TIMEOUT` (no such
+ * segment appeared in time), `SHMB_ABORTED` (the interrupt asked to stop),
+ * `SHMB_INVALID_ARGUMENT` (a bad `timeout_ms`).
+ *
+ * # Safety
+ *
+ * `name` is NULL or a NUL-terminated string; `wait` is NULL or points to a `shmb_wait`; `out`
+ * is NULL or valid for a write.
+ */
+shmb_result shmb_framed_open_wait(const char *name,
+                                  shmb_access access,
+                                  const struct shmb_wait *wait,
+                                  struct shmb_framed **out);
+
+/**
  * Unmap and close; never removes the name. NULL is a no-op.
  *
  * # Safety
@@ -794,19 +851,23 @@ shmb_result shmb_framed_read(const struct shmb_framed *framed,
 uint32_t shmb_framed_publish_count(const struct shmb_framed *framed);
 
 /**
- * Wait until the publish counter differs from `seen`, the writer closes the segment, or
- * `timeout_ms` milliseconds pass (a negative timeout waits forever). Spins briefly, then
- * sleeps on a futex in the shared mapping. Stores the new counter in `*out_count`.
+ * Wait until the publish counter differs from `seen`, the writer closes the segment or is
+ * gone, or `wait` runs out (NULL: no limit, no interrupt). Spins briefly, then sleeps on a
+ * futex in the shared mapping (read-only handles too). Stores the new counter in
+ * `*out_count`.
  *
- * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_TIMEOUT`, `SHMB_WRITER_CLOSED`, `SHMB_TRUNCATED`.
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_TIMEOUT`, `SHMB_ABORTED` (the interrupt asked to stop),
+ * `SHMB_WRITER_CLOSED`, `SHMB_PEER_GONE` (no process holds the segment as its writer any
+ * more), `SHMB_TRUNCATED`, `SHMB_INVALID_ARGUMENT` (a bad `timeout_ms`).
  *
  * # Safety
  *
- * `framed` is NULL or a live handle; `out_count` is NULL or valid for a write.
+ * `framed` is NULL or a live handle; `wait` is NULL or points to a `shmb_wait`; `out_count`
+ * is NULL or valid for a write.
  */
 shmb_result shmb_framed_wait(const struct shmb_framed *framed,
                              uint32_t seen,
-                             int64_t timeout_ms,
+                             const struct shmb_wait *wait,
                              uint32_t *out_count);
 
 /**
@@ -1573,9 +1634,11 @@ shmb_result shmb_recv_file(const char *name,
  * segment is 384 + `capacity` bytes), announcing `total` bytes (`SHMB_UNKNOWN_TOTAL` when
  * unknown; a known total is enforced), permission bits `perm` (`SHMB_PERM_DEFAULT` = 0600).
  *
- * Ownership: `name` is borrowed; on success the caller owns `*out`. Freeing the writer before
- * `shmb_stream_writer_finish()` aborts the stream; it never removes the name (the creator
- * does that with `shmb_remove()` when the stream is over).
+ * Ownership: `name` is borrowed; on success the caller owns `*out`. The segment gets its name
+ * only once every control word is set. A stream is used once, and the writer removes its name
+ * when the stream is over: when `shmb_stream_writer_finish()` returns (other than with
+ * `SHMB_TIMEOUT` or `SHMB_ABORTED`), on `shmb_stream_writer_abort()`, and when a writer is
+ * freed unfinished (which aborts the stream).
  *
  * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_INVALID_SIZE` (capacity 0),
  * `SHMB_INVALID_ARGUMENT`, `SHMB_ALREADY_EXISTS`, `SHMB_NO_SPACE`.
@@ -1591,42 +1654,48 @@ shmb_result shmb_stream_writer_create(const char *name,
                                       struct shmb_stream_writer **out);
 
 /**
- * Copy `len` bytes of `data` into the stream, waiting for room as needed, up to `timeout_ms`
- * milliseconds each time the ring is full (`SHMB_TIMEOUT_FOREVER`: no limit).
+ * Copy `len` bytes of `data` into the stream, waiting for room as needed, as `wait` allows
+ * (NULL: no limit; its `timeout_ms` is an inactivity limit: it restarts whenever the reader
+ * makes room).
  *
  * Errors: `SHMB_NULL_ARGUMENT` (`data` may be NULL only when `len` is 0), `SHMB_PEER_GONE`
- * (the reader died or gave up), `SHMB_TIMEOUT`, `SHMB_INVALID_ARGUMENT` (past the announced
- * total), `SHMB_CLOSED` (already finished or aborted).
+ * (the reader died or gave up), `SHMB_TIMEOUT`, `SHMB_ABORTED` (the interrupt asked to
+ * stop), `SHMB_INVALID_ARGUMENT` (past the announced total, or a bad `timeout_ms`),
+ * `SHMB_CLOSED` (already finished or aborted).
  *
  * # Safety
  *
- * `writer` is NULL or a live handle; `data` is NULL or valid for `len` bytes of reads.
+ * `writer` is NULL or a live handle; `data` is NULL or valid for `len` bytes of reads; `wait`
+ * is NULL or points to a `shmb_wait`.
  */
 shmb_result shmb_stream_writer_write(struct shmb_stream_writer *writer,
                                      const void *data,
                                      size_t len,
-                                     int64_t timeout_ms);
+                                     const struct shmb_wait *wait);
 
 /**
- * End the stream (publish the byte count and CRC-32), then wait up to `timeout_ms` for the
- * reader to take and verify every byte. Stores the CRC-32 in `*out_crc` when `out_crc` is
- * not NULL. Whatever the result, the writer is done afterwards: only `_free` remains (a
- * failure leaves the stream aborted).
+ * End the stream (publish the byte count and CRC-32), then wait, as `wait` allows (NULL: no
+ * limit), for the reader to take and verify every byte, and remove the segment's name.
+ * Stores the CRC-32 in `*out_crc` when `out_crc` is not NULL. On `SHMB_TIMEOUT` and
+ * `SHMB_ABORTED` the end stays published and the call may be repeated; after any other
+ * result the writer is done: only `_free` remains.
  *
- * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_ARGUMENT` (fewer bytes written than announced),
- * `SHMB_PEER_GONE`, `SHMB_TIMEOUT`, `SHMB_CLOSED`.
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_ARGUMENT` (fewer bytes written than announced:
+ * the stream is aborted; or a bad `timeout_ms`), `SHMB_PEER_GONE`, `SHMB_TIMEOUT`,
+ * `SHMB_ABORTED`, `SHMB_CLOSED`.
  *
  * # Safety
  *
- * `writer` is NULL or a live handle; `out_crc` is NULL or valid for a write.
+ * `writer` is NULL or a live handle; `wait` is NULL or points to a `shmb_wait`; `out_crc` is
+ * NULL or valid for a write.
  */
 shmb_result shmb_stream_writer_finish(struct shmb_stream_writer *writer,
-                                      int64_t timeout_ms,
+                                      const struct shmb_wait *wait,
                                       uint32_t *out_crc);
 
 /**
- * Mark the stream aborted: the reader fails at once. Also what freeing an unfinished writer
- * does. NULL, or a writer already finished or aborted, is a no-op.
+ * Mark the stream aborted (the reader fails at once) and remove its name. Also what freeing
+ * an unfinished writer does. NULL, or a writer already finished or aborted, is a no-op.
  *
  * # Safety
  *
@@ -1653,8 +1722,8 @@ uint64_t shmb_stream_writer_written(const struct shmb_stream_writer *writer);
 const char *shmb_stream_writer_name(const struct shmb_stream_writer *writer);
 
 /**
- * Release the writer (aborting the stream if it was not finished); never removes the name.
- * NULL is a no-op.
+ * Release the writer. An unfinished stream is aborted and its name removed; a stream whose
+ * end was published keeps its name for the reader. NULL is a no-op.
  *
  * # Safety
  *
@@ -1663,40 +1732,45 @@ const char *shmb_stream_writer_name(const struct shmb_stream_writer *writer);
 void shmb_stream_writer_free(struct shmb_stream_writer *writer);
 
 /**
- * Open the stream segment `name` and attach as its one reader. The segment must exist (the
- * writer creates it): retry on `SHMB_NOT_FOUND` to wait for it.
+ * Open the stream segment `name` and attach as its one reader, waiting for the writer to
+ * create it as `wait` allows (NULL: without a limit; a `timeout_ms` of 0 does not wait).
  *
  * Ownership: `name` is borrowed; on success the caller owns `*out`. Freeing the reader before
  * `shmb_stream_reader_finish()` tells the writer the reader gave up.
  *
- * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_NOT_FOUND`,
- * `SHMB_PERMISSION_DENIED`, `SHMB_UNSUPPORTED` (not a stream), `SHMB_ALREADY_EXISTS` (another
- * reader attached: a stream is read once), `SHMB_BAD_MAGIC` and the other header errors.
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_TIMEOUT` (no such stream appeared
+ * in time), `SHMB_ABORTED`, `SHMB_PERMISSION_DENIED`, `SHMB_UNSUPPORTED` (not a stream),
+ * `SHMB_ALREADY_EXISTS` (another reader attached: a stream is read once), `SHMB_BAD_MAGIC`
+ * and the other header errors, `SHMB_INVALID_ARGUMENT` (a bad `timeout_ms`).
  *
  * # Safety
  *
- * `name` is NULL or a NUL-terminated string; `out` is NULL or valid for a write.
+ * `name` is NULL or a NUL-terminated string; `wait` is NULL or points to a `shmb_wait`; `out`
+ * is NULL or valid for a write.
  */
-shmb_result shmb_stream_reader_open(const char *name, struct shmb_stream_reader **out);
+shmb_result shmb_stream_reader_open(const char *name,
+                                    const struct shmb_wait *wait,
+                                    struct shmb_stream_reader **out);
 
 /**
- * Copy the next bytes of the stream into `buf` (at most `cap`), waiting up to `timeout_ms`
- * for data, and store how many in `*out_n`: 0 means the end of the stream, whose byte count
- * and CRC-32 were verified.
+ * Copy the next bytes of the stream into `buf` (at most `cap`), waiting for data as `wait`
+ * allows (NULL: no limit), and store how many in `*out_n`: 0 means the end of the stream,
+ * whose byte count and CRC-32 were verified.
  *
  * Errors: `SHMB_NULL_ARGUMENT` (`buf` may be NULL only when `cap` is 0), `SHMB_PEER_GONE`
  * (the writer died or aborted), `SHMB_CHECKSUM_MISMATCH` / `SHMB_TRUNCATED` (the end does not
- * verify), `SHMB_TIMEOUT`, `SHMB_CLOSED`.
+ * verify), `SHMB_TIMEOUT`, `SHMB_ABORTED`, `SHMB_CLOSED`, `SHMB_INVALID_ARGUMENT` (a bad
+ * `timeout_ms`).
  *
  * # Safety
  *
- * `reader` is NULL or a live handle; `buf` is NULL or valid for `cap` bytes of writes;
- * `out_n` is NULL or valid for a write.
+ * `reader` is NULL or a live handle; `buf` is NULL or valid for `cap` bytes of writes; `wait`
+ * is NULL or points to a `shmb_wait`; `out_n` is NULL or valid for a write.
  */
 shmb_result shmb_stream_reader_read(struct shmb_stream_reader *reader,
                                     void *buf,
                                     size_t cap,
-                                    int64_t timeout_ms,
+                                    const struct shmb_wait *wait,
                                     size_t *out_n);
 
 /**
@@ -1761,6 +1835,15 @@ const char *shmb_stream_reader_name(const struct shmb_stream_reader *reader);
  * `reader` is NULL or a handle not freed yet.
  */
 void shmb_stream_reader_free(struct shmb_stream_reader *reader);
+
+/**
+ * Fill `*wait` with the defaults: no time limit, no interrupt. NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `wait` is NULL or valid for a write.
+ */
+void shmb_wait_init(struct shmb_wait *wait);
 
 #ifdef __cplusplus
 }  // extern "C"

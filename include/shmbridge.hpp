@@ -128,6 +128,91 @@ private:
     unsigned bits_ = SHMB_PERM_DEFAULT;
 };
 
+/// A time limit; std::nullopt waits without one.
+using timeout_t = std::optional<std::chrono::milliseconds>;
+
+/// Called from the waiting thread at least every 100 ms while a call waits; return true to stop
+/// the call, which then throws shmbridge::error with SHMB_ABORTED (or rethrows what the
+/// interrupt threw).
+using interrupt_fn = std::function<bool()>;
+
+/// How long a blocking call may wait, and who may stop it early: a timeout (none by default)
+/// and an interrupt. Converts implicitly from a duration, a timeout_t or std::nullopt, so
+/// `segment.wait(seen, 500ms)` and `reader.read(buf, n, {5s, stop_requested})` both work. A
+/// duration too long to count in milliseconds waits without a limit; a negative one is an
+/// error (SHMB_INVALID_ARGUMENT).
+class wait_options {
+public:
+    wait_options() = default;
+    wait_options(std::nullopt_t) noexcept {}  // NOLINT: implicit on purpose
+    wait_options(timeout_t t) noexcept : timeout_ms_(t ? to_ms(*t) : SHMB_TIMEOUT_FOREVER) {}  // NOLINT
+    template <class Rep, class Period>
+    wait_options(std::chrono::duration<Rep, Period> d) noexcept : timeout_ms_(to_ms(d)) {}  // NOLINT
+    template <class Rep, class Period>
+    wait_options(std::chrono::duration<Rep, Period> d, interrupt_fn interrupt)
+        : timeout_ms_(to_ms(d)), interrupt_(std::move(interrupt)) {}
+    wait_options(std::nullopt_t, interrupt_fn interrupt) : interrupt_(std::move(interrupt)) {}
+
+    /// The timeout in milliseconds as the C ABI takes it (SHMB_TIMEOUT_FOREVER: none).
+    std::int64_t timeout_ms() const noexcept { return timeout_ms_; }
+    const interrupt_fn& interrupt() const noexcept { return interrupt_; }
+
+    /// A duration as the C ABI's timeout_ms.
+    template <class Rep, class Period>
+    static std::int64_t to_ms(std::chrono::duration<Rep, Period> d) noexcept {
+        using ms = std::chrono::milliseconds;
+        if (d < std::chrono::duration<Rep, Period>::zero()) return INT64_MIN;  // refused by the ABI
+        const long double count = std::chrono::duration<long double, std::milli>(d).count();
+        if (count >= static_cast<long double>(ms::max().count())) return SHMB_TIMEOUT_FOREVER;
+        return std::chrono::ceil<ms>(d).count();
+    }
+
+private:
+    std::int64_t timeout_ms_ = SHMB_TIMEOUT_FOREVER;
+    interrupt_fn interrupt_;
+};
+
+namespace detail {
+
+/// A wait_options as the C ABI takes it, and the exception its interrupt threw, if any: no
+/// exception crosses the C ABI; it is kept, turned into a stop request, and rethrown once the
+/// C call has returned.
+struct wait_ctx {
+    shmb_wait c{};
+    const interrupt_fn* fn = nullptr;
+    std::exception_ptr error;
+
+    explicit wait_ctx(const wait_options& w) {
+        shmb_wait_init(&c);
+        c.timeout_ms = w.timeout_ms();
+        if (w.interrupt()) {
+            fn = &w.interrupt();
+            c.interrupt = &trampoline;
+            c.interrupt_user = this;
+        }
+    }
+    wait_ctx(const wait_ctx&) = delete;
+    wait_ctx& operator=(const wait_ctx&) = delete;
+
+    static int trampoline(void* user) noexcept {
+        auto* ctx = static_cast<wait_ctx*>(user);
+        try {
+            return (*ctx->fn)() ? 1 : 0;
+        } catch (...) {
+            ctx->error = std::current_exception();
+            return 1;
+        }
+    }
+
+    /// Throw for `r` (rethrowing the interrupt's exception when it caused the stop).
+    void check(shmb_result r) const {
+        if (r == SHMB_ABORTED && error) std::rethrow_exception(error);
+        detail::check(r);
+    }
+};
+
+}  // namespace detail
+
 class mapped_region;
 class file_mapping;
 
@@ -405,6 +490,14 @@ public:
         detail::check(shmb_framed_open(name, static_cast<shmb_access>(mode), &raw));
         h_.reset(raw);
     }
+    /// As above, waiting (as `w` allows) for the segment to appear if it does not exist yet
+    /// (throws SHMB_TIMEOUT if none appeared in time).
+    framed_segment(open_only_t, const char* name, mode_t mode, const wait_options& w) {
+        shmb_framed* raw = nullptr;
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_framed_open_wait(name, static_cast<shmb_access>(mode), &ctx.c, &raw));
+        h_.reset(raw);
+    }
     framed_segment(framed_segment&&) noexcept = default;
     framed_segment& operator=(framed_segment&&) noexcept = default;
     framed_segment(const framed_segment&) = delete;
@@ -453,16 +546,12 @@ public:
     /// The publish counter; pass it to wait() to wait for the next publish.
     std::uint32_t publish_count() const noexcept { return shmb_framed_publish_count(h_.get()); }
 
-    /// Wait until a publish after `seen` (or throw SHMB_TIMEOUT / SHMB_WRITER_CLOSED).
-    std::uint32_t wait(std::uint32_t seen, std::chrono::milliseconds timeout) const {
+    /// Wait until a publish after `seen`, as `w` allows (default: without a limit). Throws
+    /// SHMB_TIMEOUT, SHMB_WRITER_CLOSED, SHMB_PEER_GONE (the writer is gone), SHMB_ABORTED.
+    std::uint32_t wait(std::uint32_t seen, const wait_options& w = {}) const {
         std::uint32_t now = 0;
-        detail::check(shmb_framed_wait(h_.get(), seen, timeout.count(), &now));
-        return now;
-    }
-    /// Wait without a time limit.
-    std::uint32_t wait(std::uint32_t seen) const {
-        std::uint32_t now = 0;
-        detail::check(shmb_framed_wait(h_.get(), seen, -1, &now));
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_framed_wait(h_.get(), seen, &ctx.c, &now));
         return now;
     }
 
@@ -522,9 +611,6 @@ enum class transfer_mode : shmb_transfer_mode {
     stream = SHMB_TRANSFER_STREAM,
 };
 
-/// A time limit; std::nullopt waits without one.
-using timeout_t = std::optional<std::chrono::milliseconds>;
-
 /// Called from the transferring thread after each chunk with the bytes moved so far and the
 /// total (SHMB_UNKNOWN_TOTAL if unknown). Throw to stop the transfer: it is abandoned and
 /// cleaned up, and send_file / recv_file rethrow the exception.
@@ -571,7 +657,7 @@ struct transfer_report {
 namespace detail {
 
 inline std::int64_t timeout_ms(const timeout_t& t) noexcept {
-    return t ? static_cast<std::int64_t>(t->count()) : SHMB_TIMEOUT_FOREVER;
+    return wait_options(t).timeout_ms();
 }
 
 /// The C callback's user data: the std::function, and the exception it threw, if any.
@@ -663,8 +749,9 @@ inline transfer_report recv_file(const std::string& name, const std::string& pat
     return recv_file(name.c_str(), path.c_str(), options);
 }
 
-/// The writing end of a stream segment (a single-producer single-consumer byte ring).
-/// Destroying it before finish() aborts the stream; it never removes the name (remove() does).
+/// The writing end of a stream segment (a single-producer single-consumer byte ring). A stream
+/// is used once: finish() (once the reader confirmed), abort() and destroying an unfinished
+/// writer (which aborts it) remove its name.
 class stream_writer {
 public:
     stream_writer() noexcept = default;
@@ -684,21 +771,25 @@ public:
     stream_writer& operator=(const stream_writer&) = delete;
     ~stream_writer() = default;
 
-    /// Copy `len` bytes into the stream, waiting for room (up to `timeout` each time it is full).
-    void write(const void* data, std::size_t len, const timeout_t& timeout = std::nullopt) {
-        detail::check(shmb_stream_writer_write(h_.get(), data, len, detail::timeout_ms(timeout)));
+    /// Copy `len` bytes into the stream, waiting for room as `w` allows (its timeout is an
+    /// inactivity limit: it restarts whenever the reader makes room).
+    void write(const void* data, std::size_t len, const wait_options& w = {}) {
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_stream_writer_write(h_.get(), data, len, &ctx.c));
     }
-    void write(std::string_view text, const timeout_t& timeout = std::nullopt) {
-        write(text.data(), text.size(), timeout);
+    void write(std::string_view text, const wait_options& w = {}) {
+        write(text.data(), text.size(), w);
     }
-    /// End the stream and wait for the reader to verify every byte; returns the CRC-32. The
-    /// writer is done afterwards, whatever the outcome (a failure leaves the stream aborted).
-    std::uint32_t finish(const timeout_t& timeout = std::nullopt) {
+    /// End the stream and wait for the reader to verify every byte; returns the CRC-32. After
+    /// SHMB_TIMEOUT or SHMB_ABORTED the end stays published and finish() may be called again;
+    /// after anything else the writer is done.
+    std::uint32_t finish(const wait_options& w = {}) {
         std::uint32_t crc = 0;
-        detail::check(shmb_stream_writer_finish(h_.get(), detail::timeout_ms(timeout), &crc));
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_stream_writer_finish(h_.get(), &ctx.c, &crc));
         return crc;
     }
-    /// Mark the stream aborted: the reader fails at once.
+    /// Mark the stream aborted (the reader fails at once) and remove its name.
     void abort() noexcept { shmb_stream_writer_abort(h_.get()); }
     std::uint64_t written() const noexcept { return shmb_stream_writer_written(h_.get()); }
     const char* get_name() const noexcept {
@@ -717,11 +808,13 @@ private:
 class stream_reader {
 public:
     stream_reader() noexcept = default;
-    /// Attach to the stream `name` as its one reader (throws SHMB_NOT_FOUND until the writer
-    /// has created it, SHMB_ALREADY_EXISTS if another reader took it).
-    stream_reader(open_only_t, const char* name) {
+    /// Attach to the stream `name` as its one reader, waiting as `w` allows for the writer to
+    /// create it (default: without a limit; a timeout of 0 does not wait). Throws SHMB_TIMEOUT
+    /// when it did not appear, SHMB_ALREADY_EXISTS if another reader took it.
+    stream_reader(open_only_t, const char* name, const wait_options& w = {}) {
         shmb_stream_reader* raw = nullptr;
-        detail::check(shmb_stream_reader_open(name, &raw));
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_stream_reader_open(name, &ctx.c, &raw));
         h_.reset(raw);
     }
     stream_reader(stream_reader&&) noexcept = default;
@@ -730,19 +823,21 @@ public:
     stream_reader& operator=(const stream_reader&) = delete;
     ~stream_reader() = default;
 
-    /// Copy the next bytes into `buf`, waiting up to `timeout` for data; 0 at the verified end.
-    std::size_t read(void* buf, std::size_t cap, const timeout_t& timeout = std::nullopt) {
+    /// Copy the next bytes into `buf`, waiting for data as `w` allows (its timeout is an
+    /// inactivity limit); 0 at the verified end.
+    std::size_t read(void* buf, std::size_t cap, const wait_options& w = {}) {
         std::size_t n = 0;
-        detail::check(shmb_stream_reader_read(h_.get(), buf, cap, detail::timeout_ms(timeout), &n));
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_stream_reader_read(h_.get(), buf, cap, &ctx.c, &n));
         return n;
     }
     /// Every remaining byte up to the verified end.
-    std::vector<unsigned char> read_all(const timeout_t& timeout = std::nullopt) {
+    std::vector<unsigned char> read_all(const wait_options& w = {}) {
         std::vector<unsigned char> out;
         std::size_t have = 0;
         for (;;) {
             out.resize(have + (std::size_t{1} << 16));
-            const std::size_t n = read(out.data() + have, out.size() - have, timeout);
+            const std::size_t n = read(out.data() + have, out.size() - have, w);
             have += n;
             if (n == 0) break;
         }

@@ -215,7 +215,11 @@ class FramedSegment:
         name: str, capacity: int, *, permissions: int | None = None, populate: bool = False
     ) -> FramedSegment: ...
     @staticmethod
-    def open(name: str, *, readonly: bool = False) -> FramedSegment: ...
+    def open(
+        name: str, *, readonly: bool = False, timeout: float | None = None
+    ) -> FramedSegment:
+        """Open and validate; with ``timeout`` (seconds, ``math.inf``: no limit) wait for the
+        segment to appear."""
     @property
     def name(self) -> str: ...
     @property

@@ -52,6 +52,9 @@ static const char *h_last_message(void) {
 
 #define CHECK_OK(expr) CHECK_RC(expr, SHMB_OK)
 
+/* A wait of `ms` milliseconds (SHMB_TIMEOUT_FOREVER: no limit), without an interrupt. */
+#define WAIT_MS(ms) (&(shmb_wait){(ms), NULL, NULL})
+
 static void h_cleanup(void) {
     int i;
     for (i = 0; i < h_nnames; i++) (void)shmb_remove(h_names[i]);

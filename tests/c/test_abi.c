@@ -425,7 +425,7 @@ static void test_null_arguments(void) {
     CHECK_RC(shmb_framed_header(NULL, &hi), NUL);
     CHECK_RC(shmb_framed_write(NULL, buf, 1), NUL);
     CHECK_RC(shmb_framed_read(NULL, buf, sizeof buf, &n), NUL);
-    CHECK_RC(shmb_framed_wait(NULL, 0, 0, &u32), NUL);
+    CHECK_RC(shmb_framed_wait(NULL, 0, WAIT_MS(0), &u32), NUL);
     CHECK_RC(shmb_framed_close_writer(NULL), NUL);
     shmb_framed_free(NULL);
 
@@ -445,7 +445,7 @@ static void test_null_arguments(void) {
     CHECK_RC(shmb_framed_write(fr, NULL, 3), NUL);
     CHECK_RC(shmb_framed_read(fr, NULL, 3, &n), NUL);
     CHECK_RC(shmb_framed_read(fr, buf, sizeof buf, NULL), NUL);
-    CHECK_RC(shmb_framed_wait(fr, 0, 0, NULL), NUL);
+    CHECK_RC(shmb_framed_wait(fr, 0, WAIT_MS(0), NULL), NUL);
     shmb_framed_free(fr);
     CHECK_OK(shmb_object_open(name, SHMB_OPEN_ONLY, SHMB_READ_WRITE, 0, &obj));
     CHECK_RC(shmb_object_size(obj, NULL), NUL);
@@ -520,7 +520,7 @@ static void test_framed(void) {
     seen = shmb_framed_publish_count(w);
     CHECK_OK(shmb_framed_write(w, "hello, framed", 13));
     CHECK_OK(shmb_framed_open(name, SHMB_READ_ONLY, &rd));
-    CHECK_OK(shmb_framed_wait(rd, seen, 1000, &count));
+    CHECK_OK(shmb_framed_wait(rd, seen, WAIT_MS(1000), &count));
     CHECK(count == seen + 1);
     CHECK(shmb_framed_payload_len(rd) == 13);
     CHECK_OK(shmb_framed_header(rd, &hi));
@@ -537,9 +537,9 @@ static void test_framed(void) {
     CHECK(n == 13);
     CHECK_RC(shmb_framed_write(rd, "x", 1), SHMB_PERMISSION_DENIED);
     CHECK_RC(shmb_framed_write(w, buf, 1001), SHMB_OUT_OF_BOUNDS);
-    CHECK_RC(shmb_framed_wait(rd, shmb_framed_publish_count(rd), 20, &count), SHMB_TIMEOUT);
+    CHECK_RC(shmb_framed_wait(rd, shmb_framed_publish_count(rd), WAIT_MS(20), &count), SHMB_TIMEOUT);
     CHECK_OK(shmb_framed_close_writer(w));
-    CHECK_RC(shmb_framed_wait(rd, shmb_framed_publish_count(rd), 1000, &count),
+    CHECK_RC(shmb_framed_wait(rd, shmb_framed_publish_count(rd), WAIT_MS(1000), &count),
              SHMB_WRITER_CLOSED);
     CHECK_RC(shmb_framed_create(name, 10, 0, &tmp), SHMB_ALREADY_EXISTS);
 

@@ -311,15 +311,15 @@ static void test_null_arguments(void) {
     CHECK_RC(shmb_stream_writer_create(NULL, 64, SHMB_UNKNOWN_TOTAL, 0, &w), SHMB_NULL_ARGUMENT);
     CHECK_RC(shmb_stream_writer_create(name, 64, SHMB_UNKNOWN_TOTAL, 0, NULL), SHMB_NULL_ARGUMENT);
     CHECK(!shm_exists(name));
-    CHECK_RC(shmb_stream_writer_write(NULL, "x", 1, 0), SHMB_NULL_ARGUMENT);
-    CHECK_RC(shmb_stream_writer_finish(NULL, 0, &crc), SHMB_NULL_ARGUMENT);
+    CHECK_RC(shmb_stream_writer_write(NULL, "x", 1, WAIT_MS(0)), SHMB_NULL_ARGUMENT);
+    CHECK_RC(shmb_stream_writer_finish(NULL, WAIT_MS(0), &crc), SHMB_NULL_ARGUMENT);
     CHECK(shmb_stream_writer_written(NULL) == 0);
     CHECK(shmb_stream_writer_name(NULL) == NULL);
     shmb_stream_writer_abort(NULL);
     shmb_stream_writer_free(NULL);
-    CHECK_RC(shmb_stream_reader_open(NULL, &r), SHMB_NULL_ARGUMENT);
-    CHECK_RC(shmb_stream_reader_open(name, NULL), SHMB_NULL_ARGUMENT);
-    CHECK_RC(shmb_stream_reader_read(NULL, buf, sizeof buf, 0, &n), SHMB_NULL_ARGUMENT);
+    CHECK_RC(shmb_stream_reader_open(NULL, WAIT_MS(0), &r), SHMB_NULL_ARGUMENT);
+    CHECK_RC(shmb_stream_reader_open(name, WAIT_MS(0), NULL), SHMB_NULL_ARGUMENT);
+    CHECK_RC(shmb_stream_reader_read(NULL, buf, sizeof buf, WAIT_MS(0), &n), SHMB_NULL_ARGUMENT);
     CHECK_RC(shmb_stream_reader_finish(NULL, &crc), SHMB_NULL_ARGUMENT);
     CHECK(shmb_stream_reader_consumed(NULL) == 0);
     CHECK(shmb_stream_reader_total(NULL) == SHMB_UNKNOWN_TOTAL);
@@ -328,14 +328,14 @@ static void test_null_arguments(void) {
     shmb_stream_reader_free(NULL);
 
     CHECK_OK(shmb_stream_writer_create(name, 64, SHMB_UNKNOWN_TOTAL, 0, &w));
-    CHECK_RC(shmb_stream_writer_write(w, NULL, 1, 0), SHMB_NULL_ARGUMENT);
-    CHECK_OK(shmb_stream_writer_write(w, NULL, 0, 0));
-    CHECK_OK(shmb_stream_reader_open(name, &r));
-    CHECK_RC(shmb_stream_reader_read(r, NULL, 1, 0, &n), SHMB_NULL_ARGUMENT);
-    CHECK_RC(shmb_stream_reader_read(r, buf, sizeof buf, 0, NULL), SHMB_NULL_ARGUMENT);
+    CHECK_RC(shmb_stream_writer_write(w, NULL, 1, WAIT_MS(0)), SHMB_NULL_ARGUMENT);
+    CHECK_OK(shmb_stream_writer_write(w, NULL, 0, WAIT_MS(0)));
+    CHECK_OK(shmb_stream_reader_open(name, WAIT_MS(0), &r));
+    CHECK_RC(shmb_stream_reader_read(r, NULL, 1, WAIT_MS(0), &n), SHMB_NULL_ARGUMENT);
+    CHECK_RC(shmb_stream_reader_read(r, buf, sizeof buf, WAIT_MS(0), NULL), SHMB_NULL_ARGUMENT);
     shmb_stream_reader_free(r);
     shmb_stream_writer_free(w);
-    CHECK(shmb_remove(name) == SHMB_OK);
+    CHECK(!shm_exists(name)); /* freeing an unfinished writer aborts and removes the stream */
     remove(src);
     remove(dst);
 }
@@ -468,79 +468,92 @@ static void test_stream_handles(void) {
     CHECK(strcmp(shmb_stream_writer_name(w), name) == 0);
     CHECK_RC(shmb_stream_writer_create(name, 4096, 11, 0, &w2), SHMB_ALREADY_EXISTS);
     CHECK(w2 == NULL);
-    CHECK_OK(shmb_stream_writer_write(w, "hello ", 6, 0));
+    CHECK_OK(shmb_stream_writer_write(w, "hello ", 6, WAIT_MS(0)));
     CHECK(shmb_stream_writer_written(w) == 6);
-    CHECK_RC(shmb_stream_writer_write(w, "world!", 6, 0), SHMB_INVALID_ARGUMENT); /* > total */
-    CHECK_OK(shmb_stream_reader_open(name, &r));
+    CHECK_RC(shmb_stream_writer_write(w, "world!", 6, WAIT_MS(0)), SHMB_INVALID_ARGUMENT); /* > total */
+    CHECK_OK(shmb_stream_reader_open(name, WAIT_MS(0), &r));
     CHECK(strcmp(shmb_stream_reader_name(r), name) == 0);
     CHECK(shmb_stream_reader_total(r) == 11);
-    CHECK_RC(shmb_stream_reader_open(name, &r2), SHMB_ALREADY_EXISTS);
-    CHECK_OK(shmb_stream_reader_read(r, buf, sizeof buf, 0, &n));
+    CHECK_RC(shmb_stream_reader_open(name, WAIT_MS(0), &r2), SHMB_ALREADY_EXISTS);
+    CHECK_OK(shmb_stream_reader_read(r, buf, sizeof buf, WAIT_MS(0), &n));
     CHECK(n == 6 && memcmp(buf, "hello ", 6) == 0);
-    CHECK_RC(shmb_stream_reader_read(r, buf, sizeof buf, 50, &n), SHMB_TIMEOUT);
+    CHECK_RC(shmb_stream_reader_read(r, buf, sizeof buf, WAIT_MS(50), &n), SHMB_TIMEOUT);
     CHECK_RC(shmb_stream_reader_finish(r, &rcrc), SHMB_INVALID_ARGUMENT); /* not at the end */
-    CHECK_OK(shmb_stream_writer_write(w, "world", 5, 0));
-    CHECK_OK(shmb_stream_reader_read(r, buf, 3, 0, &n));
+    CHECK_OK(shmb_stream_writer_write(w, "world", 5, WAIT_MS(0)));
+    CHECK_OK(shmb_stream_reader_read(r, buf, 3, WAIT_MS(0), &n));
     CHECK(n == 3 && memcmp(buf, "wor", 3) == 0);
-    CHECK_OK(shmb_stream_reader_read(r, buf, sizeof buf, 0, &n));
+    CHECK_OK(shmb_stream_reader_read(r, buf, sizeof buf, WAIT_MS(0), &n));
     CHECK(n == 2 && memcmp(buf, "ld", 2) == 0);
     CHECK(shmb_stream_reader_consumed(r) == 11);
-    /* The writer ends the stream; the reader sees the verified end, then confirms. */
-    CHECK_RC(shmb_stream_writer_finish(w, 50, &wcrc), SHMB_TIMEOUT); /* reader not done yet */
-    CHECK_RC(shmb_stream_writer_write(w, "x", 1, 0), SHMB_CLOSED);
-    CHECK_RC(shmb_stream_writer_finish(w, 0, &wcrc), SHMB_CLOSED);
+    /* The writer ends the stream; its finish times out while the reader has not confirmed, and
+     * can be called again; the reader sees the verified end, then confirms. */
+    CHECK_RC(shmb_stream_writer_finish(w, WAIT_MS(50), &wcrc), SHMB_TIMEOUT); /* reader not done yet */
+    CHECK_RC(shmb_stream_writer_write(w, "x", 1, WAIT_MS(0)), SHMB_CLOSED);
+    CHECK_RC(shmb_stream_writer_finish(w, WAIT_MS(0), &wcrc), SHMB_TIMEOUT);
+    CHECK(shm_exists(name));
+    CHECK_OK(shmb_stream_reader_read(r, buf, sizeof buf, WAIT_MS(0), &n));
+    CHECK(n == 0);
+    CHECK_OK(shmb_stream_reader_finish(r, &rcrc));
+    CHECK(rcrc == crc32_of((const unsigned char *)"hello world", 11));
+    CHECK_OK(shmb_stream_writer_finish(w, WAIT_MS(1000), &wcrc));
+    CHECK(wcrc == rcrc);
+    CHECK_RC(shmb_stream_writer_finish(w, WAIT_MS(0), &wcrc), SHMB_CLOSED);
+    CHECK(!shm_exists(name)); /* a finished stream's name is removed */
     shmb_stream_writer_free(w);
-    CHECK(shmb_remove(name) == SHMB_OK);
+    /* Waiting for a stream that does not exist runs out; a negative timeout is refused. */
+    CHECK_RC(shmb_stream_reader_open(name, WAIT_MS(30), &r2), SHMB_TIMEOUT);
+    CHECK_RC(shmb_stream_reader_open(name, WAIT_MS(-5), &r2), SHMB_INVALID_ARGUMENT);
+    CHECK(r2 == NULL);
 
-    /* Again, properly: publish the end, read to it, finish both. */
+    /* Again, across processes: publish the end, read to it, finish both. */
     CHECK_OK(shmb_stream_writer_create(name, 4096, SHMB_UNKNOWN_TOTAL, 0600, &w));
     shmb_stream_reader_free(r);
     r = NULL;
-    CHECK_OK(shmb_stream_reader_open(name, &r));
+    CHECK_OK(shmb_stream_reader_open(name, WAIT_MS(0), &r));
     CHECK(shmb_stream_reader_total(r) == SHMB_UNKNOWN_TOTAL);
-    CHECK_OK(shmb_stream_writer_write(w, "hello world", 11, 0));
+    CHECK_OK(shmb_stream_writer_write(w, "hello world", 11, WAIT_MS(0)));
     n = 99;
-    CHECK_OK(shmb_stream_reader_read(r, buf, sizeof buf, 1000, &n));
+    CHECK_OK(shmb_stream_reader_read(r, buf, sizeof buf, WAIT_MS(1000), &n));
     CHECK(n == 11);
     {
         pid_t pid = fork();
         if (pid == 0) { /* the writer's finish waits for the reader, so run it elsewhere */
             uint32_t c = 0;
-            _exit(shmb_stream_writer_finish(w, 10000, &c) == SHMB_OK &&
+            _exit(shmb_stream_writer_finish(w, WAIT_MS(10000), &c) == SHMB_OK &&
                           c == crc32_of((const unsigned char *)"hello world", 11)
                       ? 0
                       : 1);
         }
-        CHECK_OK(shmb_stream_reader_read(r, buf, sizeof buf, 10000, &n));
+        CHECK_OK(shmb_stream_reader_read(r, buf, sizeof buf, WAIT_MS(10000), &n));
         CHECK(n == 0);
         CHECK(shmb_stream_reader_total(r) == 11);
         CHECK_OK(shmb_stream_reader_finish(r, &rcrc));
         CHECK(rcrc == crc32_of((const unsigned char *)"hello world", 11));
-        CHECK_RC(shmb_stream_reader_read(r, buf, sizeof buf, 0, &n), SHMB_CLOSED);
+        CHECK_RC(shmb_stream_reader_read(r, buf, sizeof buf, WAIT_MS(0), &n), SHMB_CLOSED);
         CHECK(wait_child(pid) == 0);
     }
     shmb_stream_writer_abort(w); /* this process's copy: finished elsewhere, abort is harmless */
     shmb_stream_writer_free(w);
     shmb_stream_reader_free(r);
-    CHECK(shmb_remove(name) == SHMB_OK);
+    CHECK(!shm_exists(name));
 
     /* An aborted writer: the reader fails at once. A reader that gives up: the writer fails. */
     CHECK_OK(shmb_stream_writer_create(name, 16, SHMB_UNKNOWN_TOTAL, 0, &w));
-    CHECK_OK(shmb_stream_reader_open(name, &r));
+    CHECK_OK(shmb_stream_reader_open(name, WAIT_MS(0), &r));
     shmb_stream_writer_abort(w);
-    CHECK_RC(shmb_stream_writer_write(w, "x", 1, 0), SHMB_CLOSED);
-    CHECK_RC(shmb_stream_reader_read(r, buf, sizeof buf, 1000, &n), SHMB_PEER_GONE);
+    CHECK_RC(shmb_stream_writer_write(w, "x", 1, WAIT_MS(0)), SHMB_CLOSED);
+    CHECK_RC(shmb_stream_reader_read(r, buf, sizeof buf, WAIT_MS(1000), &n), SHMB_PEER_GONE);
+    CHECK(!shm_exists(name)); /* abort removes the name */
     shmb_stream_writer_free(w);
     shmb_stream_reader_free(r);
-    CHECK(shmb_remove(name) == SHMB_OK);
     CHECK_OK(shmb_stream_writer_create(name, 16, SHMB_UNKNOWN_TOTAL, 0, &w));
-    CHECK_OK(shmb_stream_reader_open(name, &r));
+    CHECK_OK(shmb_stream_reader_open(name, WAIT_MS(0), &r));
     shmb_stream_reader_abort(r);
-    CHECK_RC(shmb_stream_writer_write(w, "0123456789abcdefXYZ", 19, 1000), SHMB_PEER_GONE);
-    CHECK_RC(shmb_stream_reader_read(r, buf, sizeof buf, 0, &n), SHMB_CLOSED);
+    CHECK_RC(shmb_stream_writer_write(w, "0123456789abcdefXYZ", 19, WAIT_MS(1000)), SHMB_PEER_GONE);
+    CHECK_RC(shmb_stream_reader_read(r, buf, sizeof buf, WAIT_MS(0), &n), SHMB_CLOSED);
     shmb_stream_writer_free(w);
     shmb_stream_reader_free(r);
-    CHECK(shmb_remove(name) == SHMB_OK);
+    CHECK(!shm_exists(name)); /* the failed stream's writer removed it */
 }
 
 /* A stream larger than its ring through the handles: a child creates the stream and writes
@@ -568,12 +581,12 @@ static void test_stream_handles_fork(void) {
         if (write(fds[1], "r", 1) != 1) _exit(9);
         while (off < n) {
             size_t m = piece < n - off ? piece : n - off;
-            if (shmb_stream_writer_write(w, data + off, m, 10000) != SHMB_OK) _exit(10);
+            if (shmb_stream_writer_write(w, data + off, m, WAIT_MS(10000)) != SHMB_OK) _exit(10);
             off += m;
             piece = piece * 3 + 1;
             if (piece > 70000) piece = 7;
         }
-        ok = shmb_stream_writer_finish(w, 10000, &c) == SHMB_OK && c == crc32_of(data, n);
+        ok = shmb_stream_writer_finish(w, WAIT_MS(10000), &c) == SHMB_OK && c == crc32_of(data, n);
         shmb_stream_writer_free(w);
         (void)shmb_remove(name);
         _exit(ok ? 0 : 11);
@@ -581,11 +594,11 @@ static void test_stream_handles_fork(void) {
     close(fds[1]);
     CHECK(read(fds[0], &ready, 1) == 1 && ready == 'r');
     close(fds[0]);
-    CHECK_OK(shmb_stream_reader_open(name, &r));
+    CHECK_OK(shmb_stream_reader_open(name, WAIT_MS(0), &r));
     CHECK(shmb_stream_reader_total(r) == n);
     for (;;) {
         size_t m = 0;
-        if (shmb_stream_reader_read(r, got + have, n + 1 - have, 10000, &m) != SHMB_OK) {
+        if (shmb_stream_reader_read(r, got + have, n + 1 - have, WAIT_MS(10000), &m) != SHMB_OK) {
             CHECK(0);
             break;
         }

@@ -257,7 +257,7 @@ static void test_stream_handles() {
         CHECK(wait_child(pid) == 0);
         CHECK_THROWS(r2.finish(), SHMB_CLOSED, -1);
     }
-    CHECK(stream_writer::remove(n.c_str()));
+    CHECK(!stream_writer::remove(n.c_str()));  // a finished stream's name is already gone
     {
         stream_writer w(create_only, n.c_str(), 16, std::uint64_t{4});
         stream_reader r(open_only, n.c_str());
@@ -267,7 +267,26 @@ static void test_stream_handles() {
         CHECK_THROWS(r.read(buf, sizeof buf, milliseconds(1000)), SHMB_PEER_GONE, -1);
         CHECK_THROWS(w.write("1"), SHMB_CLOSED, -1);
     }
-    CHECK(stream_writer::remove(n.c_str()));
+    CHECK(!stream_writer::remove(n.c_str()));  // abort removed the name
+    {
+        // A reader that starts first waits for the stream to appear; an interrupt stops it.
+        CHECK_THROWS(stream_reader(open_only, n.c_str(), milliseconds(30)), SHMB_TIMEOUT, -1);
+        int calls = 0;
+        CHECK_THROWS(stream_reader(open_only, n.c_str(), wait_options(std::nullopt, [&] {
+                         return ++calls >= 2;
+                     })),
+                     SHMB_ABORTED, -1);
+        CHECK(calls == 2);
+        bool threw = false;
+        try {
+            stream_reader(open_only, n.c_str(),
+                          wait_options(std::nullopt, []() -> bool { throw std::logic_error("mine"); }));
+        } catch (const std::logic_error& e) {
+            threw = std::string(e.what()) == "mine";
+        }
+        CHECK(threw);  // the interrupt's own exception comes back, not SHMB_ABORTED
+        CHECK_THROWS(stream_reader(open_only, n.c_str(), milliseconds(-1)), SHMB_INVALID_ARGUMENT, -1);
+    }
     stream_writer empty;
     CHECK_THROWS(empty.write("x"), SHMB_NULL_ARGUMENT, 0);
 }

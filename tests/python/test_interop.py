@@ -189,7 +189,7 @@ def test_core_writes_python_reads(core_peer: str, shm_name: str, tmp_path: Path,
             assert fr.read() == data
             h = fr.header()
             assert h.payload_len == len(data) and h.checksum is not None
-            assert h.kind == "message" and (h.version_major, h.version_minor) == (1, 0)
+            assert h.kind == "message" and (h.version_major, h.version_minor) == shmbridge.FRAMED_VERSION == (1, 1)
     shmbridge.remove(shm_name)
 
 

@@ -5,15 +5,18 @@
 //! cargo run --release -p shmbridge-cli --example rtt -- [ROUNDS]
 //! ```
 //!
-//! The parent re-runs this program as the child; each round trip is one message each way.
+//! The parent re-runs this program as the child; each round trip is one message each way. The
+//! shared-memory round trip runs twice: with the child's request segment opened read-write,
+//! and read-only (a read-only reader cannot count itself as a sleeper; the writer learns of it
+//! through its liveness lock and then wakes on every publish).
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shmbridge::{Access, FramedOptions, FramedSegment, ShmObject};
+use shmbridge::{Access, FramedOptions, FramedSegment, ShmObject, Wait};
 
-const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
+const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Publish a one-byte payload: the seqlock write, the futex bump and the wake (if anyone
 /// sleeps), without a checksum.
@@ -35,14 +38,19 @@ fn child_pipe() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn child_shm(request: &str, reply: &str, rounds: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let request = FramedSegment::open(request, Access::ReadWrite)?;
+fn child_shm(
+    request: &str,
+    reply: &str,
+    rounds: u64,
+    access: Access,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let request = FramedSegment::open(request, access)?;
     let reply = FramedSegment::open(reply, Access::ReadWrite)?;
     let mut seen = request.publish_count();
     // Tell the parent we are ready.
     reply.write(b"r")?;
     for _ in 0..rounds {
-        seen = request.wait(seen, TIMEOUT)?;
+        seen = request.wait(seen, &mut Wait::timeout(TIMEOUT))?;
         publish(&reply, b'p')?;
     }
     Ok(())
@@ -72,7 +80,7 @@ fn pipe_rtt(rounds: u64) -> Result<Duration, Box<dyn std::error::Error>> {
     Ok(t / u32::try_from(rounds)?)
 }
 
-fn shm_rtt(rounds: u64) -> Result<Duration, Box<dyn std::error::Error>> {
+fn shm_rtt(rounds: u64, access: Access) -> Result<Duration, Box<dyn std::error::Error>> {
     let request_name = shmbridge::name::unique("shmb_bench_ping_");
     let reply_name = shmbridge::name::unique("shmb_bench_pong_");
     let request = FramedSegment::create(&request_name, 64, &FramedOptions::default())?;
@@ -81,17 +89,23 @@ fn shm_rtt(rounds: u64) -> Result<Duration, Box<dyn std::error::Error>> {
     let total = rounds + warm;
     let mut seen = reply.publish_count();
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["shm-child", &request_name, &reply_name, &total.to_string()])
+        .args([
+            "shm-child",
+            &request_name,
+            &reply_name,
+            &total.to_string(),
+            access.as_str(),
+        ])
         .spawn()?;
     let mut run = || -> Result<Duration, Box<dyn std::error::Error>> {
-        seen = reply.wait(seen, TIMEOUT)?; // the child is ready
+        seen = reply.wait(seen, &mut Wait::timeout(TIMEOUT))?; // the child is ready
         let mut start = Instant::now();
         for i in 0..total {
             if i == warm {
                 start = Instant::now();
             }
             publish(&request, b'x')?;
-            seen = reply.wait(seen, TIMEOUT)?;
+            seen = reply.wait(seen, &mut Wait::timeout(TIMEOUT))?;
         }
         Ok(start.elapsed())
     };
@@ -106,12 +120,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("pipe-child") => return child_pipe(),
-        Some("shm-child") => return child_shm(&args[1], &args[2], args[3].parse()?),
+        Some("shm-child") => {
+            let access = if args[4] == "read_only" {
+                Access::ReadOnly
+            } else {
+                Access::ReadWrite
+            };
+            return child_shm(&args[1], &args[2], args[3].parse()?, access);
+        }
         _ => {}
     }
     let rounds: u64 = args.first().map_or(Ok(100_000), |s| s.parse())?;
     let pipe = pipe_rtt(rounds)?;
-    let shm = shm_rtt(rounds)?;
+    let shm = shm_rtt(rounds, Access::ReadWrite)?;
+    let shm_ro = shm_rtt(rounds, Access::ReadOnly)?;
     println!("round trips: {rounds} each");
     println!(
         "pipe request-reply:                 {:>9.3} us",
@@ -122,8 +144,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         shm.as_secs_f64() * 1e6
     );
     println!(
+        "  ... read-only reader:         {:>9.3} us",
+        shm_ro.as_secs_f64() * 1e6
+    );
+    println!(
         "ratio pipe / shmbridge:         {:>9.1}x",
         pipe.as_secs_f64() / shm.as_secs_f64().max(1e-12)
+    );
+    println!(
+        "ratio read-only / read-write:   {:>9.2}x",
+        shm_ro.as_secs_f64() / shm.as_secs_f64().max(1e-12)
     );
     Ok(())
 }

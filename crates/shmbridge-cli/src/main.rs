@@ -156,10 +156,10 @@ fn parse_timeout(s: &str) -> Result<Timeout, String> {
         .trim()
         .parse()
         .map_err(|_| format!("{s:?} is not a duration (try 30s, 500ms, 2m, or none)"))?;
-    if !v.is_finite() || v < 0.0 {
-        return Err(format!("{s:?} is not a duration"));
-    }
-    Ok(Timeout(Some(Duration::from_secs_f64(v * mult))))
+    // A huge value means "effectively forever"; NaN and negatives are refused.
+    shmbridge::duration_from_secs(v * mult)
+        .map(Timeout)
+        .map_err(|e| format!("{s:?}: {}", e.detail()))
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -395,11 +395,13 @@ fn main() -> ExitCode {
         Cmd::Cat { name, timeout } => {
             use std::os::fd::AsFd;
             let stdout = std::io::stdout();
+            // No bar (stdout is the data), but the callback still carries Ctrl-C and SIGTERM.
+            let (_bar, progress) = progress_bar(true, "cat");
             let opts = RecvOptions {
                 timeout: timeout.0,
                 keep: true,
                 fsync: false,
-                progress: None,
+                progress: Some(progress),
             };
             match shmbridge::recv_to_fd(&name, stdout.as_fd(), &opts) {
                 Ok(_) => ExitCode::SUCCESS,
@@ -692,6 +694,17 @@ mod tests {
         );
         assert_eq!(parse_timeout("3").unwrap().0, Some(Duration::from_secs(3)));
         assert_eq!(parse_timeout("none").unwrap().0, None);
+        assert_eq!(
+            parse_timeout("1e19").unwrap().0,
+            Some(Duration::from_secs(10_000_000_000_000_000_000))
+        );
+        assert_eq!(
+            parse_timeout("1e300").unwrap().0,
+            None,
+            "too large: forever"
+        );
+        assert!(parse_timeout("-1s").is_err());
+        assert!(parse_timeout("nan").is_err());
         assert_eq!(parse_mode("644").unwrap(), 0o644);
         assert!(parse_mode("999").is_err());
     }

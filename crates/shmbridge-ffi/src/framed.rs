@@ -1,11 +1,11 @@
 //! The framed layout: shmbridge's validated, versioned header, then the payload.
 
 use std::ffi::{c_char, c_void, CString};
-use std::time::Duration;
 
 use shmbridge::{FramedOptions, FramedSegment, HeaderInfo, SegmentOptions};
 
 use crate::error::{guard, guard_value, out_arg, ref_arg, shmb_result, str_arg, FfiError};
+use crate::wait::{shmb_wait, CWait};
 use crate::{c_string, give, shmb_access, take};
 
 /// The payload area holds one message, replaced as a whole by each write.
@@ -18,6 +18,8 @@ pub const SHMB_FLAG_CHECKSUM: u32 = 1;
 pub const SHMB_FLAG_WRITER_CLOSED: u32 = 2;
 /// Flag: at least one payload has been published.
 pub const SHMB_FLAG_PUBLISHED: u32 = 4;
+/// Flag (layout 1.1): the writer wakes on every publish, because read-only readers wait.
+pub const SHMB_FLAG_WAKE_ALWAYS: u32 = 8;
 
 /// A snapshot of a framed header (see docs/SPEC.md, "Layout 3"), filled in by
 /// `shmb_framed_header()` and `shmb_list_get()`. Plain data owned by the caller.
@@ -46,9 +48,10 @@ pub struct shmb_header_info {
     pub has_checksum: bool,
     /// CRC-32 (zlib's) of the payload when `has_checksum`.
     pub checksum: u32,
-    /// Pid of the process that created the segment.
+    /// Pid of the process that created the segment (in its own PID namespace: information).
     pub creator_pid: u32,
-    /// Whether that process still runs.
+    /// Whether a writer is alive: some process holds the segment's writer liveness lock (for a
+    /// layout 1.0 segment: whether the creator's pid still runs).
     pub creator_alive: bool,
     /// That process's start time, in clock ticks since boot (0 if unknown).
     pub creator_start_time: u64,
@@ -155,6 +158,42 @@ pub unsafe extern "C" fn shmb_framed_open(
         let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
         let acc = crate::access(F, access)?;
         let f = FramedSegment::open(name, acc)?;
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { give(out, shmb_framed::new(f)) };
+        Ok(())
+    })
+}
+
+/// As `shmb_framed_open()`, but when no segment `name` exists yet, wait for one to appear, as
+/// `wait` allows (NULL: without a limit). A segment that exists but is not a valid framed
+/// segment fails at once: segments get their name only once their header is complete.
+///
+/// Ownership: `name` and `wait` are borrowed; on success the caller owns `*out`.
+///
+/// Errors: those of `shmb_framed_open()` except `SHMB_NOT_FOUND`; `SHMB_TIMEOUT` (no such
+/// segment appeared in time), `SHMB_ABORTED` (the interrupt asked to stop),
+/// `SHMB_INVALID_ARGUMENT` (a bad `timeout_ms`).
+///
+/// # Safety
+///
+/// `name` is NULL or a NUL-terminated string; `wait` is NULL or points to a `shmb_wait`; `out`
+/// is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_framed_open_wait(
+    name: *const c_char,
+    access: shmb_access,
+    wait: *const shmb_wait,
+    out: *mut *mut shmb_framed,
+) -> shmb_result {
+    const F: &str = "shmb_framed_open_wait";
+    guard(F, || {
+        let out = out_arg(out, F, "out")?;
+        // SAFETY: forwarded from this function's contract.
+        let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
+        let acc = crate::access(F, access)?;
+        // SAFETY: forwarded from this function's contract.
+        let w = unsafe { CWait::from_c(wait, F) }?;
+        let f = w.run(false, |w| FramedSegment::open_wait(name, acc, w))?;
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { give(out, shmb_framed::new(f)) };
         Ok(())
@@ -297,34 +336,22 @@ pub unsafe extern "C" fn shmb_framed_read(
         if buf.is_null() && cap > 0 {
             return Err(FfiError::null(F, "buf"));
         }
-        let mut needed = 0usize;
-        let r = f.inner.read_with(|ptr, len| {
-            if len > cap {
-                needed = len;
-                return Ok(0);
-            }
-            needed = 0;
-            if len > 0 {
-                // SAFETY: read_with guarantees `len` bytes at `ptr` in the mapping; `buf` holds
-                // `cap >= len` bytes by contract and is not part of the mapping.
-                unsafe { std::ptr::copy_nonoverlapping(ptr, buf.cast::<u8>(), len) };
-            }
-            // SAFETY: `buf` now holds `len` initialised bytes (nothing to read when len is 0).
-            let copied = unsafe { std::slice::from_raw_parts(buf.cast::<u8>().cast_const(), len) };
-            Ok(crc32fast::hash(copied))
-        });
-        if needed > 0 {
-            // SAFETY: checked non-NULL; writable by contract.
-            unsafe { *out_len = needed };
+        let buf: &mut [u8] = if cap == 0 {
+            &mut []
+        } else {
+            // SAFETY: non-NULL, `cap` writable bytes by contract, not part of the mapping.
+            unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
+        };
+        let snap = f.inner.read_into_slice(buf)?;
+        let len = usize::try_from(snap.len).unwrap_or(usize::MAX);
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { *out_len = len };
+        if len > cap {
             return Err(FfiError::new(
                 shmb_result::SHMB_BUFFER_TOO_SMALL,
-                format!("{F}: the payload is {needed} bytes but the buffer holds {cap}"),
+                format!("{F}: the payload is {len} bytes but the buffer holds {cap}"),
             ));
         }
-        r?;
-        let len = usize::try_from(f.inner.payload_len()).unwrap_or(usize::MAX);
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { *out_len = len.min(cap) };
         Ok(())
     })
 }
@@ -343,20 +370,24 @@ pub unsafe extern "C" fn shmb_framed_publish_count(framed: *const shmb_framed) -
     })
 }
 
-/// Wait until the publish counter differs from `seen`, the writer closes the segment, or
-/// `timeout_ms` milliseconds pass (a negative timeout waits forever). Spins briefly, then
-/// sleeps on a futex in the shared mapping. Stores the new counter in `*out_count`.
+/// Wait until the publish counter differs from `seen`, the writer closes the segment or is
+/// gone, or `wait` runs out (NULL: no limit, no interrupt). Spins briefly, then sleeps on a
+/// futex in the shared mapping (read-only handles too). Stores the new counter in
+/// `*out_count`.
 ///
-/// Errors: `SHMB_NULL_ARGUMENT`, `SHMB_TIMEOUT`, `SHMB_WRITER_CLOSED`, `SHMB_TRUNCATED`.
+/// Errors: `SHMB_NULL_ARGUMENT`, `SHMB_TIMEOUT`, `SHMB_ABORTED` (the interrupt asked to stop),
+/// `SHMB_WRITER_CLOSED`, `SHMB_PEER_GONE` (no process holds the segment as its writer any
+/// more), `SHMB_TRUNCATED`, `SHMB_INVALID_ARGUMENT` (a bad `timeout_ms`).
 ///
 /// # Safety
 ///
-/// `framed` is NULL or a live handle; `out_count` is NULL or valid for a write.
+/// `framed` is NULL or a live handle; `wait` is NULL or points to a `shmb_wait`; `out_count`
+/// is NULL or valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_framed_wait(
     framed: *const shmb_framed,
     seen: u32,
-    timeout_ms: i64,
+    wait: *const shmb_wait,
     out_count: *mut u32,
 ) -> shmb_result {
     const F: &str = "shmb_framed_wait";
@@ -364,8 +395,9 @@ pub unsafe extern "C" fn shmb_framed_wait(
         let out_count = out_arg(out_count, F, "out_count")?;
         // SAFETY: forwarded from this function's contract.
         let f = unsafe { ref_arg(framed, F, "framed") }?;
-        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        let n = f.inner.wait(seen, timeout)?;
+        // SAFETY: forwarded from this function's contract.
+        let w = unsafe { CWait::from_c(wait, F) }?;
+        let n = w.run(false, |w| f.inner.wait(seen, w))?;
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { *out_count = n };
         Ok(())

@@ -28,6 +28,7 @@ mod object;
 mod region;
 mod segment;
 mod transfer;
+mod wait;
 
 pub use error::shmb_result;
 pub use file::*;
@@ -37,6 +38,7 @@ pub use object::*;
 pub use region::*;
 pub use segment::*;
 pub use transfer::*;
+pub use wait::*;
 
 use error::{FfiError, FfiResult};
 use shmbridge::{Access, MapAccess, OpenMode};

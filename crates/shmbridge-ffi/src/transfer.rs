@@ -5,7 +5,6 @@
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::time::Duration;
 
 use shmbridge::{
     FramedOptions, Progress, ProgressFn, RecvOptions, Report, SegmentOptions, SendOptions,
@@ -14,6 +13,7 @@ use shmbridge::{
 
 use crate::error::{guard, guard_value, out_arg, shmb_result, str_arg, FfiError};
 use crate::file::path_arg;
+use crate::wait::{shmb_wait, timeout, CWait, SHMB_TIMEOUT_FOREVER};
 use crate::{c_string, give, take};
 
 /// How a file travels (`shmb_send_options.mode`, `shmb_transfer_report.mode`). Any other
@@ -27,8 +27,6 @@ pub const SHMB_TRANSFER_ONE_SHOT: shmb_transfer_mode = 1;
 /// taken and verified every byte.
 pub const SHMB_TRANSFER_STREAM: shmb_transfer_mode = 2;
 
-/// A `timeout_ms` that waits without a time limit (any negative value does).
-pub const SHMB_TIMEOUT_FOREVER: i64 = -1;
 /// The `total` a progress callback or `shmb_stream_reader_total()` reports when the length is
 /// not known in advance, and the `total` to give `shmb_stream_writer_create()` then.
 pub const SHMB_UNKNOWN_TOTAL: u64 = u64::MAX;
@@ -55,7 +53,7 @@ pub struct shmb_send_options {
     /// streaming then uses 16 MiB, and `SHMB_TRANSFER_AUTO` sends one-shot. Ignored one-shot.
     pub segment_size: u64,
     /// Streaming only: how long to wait for the receiver to attach or make progress, in
-    /// milliseconds; `SHMB_TIMEOUT_FOREVER` (negative, the default) has no limit.
+    /// milliseconds; `SHMB_TIMEOUT_FOREVER` (-1, the default) has no limit.
     pub timeout_ms: i64,
     /// Called as the transfer advances, or NULL (the default).
     pub progress: shmb_progress_fn,
@@ -69,7 +67,7 @@ pub struct shmb_send_options {
 #[derive(Clone, Copy, Debug)]
 pub struct shmb_recv_options {
     /// How long to wait for the sender (for the segment to appear, for the payload, and while
-    /// streaming for each next piece), in milliseconds; `SHMB_TIMEOUT_FOREVER` (negative, the
+    /// streaming for each next piece), in milliseconds; `SHMB_TIMEOUT_FOREVER` (-1, the
     /// default) has no limit; 0 fails at once unless the sender is ready. A sender that dies is
     /// noticed either way.
     pub timeout_ms: i64,
@@ -173,11 +171,6 @@ pub unsafe extern "C" fn shmb_recv_options_init(opts: *mut shmb_recv_options) {
     });
 }
 
-/// A negative `timeout_ms` is no limit.
-pub(crate) fn timeout(timeout_ms: i64) -> Option<Duration> {
-    u64::try_from(timeout_ms).ok().map(Duration::from_millis)
-}
-
 /// The C callback and its user pointer, callable from the core's `ProgressFn`.
 #[derive(Clone, Copy)]
 struct Callback {
@@ -270,7 +263,7 @@ pub unsafe extern "C" fn shmb_send_file(
         let core = SendOptions {
             mode,
             segment_size: (o.segment_size != 0).then_some(o.segment_size),
-            timeout: timeout(o.timeout_ms),
+            timeout: timeout(F, o.timeout_ms)?,
             permissions: crate::perm(o.permissions),
             progress,
         };
@@ -320,7 +313,7 @@ pub unsafe extern "C" fn shmb_recv_file(
         let o = unsafe { opts.as_ref() }.copied().unwrap_or_default();
         let progress = progress_fn(o.progress, o.progress_user);
         let core = RecvOptions {
-            timeout: timeout(o.timeout_ms),
+            timeout: timeout(F, o.timeout_ms)?,
             keep: o.keep,
             fsync: o.fsync,
             progress,
@@ -366,9 +359,11 @@ unsafe fn mut_arg<'a, T>(p: *mut T, func: &str, what: &str) -> Result<&'a mut T,
 /// segment is 384 + `capacity` bytes), announcing `total` bytes (`SHMB_UNKNOWN_TOTAL` when
 /// unknown; a known total is enforced), permission bits `perm` (`SHMB_PERM_DEFAULT` = 0600).
 ///
-/// Ownership: `name` is borrowed; on success the caller owns `*out`. Freeing the writer before
-/// `shmb_stream_writer_finish()` aborts the stream; it never removes the name (the creator
-/// does that with `shmb_remove()` when the stream is over).
+/// Ownership: `name` is borrowed; on success the caller owns `*out`. The segment gets its name
+/// only once every control word is set. A stream is used once, and the writer removes its name
+/// when the stream is over: when `shmb_stream_writer_finish()` returns (other than with
+/// `SHMB_TIMEOUT` or `SHMB_ABORTED`), on `shmb_stream_writer_abort()`, and when a writer is
+/// freed unfinished (which aborts the stream).
 ///
 /// Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_INVALID_SIZE` (capacity 0),
 /// `SHMB_INVALID_ARGUMENT`, `SHMB_ALREADY_EXISTS`, `SHMB_NO_SPACE`.
@@ -412,22 +407,25 @@ pub unsafe extern "C" fn shmb_stream_writer_create(
     })
 }
 
-/// Copy `len` bytes of `data` into the stream, waiting for room as needed, up to `timeout_ms`
-/// milliseconds each time the ring is full (`SHMB_TIMEOUT_FOREVER`: no limit).
+/// Copy `len` bytes of `data` into the stream, waiting for room as needed, as `wait` allows
+/// (NULL: no limit; its `timeout_ms` is an inactivity limit: it restarts whenever the reader
+/// makes room).
 ///
 /// Errors: `SHMB_NULL_ARGUMENT` (`data` may be NULL only when `len` is 0), `SHMB_PEER_GONE`
-/// (the reader died or gave up), `SHMB_TIMEOUT`, `SHMB_INVALID_ARGUMENT` (past the announced
-/// total), `SHMB_CLOSED` (already finished or aborted).
+/// (the reader died or gave up), `SHMB_TIMEOUT`, `SHMB_ABORTED` (the interrupt asked to
+/// stop), `SHMB_INVALID_ARGUMENT` (past the announced total, or a bad `timeout_ms`),
+/// `SHMB_CLOSED` (already finished or aborted).
 ///
 /// # Safety
 ///
-/// `writer` is NULL or a live handle; `data` is NULL or valid for `len` bytes of reads.
+/// `writer` is NULL or a live handle; `data` is NULL or valid for `len` bytes of reads; `wait`
+/// is NULL or points to a `shmb_wait`.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_stream_writer_write(
     writer: *mut shmb_stream_writer,
     data: *const c_void,
     len: usize,
-    timeout_ms: i64,
+    wait: *const shmb_wait,
 ) -> shmb_result {
     const F: &str = "shmb_stream_writer_write";
     guard(F, || {
@@ -441,43 +439,55 @@ pub unsafe extern "C" fn shmb_stream_writer_write(
             // SAFETY: non-NULL, `len` readable bytes by contract.
             unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
         };
+        // SAFETY: forwarded from this function's contract.
+        let wait = unsafe { CWait::from_c(wait, F) }?;
         let inner = w.inner.as_mut().ok_or_else(|| closed(F, "stream writer"))?;
-        inner.write(data, timeout(timeout_ms))?;
+        wait.run(true, |wt| inner.write(data, wt))?;
         Ok(())
     })
 }
 
-/// End the stream (publish the byte count and CRC-32), then wait up to `timeout_ms` for the
-/// reader to take and verify every byte. Stores the CRC-32 in `*out_crc` when `out_crc` is
-/// not NULL. Whatever the result, the writer is done afterwards: only `_free` remains (a
-/// failure leaves the stream aborted).
+/// End the stream (publish the byte count and CRC-32), then wait, as `wait` allows (NULL: no
+/// limit), for the reader to take and verify every byte, and remove the segment's name.
+/// Stores the CRC-32 in `*out_crc` when `out_crc` is not NULL. On `SHMB_TIMEOUT` and
+/// `SHMB_ABORTED` the end stays published and the call may be repeated; after any other
+/// result the writer is done: only `_free` remains.
 ///
-/// Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_ARGUMENT` (fewer bytes written than announced),
-/// `SHMB_PEER_GONE`, `SHMB_TIMEOUT`, `SHMB_CLOSED`.
+/// Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_ARGUMENT` (fewer bytes written than announced:
+/// the stream is aborted; or a bad `timeout_ms`), `SHMB_PEER_GONE`, `SHMB_TIMEOUT`,
+/// `SHMB_ABORTED`, `SHMB_CLOSED`.
 ///
 /// # Safety
 ///
-/// `writer` is NULL or a live handle; `out_crc` is NULL or valid for a write.
+/// `writer` is NULL or a live handle; `wait` is NULL or points to a `shmb_wait`; `out_crc` is
+/// NULL or valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_stream_writer_finish(
     writer: *mut shmb_stream_writer,
-    timeout_ms: i64,
+    wait: *const shmb_wait,
     out_crc: *mut u32,
 ) -> shmb_result {
     const F: &str = "shmb_stream_writer_finish";
     guard(F, || {
         // SAFETY: forwarded from this function's contract.
         let w = unsafe { mut_arg(writer, F, "writer") }?;
-        let inner = w.inner.take().ok_or_else(|| closed(F, "stream writer"))?;
-        let crc = inner.finish(timeout(timeout_ms))?;
+        // SAFETY: forwarded from this function's contract.
+        let wait = unsafe { CWait::from_c(wait, F) }?;
+        let inner = w.inner.as_mut().ok_or_else(|| closed(F, "stream writer"))?;
+        let result = wait.run(true, |wt| inner.finish(wt));
+        if !matches!(&result, Err(e) if matches!(e.kind(), shmbridge::ErrorKind::Timeout | shmbridge::ErrorKind::Aborted))
+        {
+            w.inner = None;
+        }
+        let crc = result?;
         // SAFETY: forwarded from this function's contract.
         unsafe { put(out_crc, crc) };
         Ok(())
     })
 }
 
-/// Mark the stream aborted: the reader fails at once. Also what freeing an unfinished writer
-/// does. NULL, or a writer already finished or aborted, is a no-op.
+/// Mark the stream aborted (the reader fails at once) and remove its name. Also what freeing
+/// an unfinished writer does. NULL, or a writer already finished or aborted, is a no-op.
 ///
 /// # Safety
 ///
@@ -524,8 +534,8 @@ pub unsafe extern "C" fn shmb_stream_writer_name(
     })
 }
 
-/// Release the writer (aborting the stream if it was not finished); never removes the name.
-/// NULL is a no-op.
+/// Release the writer. An unfinished stream is aborted and its name removed; a stream whose
+/// end was published keeps its name for the reader. NULL is a no-op.
 ///
 /// # Safety
 ///
@@ -536,22 +546,25 @@ pub unsafe extern "C" fn shmb_stream_writer_free(writer: *mut shmb_stream_writer
     guard_value((), || unsafe { take(writer) });
 }
 
-/// Open the stream segment `name` and attach as its one reader. The segment must exist (the
-/// writer creates it): retry on `SHMB_NOT_FOUND` to wait for it.
+/// Open the stream segment `name` and attach as its one reader, waiting for the writer to
+/// create it as `wait` allows (NULL: without a limit; a `timeout_ms` of 0 does not wait).
 ///
 /// Ownership: `name` is borrowed; on success the caller owns `*out`. Freeing the reader before
 /// `shmb_stream_reader_finish()` tells the writer the reader gave up.
 ///
-/// Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_NOT_FOUND`,
-/// `SHMB_PERMISSION_DENIED`, `SHMB_UNSUPPORTED` (not a stream), `SHMB_ALREADY_EXISTS` (another
-/// reader attached: a stream is read once), `SHMB_BAD_MAGIC` and the other header errors.
+/// Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_TIMEOUT` (no such stream appeared
+/// in time), `SHMB_ABORTED`, `SHMB_PERMISSION_DENIED`, `SHMB_UNSUPPORTED` (not a stream),
+/// `SHMB_ALREADY_EXISTS` (another reader attached: a stream is read once), `SHMB_BAD_MAGIC`
+/// and the other header errors, `SHMB_INVALID_ARGUMENT` (a bad `timeout_ms`).
 ///
 /// # Safety
 ///
-/// `name` is NULL or a NUL-terminated string; `out` is NULL or valid for a write.
+/// `name` is NULL or a NUL-terminated string; `wait` is NULL or points to a `shmb_wait`; `out`
+/// is NULL or valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_stream_reader_open(
     name: *const c_char,
+    wait: *const shmb_wait,
     out: *mut *mut shmb_stream_reader,
 ) -> shmb_result {
     const F: &str = "shmb_stream_reader_open";
@@ -559,7 +572,9 @@ pub unsafe extern "C" fn shmb_stream_reader_open(
         let out = out_arg(out, F, "out")?;
         // SAFETY: forwarded from this function's contract.
         let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
-        let r = StreamReader::open(name)?;
+        // SAFETY: forwarded from this function's contract.
+        let wait = unsafe { CWait::from_c(wait, F) }?;
+        let r = wait.run(false, |w| StreamReader::open_wait(name, w))?;
         let name = c_string(r.framed().name());
         // SAFETY: checked non-NULL; writable by contract.
         unsafe {
@@ -575,24 +590,25 @@ pub unsafe extern "C" fn shmb_stream_reader_open(
     })
 }
 
-/// Copy the next bytes of the stream into `buf` (at most `cap`), waiting up to `timeout_ms`
-/// for data, and store how many in `*out_n`: 0 means the end of the stream, whose byte count
-/// and CRC-32 were verified.
+/// Copy the next bytes of the stream into `buf` (at most `cap`), waiting for data as `wait`
+/// allows (NULL: no limit), and store how many in `*out_n`: 0 means the end of the stream,
+/// whose byte count and CRC-32 were verified.
 ///
 /// Errors: `SHMB_NULL_ARGUMENT` (`buf` may be NULL only when `cap` is 0), `SHMB_PEER_GONE`
 /// (the writer died or aborted), `SHMB_CHECKSUM_MISMATCH` / `SHMB_TRUNCATED` (the end does not
-/// verify), `SHMB_TIMEOUT`, `SHMB_CLOSED`.
+/// verify), `SHMB_TIMEOUT`, `SHMB_ABORTED`, `SHMB_CLOSED`, `SHMB_INVALID_ARGUMENT` (a bad
+/// `timeout_ms`).
 ///
 /// # Safety
 ///
-/// `reader` is NULL or a live handle; `buf` is NULL or valid for `cap` bytes of writes;
-/// `out_n` is NULL or valid for a write.
+/// `reader` is NULL or a live handle; `buf` is NULL or valid for `cap` bytes of writes; `wait`
+/// is NULL or points to a `shmb_wait`; `out_n` is NULL or valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_stream_reader_read(
     reader: *mut shmb_stream_reader,
     buf: *mut c_void,
     cap: usize,
-    timeout_ms: i64,
+    wait: *const shmb_wait,
     out_n: *mut usize,
 ) -> shmb_result {
     const F: &str = "shmb_stream_reader_read";
@@ -603,13 +619,15 @@ pub unsafe extern "C" fn shmb_stream_reader_read(
         if buf.is_null() && cap > 0 {
             return Err(FfiError::null(F, "buf"));
         }
+        // SAFETY: forwarded from this function's contract.
+        let wait = unsafe { CWait::from_c(wait, F) }?;
         let inner = r.inner.as_mut().ok_or_else(|| closed(F, "stream reader"))?;
         let n = if cap == 0 {
             0
         } else {
             // SAFETY: non-NULL, `cap` writable bytes by contract, not part of the mapping.
             let buf = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) };
-            inner.read(buf, timeout(timeout_ms))?
+            wait.run(true, |w| inner.read(buf, w))?
         };
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { *out_n = n };

@@ -124,8 +124,18 @@ pub(crate) fn out_of_bounds(msg: String) -> PyErr {
     ours("OutOfBounds", msg)
 }
 
-/// The Python exception for a core error.
+/// The Python exception for a core error, with the core's kind in its `kind` attribute (as
+/// `ErrorKind::as_str` spells it; the same words in every front).
 pub(crate) fn to_py(err: &Error) -> PyErr {
+    let e = class_for(err);
+    Python::attach(|py| {
+        // Best effort: an attribute on an exception instance cannot fail in practice.
+        let _ = e.value(py).setattr("kind", err.kind().as_str());
+    });
+    e
+}
+
+fn class_for(err: &Error) -> PyErr {
     let msg = err.to_string();
     if let Some(errno) = err.errno() {
         if matches!(

@@ -1,17 +1,17 @@
 //! Framed segments: a validated, versioned header, then the payload.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use shmbridge::{Access, ErrorKind, FramedOptions, ShmObject};
+use shmbridge::{Access, FramedOptions, ShmObject};
 
 use crate::errors::{self, IntoPy};
 use crate::exporter::InputBuffer;
 use crate::mapping::{get_field, set_field, Fields, SendPtr, RELEASE_GIL_AT};
 use crate::segment::options;
+use crate::wait::{blocking, parse_timeout, Limit};
 
 type Core = shmbridge::FramedSegment;
 
@@ -98,7 +98,9 @@ impl HeaderInfo {
         self.core.writer_closed()
     }
 
-    /// Whether the process that created the segment still runs.
+    /// Whether a writer is alive: some process holds the segment's writer liveness lock (for
+    /// a layout 1.0 segment: whether the creator's pid still runs). Works across PID
+    /// namespaces.
     fn creator_alive(&self) -> bool {
         self.core.creator_alive()
     }
@@ -176,16 +178,26 @@ impl FramedSegment {
         Ok(Self::wrap(core, false))
     }
 
-    /// Open the framed segment `name` and validate its header.
+    /// Open the framed segment `name` and validate its header. With a `timeout` (seconds;
+    /// `math.inf` for no limit), wait that long for the segment to appear if it does not exist
+    /// yet (without the GIL; Ctrl-C interrupts); without one it must exist now. A segment that
+    /// exists but is not framed fails at once either way.
     #[staticmethod]
-    #[pyo3(signature = (name, *, readonly = false))]
-    fn open(name: &str, readonly: bool) -> PyResult<Self> {
+    #[pyo3(signature = (name, *, readonly = false, timeout = None))]
+    fn open(py: Python<'_>, name: &str, readonly: bool, timeout: Option<f64>) -> PyResult<Self> {
         let access = if readonly {
             Access::ReadOnly
         } else {
             Access::ReadWrite
         };
-        Ok(Self::wrap(Core::open(name, access).py()?, readonly))
+        let core = match timeout {
+            None => Core::open(name, access).py()?,
+            Some(t) => blocking(py, parse_timeout(Some(t))?, Limit::Deadline, |w| {
+                Core::open_wait(name, access, w)
+            })?
+            .py()?,
+        };
+        Ok(Self::wrap(core, readonly))
     }
 
     /// The segment name.
@@ -271,114 +283,78 @@ impl FramedSegment {
     /// races the copy) and checked against its CRC-32.
     fn read<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let inner = self.inner()?;
+        let mut len = inner.payload_len().min(inner.capacity());
         loop {
-            let len = inner.payload_len();
-            let Ok(len) = usize::try_from(len.min(inner.capacity())) else {
+            let Ok(n) = usize::try_from(len) else {
                 return Err(PyValueError::new_err("payload too large"));
             };
-            let mut changed = false;
-            let bytes = PyBytes::new_with(py, len, |out| {
+            let mut got = 0u64;
+            let bytes = PyBytes::new_with(py, n, |out| {
                 let ptr = SendPtr(out.as_mut_ptr());
-                let changed = &mut changed;
-                let mut copy = || {
-                    inner.read_with(|payload, now| {
-                        if now != len {
-                            *changed = true;
-                            return Err(shmbridge::Error::new(
-                                ErrorKind::InvalidArgument,
-                                "payload length changed",
-                            ));
-                        }
-                        // SAFETY: read_with guarantees `len` readable bytes at `payload`; `ptr`
-                        // is the start of the `len`-byte bytes object under construction.
-                        let out = unsafe {
-                            std::ptr::copy_nonoverlapping(payload, ptr.get(), len);
-                            std::slice::from_raw_parts(ptr.get(), len)
-                        };
-                        Ok(crc32fast::hash(out))
-                    })
+                let copy = || {
+                    // SAFETY: `ptr` is the start of the `n`-byte bytes object under
+                    // construction, which nothing else touches during the copy.
+                    let buf = unsafe { std::slice::from_raw_parts_mut(ptr.get(), n) };
+                    inner.read_into_slice(buf)
                 };
-                let result = if len >= RELEASE_GIL_AT {
+                let snap = if n >= RELEASE_GIL_AT {
                     py.detach(copy)
                 } else {
                     copy()
-                };
-                match result {
-                    Err(_) if *changed => Ok(()),
-                    other => other.map(|_| ()).py(),
                 }
+                .py()?;
+                got = snap.len;
+                Ok(())
             })?;
-            if !changed {
+            if got == len {
                 return Ok(bytes);
             }
+            // A publish of another length came between the length and the copy: again.
+            len = got;
         }
     }
 
     /// Copy the current payload into the writable buffer `out` (consistently, checked);
-    /// returns its length. Raises `shmbridge.OutOfBounds` when `out` is too small.
+    /// returns its length, which is exactly what was copied. Raises `shmbridge.OutOfBounds`
+    /// when `out` is too small.
     fn readinto(&self, py: Python<'_>, out: &Bound<'_, PyAny>) -> PyResult<usize> {
         let inner = self.inner()?;
         let dst = InputBuffer::get(out, true)?;
         let room = dst.len();
         let ptr = SendPtr(dst.ptr());
         let copy = || {
-            inner.read_with(|payload, len| {
-                if len > room {
-                    return Err(shmbridge::Error::new(
-                        ErrorKind::OutOfBounds,
-                        format!("the payload is {len} bytes, the buffer holds {room}"),
-                    )
-                    .with_segment(inner.name()));
-                }
-                // SAFETY: `len` readable bytes at `payload` (read_with), `room >= len` writable
-                // bytes at ptr, kept alive by `dst` across the call.
-                let out = unsafe {
-                    std::ptr::copy_nonoverlapping(payload, ptr.get(), len);
-                    std::slice::from_raw_parts(ptr.get(), len)
-                };
-                Ok(crc32fast::hash(out))
-            })
+            // SAFETY: `room` writable bytes at `ptr`, kept alive by `dst` across the call and
+            // not part of the mapping.
+            let buf = unsafe { std::slice::from_raw_parts_mut(ptr.get(), room) };
+            inner.read_into_slice(buf)
         };
-        let result = if room >= RELEASE_GIL_AT {
+        let snap = if room >= RELEASE_GIL_AT {
             py.detach(copy)
         } else {
             copy()
         };
         drop(dst);
-        result.py()?;
-        Ok(usize::try_from(inner.payload_len()).unwrap_or(0).min(room))
+        let snap = snap.py()?;
+        let len = usize::try_from(snap.len).unwrap_or(usize::MAX);
+        if len > room {
+            return Err(errors::out_of_bounds(format!(
+                "segment {:?}: the payload is {len} bytes, the buffer holds {room}",
+                self.name
+            )));
+        }
+        Ok(len)
     }
 
     /// Wait until a publish after `seen` (a value of `publish_count`), without the GIL.
-    /// Returns the new counter. `timeout` in seconds (None: forever); raises
-    /// `shmbridge.Timeout`, or `shmbridge.WriterClosed` when the writer closed the segment.
-    /// Ctrl-C interrupts it.
+    /// Returns the new counter. `timeout` in seconds (None: no limit); raises
+    /// `shmbridge.Timeout`, `shmbridge.WriterClosed` when the writer closed the segment, or
+    /// `shmbridge.PeerGone` when no process holds it as its writer any more. Ctrl-C
+    /// interrupts it. Read-only handles sleep as read-write ones do.
     #[pyo3(signature = (seen, timeout = None))]
     fn wait(&self, py: Python<'_>, seen: u32, timeout: Option<f64>) -> PyResult<u32> {
         let inner = self.inner()?;
-        let deadline = match timeout {
-            None => None,
-            Some(t) if t.is_finite() && t >= 0.0 => {
-                Some(Instant::now() + Duration::from_secs_f64(t))
-            }
-            Some(t) => {
-                return Err(PyValueError::new_err(format!(
-                    "invalid timeout {t}: must be a non-negative number of seconds"
-                )))
-            }
-        };
-        let slice = Duration::from_millis(100);
-        loop {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let step = left.map_or(slice, |l| l.min(slice));
-            match py.detach(|| inner.wait(seen, Some(step))) {
-                Ok(now) => return Ok(now),
-                Err(e) if e.kind() == ErrorKind::Timeout && left.is_none_or(|l| l > step) => {
-                    py.check_signals()?;
-                }
-                Err(e) => return Err(errors::to_py(&e)),
-            }
-        }
+        let timeout = parse_timeout(timeout)?;
+        blocking(py, timeout, Limit::Deadline, |w| inner.wait(seen, w))?.py()
     }
 
     /// Mark the segment closed by its writer and wake every waiting reader.

@@ -16,6 +16,7 @@ mod mapping;
 mod segment;
 mod stream;
 mod transfer;
+mod wait;
 
 use pyo3::prelude::*;
 

@@ -1,72 +1,27 @@
 //! Streams: any amount of data through a fixed ring (`shmbridge::stream`), one writer and one
 //! reader, as Python classes.
 //!
-//! Every wait runs without the GIL in slices of [`SIGNAL_SLICE`], taking the GIL between
-//! slices only to check for Ctrl-C; the timeouts measure inactivity (no room made, no data
-//! arrived), as the core's do.
+//! Every wait is the core's, run by [`blocking`] without the GIL with Ctrl-C let through; the
+//! timeouts measure inactivity (no room made, no data arrived), as the core's do. The lifecycle
+//! (who removes the name, and when) is the core's too: see `shmbridge::stream`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use shmbridge::stream::{self as core, ReaderState};
-use shmbridge::{Error, ErrorKind, FramedOptions, ShmObject};
+use shmbridge::stream as core;
+use shmbridge::{Error, ErrorKind, FramedOptions};
 
-use crate::errors;
+use crate::errors::{self, IntoPy};
 use crate::exporter::InputBuffer;
 use crate::mapping::SendPtr;
 use crate::segment::options;
-use crate::transfer::{parse_timeout, to_py, SIGNAL_SLICE};
+use crate::wait::{blocking, parse_timeout, Limit};
 
 /// The chunk `read()` without a size and iteration take at a time.
 const READ_CHUNK: usize = 1 << 20;
-
-fn timeout_err(name: &str, t: Duration, what: &str) -> Error {
-    Error::new(
-        ErrorKind::Timeout,
-        format!("timed out after {t:?} waiting for {what}"),
-    )
-    .with_segment(name)
-}
-
-/// Run `step(slice)` until it succeeds or fails with anything but a timeout, in slices that
-/// let Ctrl-C through. `progressed()` tells whether the last slice moved data (which restarts
-/// the inactivity clock). Fails with a timeout after `timeout` without progress.
-fn sliced<T>(
-    py: Python<'_>,
-    name: &str,
-    timeout: Option<Duration>,
-    what: &str,
-    mut step: impl FnMut(Duration) -> shmbridge::Result<T> + Send,
-    mut progressed: impl FnMut() -> bool,
-) -> PyResult<T>
-where
-    T: Send,
-{
-    let mut since = Instant::now();
-    loop {
-        let slice = match timeout {
-            None => SIGNAL_SLICE,
-            Some(t) => match t.checked_sub(since.elapsed()) {
-                Some(left) if !left.is_zero() => left.min(SIGNAL_SLICE),
-                _ => return Err(to_py(py, &timeout_err(name, t, what), None)),
-            },
-        };
-        match py.detach(|| step(slice)) {
-            Ok(v) => return Ok(v),
-            Err(e) if e.kind() == ErrorKind::Timeout => {
-                if progressed() {
-                    since = Instant::now();
-                }
-                py.check_signals()?;
-            }
-            Err(e) => return Err(to_py(py, &e, None)),
-        }
-    }
-}
 
 /// Take the object out of its slot for a long call (so no lock is held while waiting), and
 /// put it back afterwards.
@@ -121,10 +76,12 @@ impl<T> Slot<T> {
 /// (the segment is `STREAM_HEADER_LEN` more), announcing `total` bytes when known. Any
 /// amount of data passes through; `write()` waits for the reader to make room.
 ///
-/// The writer owns the name: `finish()` (end the stream, wait until the reader verified every
-/// byte), `abort()` and `close()` remove it. As a context manager it finishes on a normal exit
-/// and aborts on an exception. `timeout` (seconds of inactivity, None: no limit) is the
-/// default of `write()` and `finish()`; every wait lets Ctrl-C through.
+/// A stream is used once, and its name goes when it is over (the core's rule, the same in every
+/// language): `finish()` (end the stream, wait until the reader verified every byte), and
+/// `abort()` or `close()` before the end remove it. A `finish()` that timed out or was
+/// interrupted leaves the end published and may be called again. As a context manager it
+/// finishes on a normal exit and aborts on an exception. `timeout` (seconds of inactivity,
+/// None: no limit) is the default of `write()` and `finish()`; every wait lets Ctrl-C through.
 #[pyclass(module = "shmbridge._native", frozen)]
 pub struct StreamWriter {
     slot: Slot<core::StreamWriter>,
@@ -178,7 +135,7 @@ impl StreamWriter {
         let owned = name.to_owned();
         let w = py
             .detach(|| core::StreamWriter::create(&owned, capacity, total, &opts))
-            .map_err(|e| to_py(py, &e, None))?;
+            .py()?;
         let name = w.framed().name().to_owned();
         Ok(Self {
             slot: Slot::new(w, format!("stream writer {name:?}")),
@@ -235,32 +192,15 @@ impl StreamWriter {
         let src = InputBuffer::get(data, false)?;
         let bytes = src.as_slice();
         let mut w = self.slot.take()?;
-        let start = w.written();
-        let now = AtomicU64::new(start);
-        let mut seen = start;
-        let w_ref = &mut w;
-        let result = sliced(
-            py,
-            &self.name,
-            timeout,
-            "the reader to make room",
-            |slice| {
-                let off = (w_ref.written() - start) as usize;
-                let r = w_ref.write(&bytes[off..], Some(slice));
-                now.store(w_ref.written(), Ordering::Relaxed);
-                r
-            },
-            || {
-                let n = now.load(Ordering::Relaxed);
-                std::mem::replace(&mut seen, n) != n
-            },
-        );
+        let result = blocking(py, timeout, Limit::Idle, |wt| w.write(bytes, wt));
         self.slot.put(w);
-        result.map(|()| bytes.len())
+        result?.py()?;
+        Ok(bytes.len())
     }
 
     /// End the stream and wait until the reader has taken and verified every byte; returns
-    /// the CRC-32. Then removes the segment.
+    /// the CRC-32, and the segment's name is gone. After a timeout or Ctrl-C the end stays
+    /// published and `finish()` may be called again.
     #[pyo3(signature = (timeout = None))]
     fn finish(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<u32> {
         if let WriterEnd::Finished(crc) = self.end() {
@@ -268,61 +208,34 @@ impl StreamWriter {
         }
         let timeout = self.timeout(timeout)?;
         let mut w = self.slot.take()?;
-        if let Err(e) = w.publish_end() {
-            // The stream was aborted (fewer bytes than announced).
-            self.set_end(WriterEnd::Aborted);
+        let result = blocking(py, timeout, Limit::Idle, |wt| w.finish(wt));
+        let retry = match &result {
+            Err(_) => true,
+            Ok(Err(e)) => matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Aborted),
+            Ok(Ok(_)) => false,
+        };
+        if retry {
+            self.slot.put(w);
+        } else {
             drop(self.slot.close());
             drop(w);
-            let _ = ShmObject::remove(&self.name);
-            return Err(to_py(py, &e, None));
         }
-        // Wait, interruptibly, until the reader is done or gone; the core's finish then
-        // returns at once with its verdict.
-        let waited = sliced(
-            py,
-            &self.name,
-            timeout,
-            "the reader to take every byte",
-            |slice| {
-                let until = Instant::now() + slice;
-                let mut pause = Duration::from_micros(50);
-                loop {
-                    let s = core::status(w.framed())?;
-                    let gone = s.reader_pid != 0 && !s.reader_alive;
-                    if matches!(s.reader_state, ReaderState::Done | ReaderState::Failed) || gone {
-                        return Ok(());
-                    }
-                    if Instant::now() >= until {
-                        return Err(Error::new(ErrorKind::Timeout, "slice"));
-                    }
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(5));
-                }
-            },
-            || false,
-        );
-        if let Err(e) = waited {
-            // Timed out or interrupted: the writer stays, finished, for another finish().
-            self.slot.put(w);
-            return Err(e);
-        }
-        drop(self.slot.close());
-        let result = py.detach(|| w.finish(Some(Duration::ZERO)));
-        let _ = ShmObject::remove(&self.name);
-        match result {
+        match result? {
             Ok(crc) => {
                 self.set_end(WriterEnd::Finished(crc));
                 Ok(crc)
             }
             Err(e) => {
-                self.set_end(WriterEnd::Aborted);
-                Err(to_py(py, &e, None))
+                if !retry {
+                    self.set_end(WriterEnd::Aborted);
+                }
+                Err(errors::to_py(&e))
             }
         }
     }
 
-    /// Abort the stream (the reader fails at once) and remove the segment. Does nothing after
-    /// `finish()`.
+    /// Abort the stream (the reader fails at once) and remove the segment. Does nothing once
+    /// the end was published by `finish()`.
     fn abort(&self) {
         if matches!(self.end(), WriterEnd::Finished(_)) {
             return;
@@ -332,7 +245,6 @@ impl StreamWriter {
         }
         if self.end() == WriterEnd::Open {
             self.set_end(WriterEnd::Aborted);
-            let _ = ShmObject::remove(&self.name);
         }
     }
 
@@ -402,58 +314,14 @@ impl StreamReader {
         timeout: Option<Duration>,
     ) -> PyResult<usize> {
         let mut r = self.slot.take()?;
-        let r_ref = &mut r;
-        let result = sliced(
-            py,
-            &self.name,
-            timeout,
-            "data from the writer",
-            |slice| {
-                // SAFETY: the caller guarantees `len` writable bytes at `ptr` for this call,
-                // not accessed by anyone else meanwhile.
-                let buf = unsafe { std::slice::from_raw_parts_mut(ptr.get(), len) };
-                r_ref.read(buf, Some(slice))
-            },
-            || false,
-        );
+        let result = blocking(py, timeout, Limit::Idle, |w| {
+            // SAFETY: the caller guarantees `len` writable bytes at `ptr` for this call, not
+            // accessed by anyone else meanwhile.
+            let buf = unsafe { std::slice::from_raw_parts_mut(ptr.get(), len) };
+            r.read(buf, w)
+        });
         self.slot.put(r);
-        result
-    }
-}
-
-/// Open `name` as a stream reader, waiting up to `deadline` for the writer to create it.
-fn open_reader(
-    py: Python<'_>,
-    name: &str,
-    deadline: Option<Instant>,
-) -> PyResult<core::StreamReader> {
-    loop {
-        let e = match py.detach(|| core::StreamReader::open(name)) {
-            Ok(r) => return Ok(r),
-            Err(e) => e,
-        };
-        // Not there yet, or being created (size 0, or the magic not yet written).
-        let retry = match e.kind() {
-            ErrorKind::NotFound | ErrorKind::InvalidSize => true,
-            ErrorKind::BadMagic => {
-                e.detail().contains("\\0\\0\\0") || e.detail().contains("smaller")
-            }
-            _ => false,
-        };
-        if !retry || deadline.is_some_and(|d| Instant::now() >= d) {
-            let e = if retry && e.kind() == ErrorKind::NotFound {
-                Error::new(
-                    ErrorKind::Timeout,
-                    "timed out waiting for the writer: no segment with this name appeared",
-                )
-                .with_segment(name)
-            } else {
-                e
-            };
-            return Err(to_py(py, &e, None));
-        }
-        py.detach(|| std::thread::sleep(Duration::from_millis(5)));
-        py.check_signals()?;
+        result?.py()
     }
 }
 
@@ -465,7 +333,10 @@ impl StreamReader {
     #[pyo3(signature = (name, *, timeout = None))]
     fn new(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<Self> {
         let timeout = parse_timeout(timeout)?;
-        let r = open_reader(py, name, timeout.map(|t| Instant::now() + t))?;
+        let r = blocking(py, timeout, Limit::Deadline, |w| {
+            core::StreamReader::open_wait(name, w)
+        })?
+        .py()?;
         let name = r.framed().name().to_owned();
         let capacity = r.framed().capacity();
         Ok(Self {
@@ -567,7 +438,7 @@ impl StreamReader {
 
     /// Tell the writer every byte arrived and verified; returns the CRC-32. Only after
     /// reading to the end (`read()` returned `b""`).
-    fn finish(&self, py: Python<'_>) -> PyResult<u32> {
+    fn finish(&self) -> PyResult<u32> {
         if let Some(c) = *self.crc.lock().unwrap_or_else(PoisonError::into_inner) {
             return Ok(c);
         }
@@ -579,10 +450,10 @@ impl StreamReader {
             )
             .with_segment(&self.name);
             self.slot.put(r);
-            return Err(to_py(py, &e, None));
+            return Err(errors::to_py(&e));
         }
         drop(self.slot.close());
-        let crc = r.finish().map_err(|e| to_py(py, &e, None))?;
+        let crc = r.finish().py()?;
         *self.crc.lock().unwrap_or_else(PoisonError::into_inner) = Some(crc);
         Ok(crc)
     }
@@ -593,13 +464,13 @@ impl StreamReader {
     }
 
     /// Finish if the verified end was read, else `abort()`.
-    fn close(&self, py: Python<'_>) {
+    fn close(&self) {
         let at_end = {
             let g = self.slot.lock();
             g.0.as_ref().is_some_and(|r| r.verified_crc().is_some())
         };
         if at_end {
-            let _ = self.finish(py);
+            let _ = self.finish();
         }
         self.abort();
     }
@@ -610,8 +481,8 @@ impl StreamReader {
 
     /// `close()`: finish when every byte was read and verified, abort otherwise.
     #[pyo3(signature = (*_args))]
-    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) {
-        self.close(py);
+    fn __exit__(&self, _args: &Bound<'_, PyTuple>) {
+        self.close();
     }
 
     fn __iter__(slf: Py<Self>) -> Py<Self> {

@@ -19,41 +19,27 @@ use pyo3::prelude::*;
 use shmbridge::{Error, ErrorKind, Progress, ProgressFn, RecvOptions, SendOptions, TransferMode};
 
 use crate::errors;
+use crate::wait::parse_timeout;
 
 /// The most often the progress hook takes the GIL (the final call always happens).
 pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
-/// How long a wait runs without the GIL before it takes it to check for Ctrl-C.
-pub(crate) const SIGNAL_SLICE: Duration = Duration::from_millis(100);
-
-/// `timeout` in seconds as a duration (`None`: no limit).
-pub(crate) fn parse_timeout(timeout: Option<f64>) -> PyResult<Option<Duration>> {
-    match timeout {
-        None => Ok(None),
-        Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(Duration::from_secs_f64(t))),
-        Some(t) => Err(PyValueError::new_err(format!(
-            "invalid timeout {t}: must be a non-negative number of seconds, or None"
-        ))),
-    }
-}
-
-/// The Python exception for a core error, with the core's kind in its `kind` attribute (the
-/// command line maps it onto its exit codes). A directory where a file belongs is an
-/// `IsADirectoryError`, as `open()` would raise.
+/// The Python exception for a core error about the file `dir` (see [`errors::to_py`]): a
+/// directory where a file belongs is an `IsADirectoryError`, as `open()` would raise.
 pub(crate) fn to_py(py: Python<'_>, err: &Error, dir: Option<&Path>) -> PyErr {
-    let e = match dir {
+    match dir {
         Some(d) if err.kind() == ErrorKind::InvalidArgument && d.is_dir() => {
-            PyIsADirectoryError::new_err((
+            let e = PyIsADirectoryError::new_err((
                 libc::EISDIR,
                 err.detail().to_owned(),
                 d.as_os_str().to_owned(),
-            ))
+            ));
+            // Best effort: an attribute on an exception instance cannot fail in practice.
+            let _ = e.value(py).setattr("kind", err.kind().as_str());
+            e
         }
         _ => errors::to_py(err),
-    };
-    // Best effort: an attribute on an exception instance cannot fail in practice.
-    let _ = e.value(py).setattr("kind", err.kind().as_str());
-    e
+    }
 }
 
 #[derive(Default)]

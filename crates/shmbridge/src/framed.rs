@@ -10,18 +10,27 @@
 //! another process is an error, not a `SIGBUS`.
 //!
 //! Concurrency: one writer at a time (the layout does not arbitrate between writers), any
-//! number of readers. The writer makes `sequence` odd, writes, makes it even again; a reader
-//! copies between two loads of `sequence` and retries when they differ or are odd. A writer
-//! that dies mid-write leaves `sequence` odd forever, so readers time out instead of taking a
-//! half-written payload.
+//! number of readers, through the [`crate::sync`] module: the payload is replaced under its
+//! seqlock (a writer that dies mid-write leaves it odd, so readers time out instead of taking
+//! a half-written payload), each publish bumps the futex word readers wait on, and the writer
+//! proves it is alive with its liveness lock.
+//!
+//! Readiness: [`FramedSegment::create`] sets up the whole header in an object that has no name
+//! yet and names it only then, so a reader never sees a half-made header; readers that start
+//! first wait for the name with [`FramedSegment::open_wait`].
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::mode::{Access, OpenMode};
 use crate::region::{Region, Scalar};
-use crate::segment::{Segment, SegmentOptions, ShmObject};
+use crate::segment::{Draft, Segment, SegmentOptions, ShmObject};
+use crate::sync::event::Event;
+use crate::sync::liveness::{self, Lease, Role};
+use crate::sync::seqlock::SeqLock;
+use crate::sync::Wait;
 use crate::sys;
 
 /// Byte offsets of the version-1 header fields (`docs/SPEC.md`, "Layout 3").
@@ -62,8 +71,9 @@ pub mod offsets {
 pub const MAGIC: [u8; 8] = *b"SHMBRIDG";
 /// The major version this library writes and reads.
 pub const VERSION_MAJOR: u16 = 1;
-/// The minor version this library writes.
-pub const VERSION_MINOR: u16 = 0;
+/// The minor version this library writes. 1.1 added the liveness locks (SPEC 5.5), named
+/// creation (5.1) and the `WAKE_ALWAYS` flag; a 1.0 reader reads 1.1 segments unchanged.
+pub const VERSION_MINOR: u16 = 1;
 /// The header length this library writes; readers accept any multiple of 64 from 128 up.
 pub const HEADER_LEN: u32 = 128;
 /// The least header length a reader accepts.
@@ -77,6 +87,9 @@ pub mod flags {
     pub const WRITER_CLOSED: u32 = 1 << 1;
     /// At least one payload has been published.
     pub const PUBLISHED: u32 = 1 << 2;
+    /// (1.1) The writer wakes sleepers on every publish, whether or not `waiters` counts them:
+    /// read-only readers, which cannot count themselves, are waiting.
+    pub const WAKE_ALWAYS: u32 = 1 << 3;
 }
 
 /// What a framed segment's payload area holds.
@@ -151,13 +164,16 @@ pub struct HeaderInfo {
     pub creator_start_time: u64,
     /// Creation time, nanoseconds since the Unix epoch.
     pub created_ns: u64,
+    /// Whether a writer is alive: its liveness lock is held (1.1; for a 1.0 segment, whether
+    /// the creator's pid and start time still match a running process).
+    pub writer_alive: bool,
 }
 
 impl HeaderInfo {
-    /// Whether the process that created the segment still runs (pid and start time match).
+    /// Whether a writer is alive (see [`writer_alive`](Self::writer_alive)).
     #[must_use]
     pub fn creator_alive(&self) -> bool {
-        sys::process_alive(self.creator_pid, self.creator_start_time)
+        self.writer_alive
     }
 
     /// Whether the writer marked the segment closed.
@@ -182,55 +198,85 @@ pub struct FramedSegment {
     header_len: u64,
     capacity: u64,
     kind: Kind,
+    version_minor: u16,
+    /// This handle's writer lock, once it created or wrote the segment.
+    writer: Mutex<Option<Lease>>,
+    /// A read-only handle's shared lock, taken before it first sleeps in [`Self::wait`].
+    ro_waiter: OnceLock<Option<Lease>>,
+    /// When this handle last looked for read-only waiters (ms since [`epoch`]), as a writer.
+    ro_checked_ms: AtomicU64,
 }
 
-/// How long a plain read retries while a write is in progress before giving up.
-const READ_RACE_LIMIT: Duration = Duration::from_secs(2);
+/// What a consistent read saw: see [`FramedSegment::read_into`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The payload's length. When a read into a caller's buffer finds it longer than the
+    /// buffer, nothing was copied and this says how long the buffer must be.
+    pub len: u64,
+    /// The payload's CRC-32 from the header, verified against the bytes copied; `None` when
+    /// the payload was published without one.
+    pub checksum: Option<u32>,
+    /// The seqlock counter of the snapshot (even; it grows by 2 with each publish).
+    pub sequence: u64,
+}
+
+/// A fixed point in time for the coarse clock writers use to pace their checks.
+fn epoch_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// How often a writer that finds no read-only waiters looks again.
+const RO_CHECK_EVERY_MS: u64 = 100;
 
 impl FramedSegment {
     /// Create the named segment with room for `capacity` payload bytes (`128 + capacity` bytes
-    /// in all) and an empty message payload.
+    /// in all) and an empty message payload. The name appears only once the header is
+    /// complete; this handle holds the writer's liveness lock until it is dropped.
     ///
     /// # Errors
     ///
-    /// Those of [`Segment::open_with`] with `CreateOnly`; [`ErrorKind::InvalidSize`] when
-    /// `capacity + 128` overflows.
+    /// [`ErrorKind::AlreadyExists`] when the name is taken; [`ErrorKind::InvalidName`],
+    /// [`ErrorKind::InvalidArgument`] (permissions), [`ErrorKind::NoSpace`];
+    /// [`ErrorKind::InvalidSize`] when `capacity + 128` overflows.
     pub fn create(name: &str, capacity: u64, opts: &FramedOptions) -> Result<Self> {
-        Self::create_kind(name, capacity, Kind::Message, HEADER_LEN, opts)
+        Self::create_kind(name, capacity, Kind::Message, HEADER_LEN, opts, |_| Ok(()))
     }
 
-    /// Create a framed segment of any kind; the kind's own area (if any) must follow the
-    /// common header within `header_len` (see SPEC.md). Used by the stream layer.
+    /// Create a framed segment of any kind: the common header is written, then `setup` fills
+    /// the kind's own area (which must follow the common header within `header_len`, see
+    /// SPEC.md), and only then does the segment get its name.
     pub(crate) fn create_kind(
         name: &str,
         capacity: u64,
         kind: Kind,
         header_len: u32,
         opts: &FramedOptions,
+        setup: impl FnOnce(&Self) -> Result<()>,
     ) -> Result<Self> {
+        let bare = crate::name::validate(name)?;
         let total = capacity.checked_add(u64::from(header_len)).ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidSize,
                 format!("invalid capacity {capacity}: too large"),
             )
-            .with_segment(name)
+            .with_segment(bare)
         })?;
-        let seg = Segment::open_with(name, OpenMode::CreateOnly, total, &opts.segment)?;
-        let (object, region) = seg.into_parts();
-        match Self::init_with_header(region, kind, header_len) {
-            Ok(mut framed) => {
-                framed.object = Some(object);
-                Ok(framed)
-            }
-            Err(e) => {
-                let _ = ShmObject::remove(object.name());
-                Err(e)
-            }
-        }
+        let draft = Draft::create(bare, total, opts.segment.permissions)?;
+        let lease = Lease::try_take(draft.fd(), Role::Writer, true, bare)?;
+        let mut framed =
+            Self::init_with_header(draft.map(opts.segment.populate)?, kind, header_len)?;
+        *framed
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner) = lease;
+        setup(&framed)?;
+        framed.object = Some(draft.publish()?);
+        Ok(framed)
     }
 
-    /// Write a fresh version-1 header into `region` (which must be writable and at least 128
-    /// bytes) and return the framed view of it. Whatever the region held is replaced.
+    /// Write a fresh header into `region` (which must be writable and at least 128 bytes) and
+    /// return the framed view of it. Whatever the region held is replaced.
     ///
     /// # Errors
     ///
@@ -274,16 +320,37 @@ impl FramedSegment {
             sys::process_start_time(pid).unwrap_or(0),
         )?;
         region.set(offsets::CREATED_NS, created_ns)?;
-        // The magic goes last: a reader that sees it sees a complete header.
+        // The magic goes last: a reader of a mapping that is already shared (an anonymous one
+        // across fork) that sees it sees a complete header.
         fence(Ordering::Release);
         region.write_at(offsets::MAGIC, &MAGIC)?;
-        Ok(Self {
+        Ok(Self::with_parts(
+            region,
+            header_len,
+            capacity,
+            kind,
+            VERSION_MINOR,
+        ))
+    }
+
+    fn with_parts(
+        region: Region,
+        header_len: u64,
+        capacity: u64,
+        kind: Kind,
+        version_minor: u16,
+    ) -> Self {
+        Self {
             region,
             object: None,
             header_len,
             capacity,
             kind,
-        })
+            version_minor,
+            writer: Mutex::new(None),
+            ro_waiter: OnceLock::new(),
+            ro_checked_ms: AtomicU64::new(0),
+        }
     }
 
     /// Open the named framed segment and validate its header.
@@ -292,10 +359,80 @@ impl FramedSegment {
     ///
     /// Those of [`Segment::open`], then those of [`from_region`](Self::from_region).
     pub fn open(name: &str, access: Access) -> Result<Self> {
-        let (object, region) = Segment::open(name, access)?.into_parts();
+        Self::open_with(
+            name,
+            &SegmentOptions {
+                access,
+                ..SegmentOptions::default()
+            },
+        )
+    }
+
+    pub(crate) fn open_with(name: &str, opts: &SegmentOptions) -> Result<Self> {
+        let (object, region) = Segment::open_with(name, OpenMode::OpenOnly, 0, opts)?.into_parts();
         let mut framed = Self::from_region(region)?;
         framed.object = Some(object);
         Ok(framed)
+    }
+
+    /// Open the named framed segment, waiting (as `wait` allows) for it to appear if it does
+    /// not exist yet. A segment that exists but is not a valid framed segment fails at once,
+    /// as with [`open`](Self::open): segments get their name only once their header is
+    /// complete, so there is nothing to wait for.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`open`](Self::open) other than [`ErrorKind::NotFound`];
+    /// [`ErrorKind::Timeout`] when no segment of that name appeared in time;
+    /// [`ErrorKind::Aborted`] when the wait's hook asked to stop.
+    pub fn open_wait(name: &str, access: Access, wait: &mut Wait<'_>) -> Result<Self> {
+        Self::open_wait_with(
+            name,
+            &SegmentOptions {
+                access,
+                ..SegmentOptions::default()
+            },
+            wait,
+        )
+    }
+
+    pub(crate) fn open_wait_with(
+        name: &str,
+        opts: &SegmentOptions,
+        wait: &mut Wait<'_>,
+    ) -> Result<Self> {
+        let bare = crate::name::validate(name)?;
+        let attempt = || match Self::open_with(bare, opts) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            other => other.map(Some),
+        };
+        if let Some(f) = attempt()? {
+            return Ok(f);
+        }
+        // Watch for the name before looking again, so a creation in between is not missed.
+        let watch = sys::DirWatch::new().ok();
+        loop {
+            if let Some(f) = attempt()? {
+                return Ok(f);
+            }
+            let slice = wait
+                .next_slice(bare, "the segment to appear")
+                .map_err(|e| {
+                    if e.kind() == ErrorKind::Timeout {
+                        Error::new(
+                            ErrorKind::Timeout,
+                            format!("{}: no segment with this name appeared", e.detail()),
+                        )
+                        .with_segment(bare)
+                    } else {
+                        e
+                    }
+                })?;
+            match &watch {
+                Some(w) => w.wait(slice),
+                None => std::thread::sleep(slice.min(Duration::from_millis(10))),
+            }
+        }
     }
 
     /// Validate the header in `region` and return the framed view of it.
@@ -366,13 +503,7 @@ impl FramedSegment {
             );
         }
         let kind = Kind::from_code(region.get(offsets::KIND)?);
-        let framed = Self {
-            region,
-            object: None,
-            header_len,
-            capacity,
-            kind,
-        };
+        let framed = Self::with_parts(region, header_len, capacity, kind, minor);
         let payload_len = framed.u64_at(offsets::PAYLOAD_LEN).load(Ordering::Acquire);
         if payload_len > capacity && kind == Kind::Message {
             return err(
@@ -465,7 +596,58 @@ impl FramedSegment {
             creator_pid: self.region.get(offsets::CREATOR_PID)?,
             creator_start_time: self.region.get(offsets::CREATOR_START)?,
             created_ns: self.region.get(offsets::CREATED_NS)?,
+            writer_alive: self.writer_alive(),
         })
+    }
+
+    /// The minor layout version of the segment.
+    #[must_use]
+    pub fn version_minor(&self) -> u16 {
+        self.version_minor
+    }
+
+    /// Whether the process holding `role`'s liveness lock is alive: `None` when the segment
+    /// cannot tell (a 1.0 segment, an anonymous mapping, no OFD locks), and the caller must
+    /// fall back on what it has.
+    pub(crate) fn holder_alive(&self, role: Role) -> Option<bool> {
+        if self.version_minor < 1 {
+            return None;
+        }
+        liveness::held(self.region.fd()?, role)
+    }
+
+    /// Whether a writer is alive: this handle is the writer, or another process holds the
+    /// writer's liveness lock. For a 1.0 segment (no locks), whether the creator's pid and
+    /// start time still match a running process.
+    #[must_use]
+    pub fn writer_alive(&self) -> bool {
+        if self.holds_writer_lock() {
+            return true;
+        }
+        self.holder_alive(Role::Writer).unwrap_or_else(|| {
+            let pid = self.region.get::<u32>(offsets::CREATOR_PID).unwrap_or(0);
+            let start = self.region.get::<u64>(offsets::CREATOR_START).unwrap_or(0);
+            pid != 0 && sys::process_alive(pid, start)
+        })
+    }
+
+    fn holds_writer_lock(&self) -> bool {
+        self.writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Take the writer's liveness lock if this handle does not hold it and nobody else does
+    /// (best effort: the layout does not arbitrate between writers).
+    fn claim_writer(&self) {
+        let Some(fd) = self.region.fd() else { return };
+        let mut slot = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() && self.region.is_writable() {
+            *slot = Lease::try_take(fd, Role::Writer, true, self.name())
+                .ok()
+                .flatten();
+        }
     }
 
     fn require_message(&self) -> Result<()> {
@@ -498,7 +680,8 @@ impl FramedSegment {
 
     /// Start replacing the payload: the sequence turns odd, so readers wait or retry until
     /// [`PayloadWriter::commit`]. Dropping the writer without committing publishes an empty
-    /// payload (the old one was partly overwritten) and wakes nobody.
+    /// payload (the old one was partly overwritten) and wakes nobody. The handle becomes the
+    /// segment's live writer (its liveness lock) unless another process holds that role.
     ///
     /// # Errors
     ///
@@ -508,17 +691,17 @@ impl FramedSegment {
         self.require_message()?;
         self.region.check_writable()?;
         self.region.check_backing()?;
-        let seq = self.u64_at(offsets::SEQUENCE);
-        let s = seq.load(Ordering::Relaxed);
-        // Odd means a previous writer died mid-write: take over from it.
-        let start = s | 1;
-        seq.store(start, Ordering::Relaxed);
-        fence(Ordering::Release);
+        self.claim_writer();
+        let start = self.seqlock().begin_write();
         Ok(PayloadWriter {
             framed: self,
             start,
             done: false,
         })
+    }
+
+    fn seqlock(&self) -> SeqLock<'_> {
+        SeqLock(self.u64_at(offsets::SEQUENCE))
     }
 
     fn end_write(&self, start: u64, len: u64, crc: Option<u32>, publish: bool) {
@@ -533,20 +716,38 @@ impl FramedSegment {
         }
         let keep = fl.load(Ordering::Relaxed) & !(flags::CHECKSUM);
         fl.store(keep | set, Ordering::Relaxed);
-        self.u64_at(offsets::SEQUENCE)
-            .store(start.wrapping_add(1), Ordering::Release);
+        self.seqlock().end_write(start);
         if publish {
             self.bump_and_wake();
         }
     }
 
-    /// Increment the futex word and wake the readers sleeping on it.
+    /// The publish event: `publish_count` and its sleepers.
+    fn publish_event(&self) -> Event<'_> {
+        Event::new(
+            self.u32_at(offsets::PUBLISH_COUNT),
+            self.u32_at(offsets::WAITERS),
+        )
+    }
+
+    /// Increment the futex word and wake the readers sleeping on it: those counted in
+    /// `waiters`, and read-only ones (which cannot count themselves) once the writer has seen
+    /// them; it looks for them at most every 100 ms.
     pub(crate) fn bump_and_wake(&self) {
-        let word = self.u32_at(offsets::PUBLISH_COUNT);
-        word.fetch_add(1, Ordering::SeqCst);
-        if self.u32_at(offsets::WAITERS).load(Ordering::SeqCst) > 0 {
-            sys::futex_wake_all(word);
+        let fl = self.u32_at(offsets::FLAGS);
+        let mut always = fl.load(Ordering::Relaxed) & flags::WAKE_ALWAYS != 0;
+        if !always {
+            let now = epoch_ms();
+            let last = self.ro_checked_ms.load(Ordering::Relaxed);
+            if now.saturating_sub(last) >= RO_CHECK_EVERY_MS || last == 0 {
+                self.ro_checked_ms.store(now.max(1), Ordering::Relaxed);
+                if self.holder_alive(Role::ReadOnlyWaiter) == Some(true) {
+                    fl.fetch_or(flags::WAKE_ALWAYS, Ordering::SeqCst);
+                    always = true;
+                }
+            }
         }
+        self.publish_event().notify(always);
     }
 
     /// Mark the segment closed by its writer and wake every waiting reader.
@@ -560,7 +761,7 @@ impl FramedSegment {
         self.u32_at(offsets::FLAGS)
             .fetch_or(flags::WRITER_CLOSED, Ordering::AcqRel);
         // Wake sleepers without bumping the counter: a bump would look like a publish.
-        sys::futex_wake_all(self.u32_at(offsets::PUBLISH_COUNT));
+        self.publish_event().wake();
         Ok(())
     }
 
@@ -572,82 +773,65 @@ impl FramedSegment {
     }
 
     /// Wait until the publish counter differs from `seen` (a publish happened since), the
-    /// writer closes the segment, or `timeout` passes (`None`: forever). Spins briefly (a
-    /// bounded spin, without system calls), then sleeps on the futex word in the shared
-    /// mapping (`FUTEX_WAIT`, not the private variant). A read-only view cannot register as a
-    /// sleeper, so it re-checks every millisecond; open read-write for immediate wake-ups.
-    /// Returns the new counter.
+    /// writer closes the segment or is gone, or `wait` runs out. Spins briefly (bounded in
+    /// time, no system call), then sleeps on the futex word in the shared mapping. A read-only
+    /// view sleeps too: it announces itself with a shared liveness lock, and the writer then
+    /// wakes on every publish. Returns the new counter.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Timeout`]; [`ErrorKind::WriterClosed`] when the writer closed the segment
-    /// without publishing after `seen`; [`ErrorKind::Truncated`].
-    pub fn wait(&self, seen: u32, timeout: Option<Duration>) -> Result<u32> {
-        const SPINS: u32 = 200;
+    /// [`ErrorKind::WriterClosed`] when the writer closed the segment without publishing after
+    /// `seen`; [`ErrorKind::PeerGone`] when no process holds the segment as its writer any
+    /// more (it died, or finished without closing), so no publish can come;
+    /// [`ErrorKind::Timeout`]; [`ErrorKind::Aborted`]; [`ErrorKind::Truncated`].
+    pub fn wait(&self, seen: u32, wait: &mut Wait<'_>) -> Result<u32> {
         let word = self.u32_at(offsets::PUBLISH_COUNT);
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let closed =
-            || self.u32_at(offsets::FLAGS).load(Ordering::Acquire) & flags::WRITER_CLOSED != 0;
-        let mut spins = 0;
-        loop {
-            let now = word.load(Ordering::Acquire);
-            if now != seen {
-                return Ok(now);
-            }
-            if closed() {
-                return Err(
-                    Error::new(ErrorKind::WriterClosed, "the writer closed the segment")
-                        .with_segment(self.name()),
-                );
-            }
-            if spins < SPINS {
-                // The spin stays in user space: the size check (a syscall) is made once on
-                // entry and before each sleep, not per spin.
-                if spins == 0 {
-                    self.region.check_backing()?;
+        let fl = self.u32_at(offsets::FLAGS);
+        let event = if self.region.is_writable() {
+            self.publish_event()
+        } else {
+            self.announce_read_only_waiter();
+            Event::unregistered(word, fl, flags::WAKE_ALWAYS)
+        };
+        event.wait_until(
+            wait,
+            self.name(),
+            "a publish",
+            || {
+                let now = word.load(Ordering::Acquire);
+                if now != seen {
+                    return Ok(Some(now));
                 }
-                spins += 1;
-                std::hint::spin_loop();
-                continue;
-            }
-            self.region.check_backing()?;
-            let left = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => {
-                        return Err(Error::new(
-                            ErrorKind::Timeout,
-                            "timed out waiting for a publish",
-                        )
-                        .with_segment(self.name()))
-                    }
-                },
-            };
-            // A read-write view registers as a sleeper so the writer knows to wake it. A
-            // read-only view cannot write the count (the page is read-only), so it sleeps in
-            // short slices instead and notices a publish within a millisecond.
-            let registered = self.region.is_writable();
-            let max_slice = if registered {
-                Duration::from_millis(100)
-            } else {
-                Duration::from_millis(1)
-            };
-            let waiters = self.u32_at(offsets::WAITERS);
-            if registered {
-                waiters.fetch_add(1, Ordering::SeqCst);
-            }
-            // Re-check after registering, so a publish between the load and the sleep is seen
-            // (FUTEX_WAIT also returns at once if the word moved).
-            if word.load(Ordering::SeqCst) == seen {
-                // Sleep in slices so a writer that dies without waking us is noticed.
-                let slice = left.map_or(max_slice, |l| l.min(max_slice));
-                sys::futex_wait(word, seen, Some(slice));
-            }
-            if registered {
-                waiters.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
+                if fl.load(Ordering::Acquire) & flags::WRITER_CLOSED != 0 {
+                    return Err(
+                        Error::new(ErrorKind::WriterClosed, "the writer closed the segment")
+                            .with_segment(self.name()),
+                    );
+                }
+                Ok(None)
+            },
+            || {
+                self.region.check_backing()?;
+                if self.writer_alive() {
+                    return Ok(());
+                }
+                Err(Error::new(
+                    ErrorKind::PeerGone,
+                    "the writer is gone (no process holds this segment as its writer): no publish can come",
+                )
+                .with_segment(self.name()))
+            },
+        )
+    }
+
+    /// Take the shared lock that tells writers a read-only reader waits (once per handle).
+    fn announce_read_only_waiter(&self) {
+        self.ro_waiter.get_or_init(|| {
+            let fd = self.region.fd()?;
+            Lease::try_take(fd, Role::ReadOnlyWaiter, false, self.name())
+                .ok()
+                .flatten()
+        });
     }
 
     /// Copy the current payload out, consistently (retrying while a write races the copy),
@@ -664,14 +848,14 @@ impl FramedSegment {
         Ok(out)
     }
 
-    /// As [`read`](Self::read), into `out` (replacing its contents); returns the sequence
-    /// number of the snapshot.
+    /// As [`read`](Self::read), into `out` (replacing its contents). Returns what was read:
+    /// the length, the verified checksum and the sequence, all of the same snapshot.
     ///
     /// # Errors
     ///
     /// As [`read`](Self::read).
-    pub fn read_into(&self, out: &mut Vec<u8>) -> Result<u64> {
-        self.read_with(|payload_ptr, len| {
+    pub fn read_into(&self, out: &mut Vec<u8>) -> Result<Snapshot> {
+        self.read_with(|payload_ptr, len, want_crc| {
             out.clear();
             out.reserve(len);
             // SAFETY: read_with guarantees `len` bytes at payload_ptr inside the mapping; `out`
@@ -680,81 +864,88 @@ impl FramedSegment {
                 std::ptr::copy_nonoverlapping(payload_ptr, out.as_mut_ptr(), len);
                 out.set_len(len);
             }
-            Ok(crc32fast::hash(out))
+            Ok(want_crc.then(|| crc32fast::hash(out)))
         })
-        .map(|(_, seq)| seq)
     }
 
-    /// Run `f` over the payload in place (`f(ptr, len)`) inside a consistent read: `f` may run
-    /// more than once when writes race it, and its result is returned only for a run that no
-    /// write overlapped. `f` returns the CRC-32 of what it saw, checked against the header's
-    /// checksum when there is one. Returns `f`'s last result and the snapshot's sequence.
+    /// As [`read`](Self::read), into the caller's buffer. When the payload is longer than
+    /// `buf`, nothing is copied and the snapshot's `len` says how long it is (check
+    /// `len <= buf.len()`); otherwise the first `len` bytes of `buf` hold it.
     ///
-    /// The bytes may change while `f` runs (that is what the retry catches): `f` must copy or
-    /// hash them, not keep references.
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    pub fn read_into_slice(&self, buf: &mut [u8]) -> Result<Snapshot> {
+        self.read_with(|payload_ptr, len, want_crc| {
+            if len > buf.len() {
+                return Ok(None);
+            }
+            // SAFETY: read_with guarantees `len` bytes at payload_ptr inside the mapping; `buf`
+            // holds at least `len` bytes and is not part of the mapping.
+            unsafe { std::ptr::copy_nonoverlapping(payload_ptr, buf.as_mut_ptr(), len) };
+            Ok(want_crc.then(|| crc32fast::hash(&buf[..len])))
+        })
+    }
+
+    /// The one consistent read: run `f(ptr, len, want_crc)` over the payload in place inside
+    /// the seqlock. `f` may run more than once when writes race it (only a run that no write
+    /// overlapped counts); it copies or writes out the bytes (never keeps references: they may
+    /// change under it) and returns their CRC-32 when `want_crc` is true (the header has a
+    /// checksum to verify) — or `None` to skip verification (a buffer too small).
     ///
     /// # Errors
     ///
     /// As [`read`](Self::read), plus whatever `f` returns.
-    pub fn read_with<F>(&self, mut f: F) -> Result<(u32, u64)>
-    where
-        F: FnMut(*const u8, usize) -> Result<u32>,
-    {
+    pub(crate) fn read_with(
+        &self,
+        mut f: impl FnMut(*const u8, usize, bool) -> Result<Option<u32>>,
+    ) -> Result<Snapshot> {
         self.require_message()?;
-        let seq = self.u64_at(offsets::SEQUENCE);
-        let deadline = Instant::now() + READ_RACE_LIMIT;
-        let mut spins = 0u32;
-        loop {
-            self.region.check_backing()?;
-            let s1 = seq.load(Ordering::Acquire);
-            if s1 & 1 == 0 {
+        self.region.check_backing()?;
+        let corrupt_len = std::cell::Cell::new(0u64);
+        let ((len, got, want), sequence) = self.seqlock().read(
+            self.name(),
+            || {
                 let len = self.u64_at(offsets::PAYLOAD_LEN).load(Ordering::Relaxed);
                 let fl = self.u32_at(offsets::FLAGS).load(Ordering::Relaxed);
-                let want = self.u32_at(offsets::CHECKSUM).load(Ordering::Relaxed);
+                let want = (fl & flags::CHECKSUM != 0)
+                    .then(|| self.u32_at(offsets::CHECKSUM).load(Ordering::Relaxed));
                 if len > self.capacity {
                     // Could be a torn read of a racing write; only an error if stable.
-                    fence(Ordering::Acquire);
-                    if seq.load(Ordering::Relaxed) == s1 {
-                        return Err(Error::new(
-                            ErrorKind::CorruptHeader,
-                            format!(
-                                "corrupt header: payload_len {len} is larger than capacity {}",
-                                self.capacity
-                            ),
-                        )
-                        .with_segment(self.name()));
-                    }
-                } else {
-                    let got = f(self.payload_ptr(), len as usize)?;
-                    fence(Ordering::Acquire);
-                    if seq.load(Ordering::Relaxed) == s1 {
-                        if fl & flags::CHECKSUM != 0 && got != want {
-                            return Err(Error::new(
-                                ErrorKind::ChecksumMismatch,
-                                format!(
-                                    "checksum mismatch: the payload's CRC-32 is {got:08x}, the header says {want:08x}"
-                                ),
-                            )
-                            .with_segment(self.name()));
-                        }
-                        return Ok((got, s1));
-                    }
+                    corrupt_len.set(len);
+                    return Ok(None);
                 }
-            }
-            if Instant::now() > deadline {
+                let got = f(self.payload_ptr(), len as usize, want.is_some())?;
+                Ok(Some((len, got, want)))
+            },
+            || {
+                Error::new(
+                    ErrorKind::CorruptHeader,
+                    format!(
+                        "corrupt header: payload_len {} is larger than capacity {}",
+                        corrupt_len.get(),
+                        self.capacity
+                    ),
+                )
+                .with_segment(self.name())
+            },
+        )?;
+        if let (Some(want), Some(got)) = (want, got) {
+            if got != want {
                 return Err(Error::new(
-                    ErrorKind::Timeout,
-                    "timed out: a write stayed in progress for 2 s (the writer may have died mid-write)",
+                    ErrorKind::ChecksumMismatch,
+                    format!(
+                        "checksum mismatch: the payload's CRC-32 is {got:08x}, the header says {want:08x}"
+                    ),
                 )
                 .with_segment(self.name()));
             }
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
         }
+        Ok(Snapshot {
+            len,
+            checksum: want.filter(|_| got.is_some()),
+            sequence,
+        })
     }
 
     /// Current payload length (a snapshot; a racing write may change it).
@@ -891,7 +1082,7 @@ mod tests {
         r.read_at(0, &mut magic).unwrap();
         assert_eq!(&magic, b"SHMBRIDG");
         assert_eq!(r.get::<u16>(8).unwrap(), 1);
-        assert_eq!(r.get::<u16>(10).unwrap(), 0);
+        assert_eq!(r.get::<u16>(10).unwrap(), 1);
         assert_eq!(r.get::<u32>(12).unwrap(), 128);
         assert_eq!(r.get::<u32>(16).unwrap(), 1);
         assert_eq!(
@@ -953,7 +1144,7 @@ mod tests {
         check(
             &|r| r.set(8, 2u16).unwrap(),
             ErrorKind::UnsupportedVersion,
-            "version 2.0",
+            "version 2.1",
         );
         check(
             &|r| r.set(12, 96u32).unwrap(),
@@ -1018,7 +1209,7 @@ mod tests {
         let f = std::sync::Arc::new(framed(16));
         let seen = f.publish_count();
         assert_eq!(
-            f.wait(seen, Some(Duration::from_millis(20)))
+            f.wait(seen, &mut Wait::timeout(Duration::from_millis(20)))
                 .unwrap_err()
                 .kind(),
             ErrorKind::Timeout
@@ -1028,13 +1219,15 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
             g.write(b"ping").unwrap();
         });
-        let now = f.wait(seen, Some(Duration::from_secs(10))).unwrap();
+        let now = f
+            .wait(seen, &mut Wait::timeout(Duration::from_secs(10)))
+            .unwrap();
         assert_ne!(now, seen);
         assert_eq!(f.read().unwrap(), b"ping");
         t.join().unwrap();
         f.close_writer().unwrap();
         assert_eq!(
-            f.wait(now, None).unwrap_err().kind(),
+            f.wait(now, &mut Wait::forever()).unwrap_err().kind(),
             ErrorKind::WriterClosed
         );
     }

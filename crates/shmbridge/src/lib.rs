@@ -15,6 +15,8 @@
 //! - [`send_file`] / [`recv_file`]: hand a file of any size to another process, one-shot or
 //!   streamed through a fixed ring ([`stream`]), verified by CRC-32 and renamed into place.
 //!
+//! - [`Wait`]: the deadline, inactivity limit and interrupt hook every blocking call takes.
+//!
 //! Every fallible call returns [`Error`], which names the segment and keeps the OS errno.
 //!
 //! ```
@@ -38,17 +40,19 @@ mod region;
 mod segment;
 pub mod size_prefixed;
 pub mod stream;
+mod sync;
 mod sys;
 pub mod transfer;
 
 pub use error::{Error, ErrorKind, Result};
 pub use file::{map_file, FileMapping};
-pub use framed::{FramedOptions, FramedSegment, HeaderInfo, Kind};
+pub use framed::{FramedOptions, FramedSegment, HeaderInfo, Kind, Snapshot};
 pub use list::{info, list, Detected, SegmentInfo};
 pub use mode::{Access, MapAccess, OpenMode, DEFAULT_PERMISSIONS};
 pub use region::{Region, Scalar};
 pub use segment::{Segment, SegmentOptions, ShmObject, MAX_SIZE};
 pub use stream::{StreamReader, StreamWriter};
+pub use sync::{duration_from_secs, Hook, Wait, TICK};
 pub use transfer::{
     recv_file, recv_to_fd, send_file, Mode as TransferMode, Progress, ProgressFn, RecvOptions,
     Report, SendOptions,

@@ -198,6 +198,11 @@ impl Region {
         })
     }
 
+    /// The descriptor of the object behind the mapping (none for anonymous and empty ones).
+    pub(crate) fn fd(&self) -> Option<&Arc<OwnedFd>> {
+        self.source.as_ref().map(|s| &s.fd)
+    }
+
     /// The segment name or file path this region maps (`<anonymous>` for anonymous ones).
     #[must_use]
     pub fn label(&self) -> &str {

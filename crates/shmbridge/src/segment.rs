@@ -12,7 +12,7 @@
 //! Dropping either unmaps and closes; only [`ShmObject::remove`] (or [`Segment::unlink`])
 //! removes a name.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -48,34 +48,23 @@ impl ShmObject {
     /// [`ErrorKind::PermissionDenied`] when the OS refuses the access asked for.
     pub fn open(name: &str, mode: OpenMode, access: Access, perm: Option<u32>) -> Result<Self> {
         let bare = name::validate(name)?;
-        let perm = perm.unwrap_or(DEFAULT_PERMISSIONS);
-        if perm & !0o777 != 0 {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                format!("invalid permissions {perm:#o}: only the bits 0o777 may be set"),
-            )
-            .with_segment(bare));
-        }
-        let acc = if access.is_writable() {
-            libc::O_RDWR
-        } else {
-            libc::O_RDONLY
-        };
+        let perm = check_permissions(bare, perm)?;
+        let writable = access.is_writable();
         let what = format!("{} ({})", mode.as_str(), access.as_str());
-        let create = |fd_perm| sys::shm_open(bare, acc | libc::O_CREAT | libc::O_EXCL, fd_perm);
+        let create = || sys::shm_create_excl(bare, writable, perm);
         let (fd, created) = match mode {
-            OpenMode::CreateOnly => (create(perm), true),
-            OpenMode::OpenOnly => (sys::shm_open(bare, acc, 0), false),
+            OpenMode::CreateOnly => (create(), true),
+            OpenMode::OpenOnly => (sys::shm_open_existing(bare, writable), false),
             OpenMode::OpenOrCreate => {
                 let mut attempt = 0;
                 loop {
-                    match create(perm) {
+                    match create() {
                         Ok(fd) => break (Ok(fd), true),
-                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                         Err(e) => break (Err(e), true),
                     }
-                    match sys::shm_open(bare, acc, 0) {
-                        Err(e) if e.raw_os_error() == Some(libc::ENOENT) && attempt < 100 => {
+                    match sys::shm_open_existing(bare, writable) {
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 100 => {
                             attempt += 1;
                         }
                         other => break (other, false),
@@ -84,19 +73,38 @@ impl ShmObject {
             }
         };
         let fd = fd.map_err(|e| {
-            let errno = e.raw_os_error().unwrap_or(0);
-            let detail = match errno {
-                libc::EEXIST => format!("{what}: a segment with this name already exists"),
-                libc::ENOENT => format!("{what}: no segment with this name exists"),
-                libc::EACCES => format!("{what}: permission denied"),
+            let detail = match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    format!("{what}: a segment with this name already exists")
+                }
+                std::io::ErrorKind::NotFound => format!("{what}: no segment with this name exists"),
+                std::io::ErrorKind::PermissionDenied => format!("{what}: permission denied"),
+                _ if sys::is_symlink_error(&e) => format!(
+                    "{what}: {}/{bare} is a symbolic link, not a segment (refused)",
+                    sys::SHM_DIR
+                ),
                 _ => format!("{what}: shm_open failed"),
             };
-            Error::os(errno, detail).with_segment(bare)
+            Error::from_io(&e, detail).with_segment(bare)
         })?;
         if created {
             if let Err(e) = sys::fchmod(&fd, perm) {
                 let _ = sys::shm_unlink(bare);
                 return Err(Error::from_io(&e, "fchmod failed").with_segment(bare));
+            }
+        } else {
+            let st = sys::fstat(&fd)
+                .map_err(|e| Error::from_io(&e, "fstat failed").with_segment(bare))?;
+            if !st.is_regular {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "{what}: {}/{bare} is a {}, not a shared-memory segment (refused)",
+                        sys::SHM_DIR,
+                        st.file_type
+                    ),
+                )
+                .with_segment(bare));
             }
         }
         Ok(Self {
@@ -182,26 +190,7 @@ impl ShmObject {
             )
             .with_segment(self.name()));
         }
-        check_size(self.name(), len, true)?;
-        let before = self.size()?;
-        sys::ftruncate(&self.fd, len).map_err(|e| {
-            Error::from_io(&e, format!("truncate to {len} bytes failed")).with_segment(self.name())
-        })?;
-        if len > before {
-            if let Err(e) = sys::reserve(&self.fd, len) {
-                let _ = sys::ftruncate(&self.fd, before);
-                let errno = e.raw_os_error().unwrap_or(0);
-                return Err(Error::os(
-                    errno,
-                    format!(
-                        "cannot reserve {len} bytes in {} (is it full?)",
-                        sys::SHM_DIR
-                    ),
-                )
-                .with_segment(self.name()));
-            }
-        }
-        Ok(())
+        resize(&self.fd, self.name(), len)
     }
 
     /// Change the permission bits (`fchmod`).
@@ -210,13 +199,7 @@ impl ShmObject {
     ///
     /// [`ErrorKind::InvalidArgument`] for bits outside 0o777; an OS error from `fchmod`.
     pub fn set_permissions(&self, perm: u32) -> Result<()> {
-        if perm & !0o777 != 0 {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                format!("invalid permissions {perm:#o}"),
-            )
-            .with_segment(self.name()));
-        }
+        let perm = check_permissions(self.name(), Some(perm))?;
         sys::fchmod(&self.fd, perm)
             .map_err(|e| Error::from_io(&e, "fchmod failed").with_segment(self.name()))
     }
@@ -311,6 +294,14 @@ impl ShmObject {
         })
     }
 
+    /// Remove this object's name, but only while the name still refers to this very object
+    /// (not to a newer segment that took the name since). Returns whether it removed it.
+    /// Errors are ignored: the name may be gone already, or removal may not be permitted.
+    #[must_use]
+    pub fn remove_if_same(&self) -> bool {
+        sys::names_same_object(&self.name, &self.fd) && sys::shm_unlink(&self.name).is_ok()
+    }
+
     /// Whether a segment called `name` exists now.
     #[must_use]
     pub fn exists(name: &str) -> bool {
@@ -337,6 +328,161 @@ pub(crate) fn check_size(name: &str, size: u64, zero_ok: bool) -> Result<()> {
         .with_segment(name));
     }
     Ok(())
+}
+
+/// Set the size of `fd` to `len` bytes and reserve the pages of any growth, setting the size
+/// back when they cannot be reserved (a full `/dev/shm` is an error here, not a `SIGBUS`
+/// later).
+fn resize(fd: &OwnedFd, name: &str, len: u64) -> Result<()> {
+    check_size(name, len, true)?;
+    let before = sys::fstat(fd)
+        .map_err(|e| Error::from_io(&e, "fstat failed").with_segment(name))?
+        .size;
+    sys::ftruncate(fd, len).map_err(|e| {
+        Error::from_io(&e, format!("truncate to {len} bytes failed")).with_segment(name)
+    })?;
+    if len > before {
+        if let Err(e) = sys::reserve(fd, len) {
+            let _ = sys::ftruncate(fd, before);
+            let errno = e.raw_os_error().unwrap_or(0);
+            return Err(Error::os(
+                errno,
+                format!(
+                    "cannot reserve {len} bytes in {} (is it full?)",
+                    sys::SHM_DIR
+                ),
+            )
+            .with_segment(name));
+        }
+    }
+    Ok(())
+}
+
+/// A new segment that gets its name only once its creator has made it complete: created
+/// without a name (an unnamed tmpfs file), sized, reserved, set up through [`Draft::map`], and
+/// then named by [`Draft::publish`] in one atomic step that fails if the name is taken. Nobody
+/// can observe it half set up, and a creator that dies before publishing leaves nothing
+/// behind. This is how framed segments are created (`docs/SPEC.md` 5.1).
+#[derive(Debug)]
+pub(crate) struct Draft {
+    fd: Arc<OwnedFd>,
+    temp: Option<String>,
+    name: Arc<str>,
+}
+
+impl Draft {
+    /// A new unnamed object of `size` bytes (reserved), for the name `name`, with permission
+    /// bits `perm` (default 0600).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidName`], [`ErrorKind::InvalidSize`], [`ErrorKind::InvalidArgument`]
+    /// for bad permission bits, [`ErrorKind::AlreadyExists`] when the name is already taken
+    /// (checked early to save the work; [`publish`](Self::publish) checks atomically),
+    /// [`ErrorKind::NoSpace`].
+    pub(crate) fn create(name: &str, size: u64, perm: Option<u32>) -> Result<Self> {
+        let bare = name::validate(name)?;
+        let perm = check_permissions(bare, perm)?;
+        check_size(bare, size, false)?;
+        if ShmObject::exists(bare) {
+            return Err(taken(bare));
+        }
+        let (fd, temp) = sys::shm_create_unnamed(perm).map_err(|e| {
+            Error::from_io(&e, "create_only (read_write): cannot create the object")
+                .with_segment(bare)
+        })?;
+        let draft = Self {
+            fd: Arc::new(fd),
+            temp,
+            name: Arc::from(bare),
+        };
+        resize(&draft.fd, bare, size)?;
+        Ok(draft)
+    }
+
+    /// The descriptor (for liveness locks taken before the name appears).
+    pub(crate) fn fd(&self) -> &Arc<OwnedFd> {
+        &self.fd
+    }
+
+    /// Map all of it read-write.
+    ///
+    /// # Errors
+    ///
+    /// An OS error from `mmap`.
+    pub(crate) fn map(&self, populate: bool) -> Result<Region> {
+        let size = sys::fstat(&self.fd)
+            .map_err(|e| Error::from_io(&e, "fstat failed").with_segment(&*self.name))?
+            .size;
+        let len = usize::try_from(size).map_err(|_| {
+            Error::new(ErrorKind::InvalidSize, "larger than the address space")
+                .with_segment(&*self.name)
+        })?;
+        Region::map_fd(
+            Arc::clone(&self.fd),
+            0,
+            len,
+            MapAccess::ReadWrite,
+            populate,
+            Arc::clone(&self.name),
+            false,
+        )
+    }
+
+    /// Give the object its name, atomically.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::AlreadyExists`] when the name was taken meanwhile; an OS error.
+    pub(crate) fn publish(mut self) -> Result<ShmObject> {
+        let temp = self.temp.take();
+        let linked = sys::shm_link(self.fd.as_fd(), temp.as_deref(), &self.name);
+        if let Err(e) = linked {
+            if let Some(t) = &temp {
+                let _ = sys::shm_unlink(t);
+            }
+            return Err(if e.raw_os_error() == Some(libc::EEXIST) {
+                taken(&self.name)
+            } else {
+                Error::from_io(&e, "create_only (read_write): cannot name the new segment")
+                    .with_segment(&*self.name)
+            });
+        }
+        Ok(ShmObject {
+            fd: Arc::clone(&self.fd),
+            name: Arc::clone(&self.name),
+            access: Access::ReadWrite,
+            created: true,
+        })
+    }
+}
+
+impl Drop for Draft {
+    fn drop(&mut self) {
+        if let Some(t) = &self.temp {
+            let _ = sys::shm_unlink(t);
+        }
+    }
+}
+
+fn taken(bare: &str) -> Error {
+    Error::os(
+        libc::EEXIST,
+        "create_only (read_write): a segment with this name already exists",
+    )
+    .with_segment(bare)
+}
+
+fn check_permissions(bare: &str, perm: Option<u32>) -> Result<u32> {
+    let perm = perm.unwrap_or(DEFAULT_PERMISSIONS);
+    if perm & !0o777 != 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("invalid permissions {perm:#o}: only the bits 0o777 may be set"),
+        )
+        .with_segment(bare));
+    }
+    Ok(perm)
 }
 
 /// Options for creating or opening a [`Segment`].

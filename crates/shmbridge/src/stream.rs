@@ -9,17 +9,25 @@
 //! - `write_pos` and `read_pos` count bytes since the start of the stream and only grow; the
 //!   byte at stream position `p` lives at ring offset `p % capacity`. The writer owns the ring
 //!   bytes `[write_pos, read_pos + capacity)`, the reader owns `[read_pos, write_pos)`.
-//! - Two futex words, `data_signal` (bumped by the writer when it adds data or ends the
-//!   stream) and `space_signal` (bumped by the reader when it frees space, attaches or ends),
-//!   each with a count of sleepers so a wake costs a syscall only when someone sleeps.
-//! - Liveness: the writer's and the reader's pid and start time. Each side sleeps in slices of
-//!   [`LIVENESS_SLICE`] and checks its peer between slices, so a peer killed with `SIGKILL` is
-//!   noticed within a slice: the writer fails instead of blocking forever, and the reader
-//!   fails instead of accepting partial data.
+//! - Two events of the [`crate::sync`] module: `data_signal` (bumped by the writer when it adds
+//!   data or ends the stream) and `space_signal` (bumped by the reader when it frees space,
+//!   attaches or ends), each with a count of sleepers so a wake costs a system call only when
+//!   someone sleeps.
+//! - Liveness: the writer holds the writer's liveness lock from before the segment has a name,
+//!   the reader holds the stream reader's from its attach (SPEC 5.5). A side that waits checks
+//!   its peer between sleeps (at least every [`TICK`](crate::TICK)), so a peer killed with
+//!   `SIGKILL` is noticed at once: the writer fails instead of blocking forever, and the reader
+//!   fails instead of accepting partial data. This works across PID namespaces.
 //! - The end: the writer stores the CRC-32 of every byte it wrote and the total, then sets
 //!   `writer_state` to finished. The reader accepts the stream only when its own count and
 //!   CRC-32 match those, then (after the caller has put the data in place) sets
 //!   `reader_state` to done, which is what the writer waits for.
+//! - The name: a stream is used once, and whichever end sees it complete or failed removes its
+//!   name (only while the name still refers to this segment): the writer on
+//!   [`StreamWriter::finish`], on [`StreamWriter::abort`] and when it is dropped unfinished; the
+//!   reader on [`StreamReader::finish`], and when it is dropped unfinished after its writer is
+//!   gone. A writer that only [`publish_end`](StreamWriter::publish_end)s leaves the name for
+//!   its reader, which may come after the writer exited.
 //!
 //! Bounded memory on both sides: data moves between a file descriptor and the ring with
 //! `read(2)`/`write(2)` straight into and out of the mapping, at most [`CHUNK`] bytes at a
@@ -27,11 +35,13 @@
 
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::framed::{flags, FramedOptions, FramedSegment, Kind};
 use crate::mode::Access;
+use crate::sync::event::Event;
+use crate::sync::liveness::{Lease, Role};
+use crate::sync::Wait;
 use crate::sys;
 
 /// Header length of a stream segment: the common 128 bytes plus four cache lines of control
@@ -40,9 +50,6 @@ pub const STREAM_HEADER_LEN: u32 = 384;
 
 /// The most bytes moved by one `read(2)`/`write(2)` between a descriptor and the ring.
 pub const CHUNK: usize = 1 << 20;
-
-/// How long a side sleeps on a futex before it checks that its peer is still alive.
-pub const LIVENESS_SLICE: Duration = Duration::from_millis(100);
 
 /// `total_len` when the writer does not know the length in advance.
 pub const UNKNOWN_LEN: u64 = u64::MAX;
@@ -177,11 +184,11 @@ pub struct StreamStatus {
     pub writer_state: WriterState,
     /// The reader's state.
     pub reader_state: ReaderState,
-    /// The writer's pid.
+    /// The writer's pid (in the writer's PID namespace: information only).
     pub writer_pid: u32,
     /// Whether the writer still runs.
     pub writer_alive: bool,
-    /// The reader's pid (0: none attached).
+    /// The reader's pid (0: none attached; information only).
     pub reader_pid: u32,
     /// Whether the reader still runs (false when none attached).
     pub reader_alive: bool,
@@ -269,14 +276,24 @@ impl<'a> Ring<'a> {
         Error::new(kind, detail).with_segment(self.framed.name())
     }
 
+    /// The liveness lock of `role`, or for a 1.0 stream the pid and start time at the offsets.
+    fn alive(&self, role: Role, pid_at: u64, start_at: u64) -> bool {
+        self.framed.holder_alive(role).unwrap_or_else(|| {
+            let pid = self.u32(pid_at).load(Ordering::Acquire);
+            pid != 0 && sys::process_alive(pid, self.u64(start_at).load(Ordering::Acquire))
+        })
+    }
+
     fn writer_alive(&self) -> bool {
-        let pid = self.u32(offsets::WRITER_PID).load(Ordering::Acquire);
-        pid != 0 && sys::process_alive(pid, self.u64(offsets::WRITER_START).load(Ordering::Acquire))
+        self.framed.writer_alive()
     }
 
     fn reader_alive(&self) -> bool {
-        let pid = self.u32(offsets::READER_PID).load(Ordering::Acquire);
-        pid != 0 && sys::process_alive(pid, self.u64(offsets::READER_START).load(Ordering::Acquire))
+        self.alive(
+            Role::StreamReader,
+            offsets::READER_PID,
+            offsets::READER_START,
+        )
     }
 
     /// Both positions, checked against each other (never trust the other side).
@@ -295,84 +312,68 @@ impl<'a> Ring<'a> {
         Ok((w, r))
     }
 
-    /// Bump a futex word and wake its sleepers, if any.
-    fn signal(&self, word: u64, waiters: u64) {
-        let w = self.u32(word);
-        w.fetch_add(1, Ordering::SeqCst);
-        if self.u32(waiters).load(Ordering::SeqCst) > 0 {
-            sys::futex_wake_all(w);
+    /// "Data available": bumped by the writer, slept on by the reader.
+    fn data(&self) -> Event<'_> {
+        Event::new(
+            self.u32(offsets::DATA_SIGNAL),
+            self.u32(offsets::DATA_WAITERS),
+        )
+    }
+
+    /// "Space available": bumped by the reader, slept on by the writer.
+    fn space(&self) -> Event<'_> {
+        Event::new(
+            self.u32(offsets::SPACE_SIGNAL),
+            self.u32(offsets::SPACE_WAITERS),
+        )
+    }
+
+    /// Fail when the reader gave up or died (a stream nobody attached to yet is fine).
+    fn check_reader(&self) -> Result<()> {
+        match self.u32(offsets::READER_STATE).load(Ordering::Acquire) {
+            R_FAILED => Err(self.err(
+                ErrorKind::PeerGone,
+                "the receiver gave up (it failed or was stopped)",
+            )),
+            R_NONE => Ok(()),
+            _ if !self.reader_alive() => Err(self.err(
+                ErrorKind::PeerGone,
+                format!(
+                    "the receiver (pid {}) died",
+                    self.u32(offsets::READER_PID).load(Ordering::Acquire)
+                ),
+            )),
+            _ => Ok(()),
         }
     }
 
-    /// Wait until `ready()` says so. Spins briefly, then sleeps on the futex `word` in slices
-    /// of [`LIVENESS_SLICE`], calling `check()` (peer liveness) between slices. `timeout` is an
-    /// inactivity limit: it restarts whenever the futex word moves (the peer made progress).
-    fn wait_until(
-        &self,
-        word: u64,
-        waiters: u64,
-        timeout: Option<Duration>,
-        what: &str,
-        mut ready: impl FnMut() -> Result<bool>,
-        mut check: impl FnMut() -> Result<()>,
-    ) -> Result<()> {
-        const SPINS: u32 = 64;
-        for _ in 0..SPINS {
-            if ready()? {
-                return Ok(());
-            }
-            std::hint::spin_loop();
-        }
-        let w = self.u32(word);
-        let mut seen = w.load(Ordering::SeqCst);
-        let mut since = Instant::now();
-        loop {
-            if ready()? {
-                return Ok(());
-            }
-            check()?;
-            self.framed.region().check_backing()?;
-            let slice = match timeout {
-                None => LIVENESS_SLICE,
-                Some(t) => match t.checked_sub(since.elapsed()) {
-                    Some(left) if !left.is_zero() => left.min(LIVENESS_SLICE),
-                    _ => {
-                        return Err(self.err(
-                            ErrorKind::Timeout,
-                            format!("timed out after {t:?} waiting for {what}"),
-                        ))
-                    }
-                },
-            };
-            let count = self.u32(waiters);
-            count.fetch_add(1, Ordering::SeqCst);
-            if !ready()? {
-                sys::futex_wait(w, seen, Some(slice));
-            }
-            count.fetch_sub(1, Ordering::SeqCst);
-            let now = w.load(Ordering::SeqCst);
-            if now != seen {
-                seen = now;
-                since = Instant::now();
-            }
+    /// Remove the segment's name if it still names this segment.
+    fn remove_name(&self) {
+        if let Some(obj) = self.framed.object() {
+            let _ = obj.remove_if_same();
         }
     }
 }
 
 /// The producing end of a stream segment. It creates the segment; dropping it before
-/// [`finish`](Self::finish) marks the stream aborted, so the reader fails instead of waiting.
+/// [`finish`](Self::finish) or [`publish_end`](Self::publish_end) aborts the stream (the reader
+/// fails instead of waiting) and removes its name.
 #[derive(Debug)]
 pub struct StreamWriter {
     framed: FramedSegment,
     crc: crc32fast::Hasher,
     pos: u64,
     total: Option<u64>,
+    /// The end (finished or aborted) was published.
+    ended: bool,
+    /// The reader confirmed the end, or the stream was aborted: nothing more to do.
     done: bool,
 }
 
 impl StreamWriter {
     /// Create the stream segment `name` with a ring of `capacity` bytes (the segment is
-    /// `STREAM_HEADER_LEN + capacity` bytes), announcing `total_len` bytes when known.
+    /// `STREAM_HEADER_LEN + capacity` bytes), announcing `total_len` bytes when known. The
+    /// segment gets its name only once every control word is set.
     ///
     /// # Errors
     ///
@@ -390,20 +391,29 @@ impl StreamWriter {
             )
             .with_segment(name));
         }
-        let framed =
-            FramedSegment::create_kind(name, capacity, Kind::Stream, STREAM_HEADER_LEN, opts)?;
-        let ring = Ring::new(&framed)?;
-        let pid = std::process::id();
-        ring.u64(offsets::TOTAL_LEN)
-            .store(total_len.unwrap_or(UNKNOWN_LEN), Ordering::Relaxed);
-        ring.u64(offsets::WRITER_START)
-            .store(sys::process_start_time(pid).unwrap_or(0), Ordering::Relaxed);
-        ring.u32(offsets::WRITER_PID).store(pid, Ordering::Release);
+        let framed = FramedSegment::create_kind(
+            name,
+            capacity,
+            Kind::Stream,
+            STREAM_HEADER_LEN,
+            opts,
+            |framed| {
+                let ring = Ring::new(framed)?;
+                let pid = std::process::id();
+                ring.u64(offsets::TOTAL_LEN)
+                    .store(total_len.unwrap_or(UNKNOWN_LEN), Ordering::Relaxed);
+                ring.u64(offsets::WRITER_START)
+                    .store(sys::process_start_time(pid).unwrap_or(0), Ordering::Relaxed);
+                ring.u32(offsets::WRITER_PID).store(pid, Ordering::Release);
+                Ok(())
+            },
+        )?;
         Ok(Self {
             framed,
             crc: crc32fast::Hasher::new(),
             pos: 0,
             total: total_len,
+            ended: false,
             done: false,
         })
     }
@@ -427,50 +437,36 @@ impl StreamWriter {
         }
     }
 
-    fn check_reader(ring: &Ring<'_>) -> Result<()> {
-        match ring.u32(offsets::READER_STATE).load(Ordering::Acquire) {
-            R_FAILED => Err(ring.err(
-                ErrorKind::PeerGone,
-                "the receiver gave up (it failed or was stopped)",
-            )),
-            R_NONE => Ok(()),
-            _ if !ring.reader_alive() => Err(ring.err(
-                ErrorKind::PeerGone,
-                format!(
-                    "the receiver (pid {}) died",
-                    ring.u32(offsets::READER_PID).load(Ordering::Acquire)
-                ),
-            )),
-            _ => Ok(()),
+    fn check_open(&self) -> Result<()> {
+        if self.ended {
+            return Err(self.ring().err(
+                ErrorKind::Closed,
+                "the stream has ended: nothing more can be written",
+            ));
         }
+        Ok(())
     }
 
     /// Wait for free space and return the ring's free contiguous area (pointer, length), at
     /// most `max` bytes (and at most [`CHUNK`]).
-    fn reserve(
-        &self,
-        max: usize,
-        timeout: Option<Duration>,
-        tick: &mut dyn FnMut() -> Result<()>,
-    ) -> Result<(*mut u8, usize)> {
+    fn reserve(&self, max: usize, wait: &mut Wait<'_>) -> Result<(*mut u8, usize)> {
         let ring = self.ring();
         let cap = ring.cap;
         let pos = self.pos;
-        ring.wait_until(
-            offsets::SPACE_SIGNAL,
-            offsets::SPACE_WAITERS,
-            timeout,
+        let r = ring.space().wait_until(
+            wait,
+            self.framed.name(),
             "the receiver to make room",
             || {
                 let (_, r) = ring.positions()?;
-                Ok(pos - r < cap)
+                Ok((pos - r < cap).then_some(r))
             },
             || {
-                Self::check_reader(&ring)?;
-                tick()
+                self.framed.region().check_backing()?;
+                ring.check_reader()
             },
         )?;
-        let (_, r) = ring.positions()?;
+        wait.progressed();
         let free = cap - (pos - r);
         let off = pos % cap;
         let n = free.min(cap - off).min(max as u64).min(CHUNK as u64) as usize;
@@ -488,19 +484,22 @@ impl StreamWriter {
         let ring = self.ring();
         ring.u64(offsets::WRITE_POS)
             .store(self.pos, Ordering::Release);
-        ring.signal(offsets::DATA_SIGNAL, offsets::DATA_WAITERS);
+        ring.data().notify(false);
     }
 
-    /// Copy `data` into the stream, waiting for room as needed.
+    /// Copy `data` into the stream, waiting for room as needed (`wait`'s inactivity limit
+    /// restarts whenever the reader makes room).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::PeerGone`] when the receiver died or gave up; [`ErrorKind::Timeout`] when
-    /// it made no room for `timeout`; [`ErrorKind::InvalidArgument`] past the announced total.
-    pub fn write(&mut self, mut data: &[u8], timeout: Option<Duration>) -> Result<()> {
+    /// [`ErrorKind::PeerGone`] when the receiver died or gave up; [`ErrorKind::Timeout`] and
+    /// [`ErrorKind::Aborted`] from `wait`; [`ErrorKind::InvalidArgument`] past the announced
+    /// total; [`ErrorKind::Closed`] after the end.
+    pub fn write(&mut self, mut data: &[u8], wait: &mut Wait<'_>) -> Result<()> {
+        self.check_open()?;
         self.check_room(data.len() as u64)?;
         while !data.is_empty() {
-            let (ptr, n) = self.reserve(data.len(), timeout, &mut || Ok(()))?;
+            let (ptr, n) = self.reserve(data.len(), wait)?;
             // SAFETY: reserve() returned n writable bytes at ptr owned by the writer; data has
             // at least n bytes and does not overlap the mapping's ring area we own.
             unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr, n) };
@@ -526,9 +525,8 @@ impl StreamWriter {
     }
 
     /// `read(2)` from `fd` straight into the ring until end of file or `max` bytes, waiting
-    /// for room as needed. Calls `progress(total written)` after each chunk and between the
-    /// slices of a wait (at least every 100 ms); an error it returns stops the copy and is
-    /// returned. Returns the bytes moved by this call.
+    /// for room as needed. Calls `progress(total written)` after each chunk; an error it
+    /// returns stops the copy and is returned. Returns the bytes moved by this call.
     ///
     /// # Errors
     ///
@@ -537,9 +535,10 @@ impl StreamWriter {
         &mut self,
         fd: BorrowedFd<'_>,
         max: u64,
-        timeout: Option<Duration>,
+        wait: &mut Wait<'_>,
         mut progress: impl FnMut(u64) -> Result<()>,
     ) -> Result<u64> {
+        self.check_open()?;
         let start = self.pos;
         loop {
             let left = max - (self.pos - start);
@@ -547,8 +546,7 @@ impl StreamWriter {
                 break;
             }
             let left = left.min(usize::MAX as u64) as usize;
-            let pos = self.pos;
-            let (ptr, n) = self.reserve(left, timeout, &mut || progress(pos))?;
+            let (ptr, n) = self.reserve(left, wait)?;
             // SAFETY: reserve() returned n writable bytes at ptr, owned by the writer.
             let got = unsafe { sys::read_raw(fd, ptr, n) }.map_err(|e| {
                 Error::from_io(&e, "reading the input failed").with_segment(self.framed.name())
@@ -562,55 +560,63 @@ impl StreamWriter {
         Ok(self.pos - start)
     }
 
-    /// End the stream: publish the total and the CRC-32, then wait until the reader has taken
-    /// and verified every byte (it confirms with [`StreamReader::finish`]). Returns the CRC.
+    /// End the stream ([`publish_end`](Self::publish_end)), then wait until the reader has
+    /// taken and verified every byte (it confirms with [`StreamReader::finish`]), and remove
+    /// the segment's name. Returns the CRC-32. When the wait fails (a timeout, an abort by the
+    /// hook), the end stays published and `finish` may be called again.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::InvalidArgument`] when fewer bytes were written than announced (the stream
-    /// is aborted); [`ErrorKind::PeerGone`] when the receiver died or rejected the data;
-    /// [`ErrorKind::Timeout`] when it made no progress for `timeout`.
-    pub fn finish(self, timeout: Option<Duration>) -> Result<u32> {
-        self.finish_with(timeout, || Ok(()))
-    }
-
-    /// As [`finish`](Self::finish), calling `tick()` between the slices of the wait (at least
-    /// every 100 ms); an error it returns stops the wait (the stream is then aborted, as when
-    /// a writer is dropped unfinished) and is returned.
-    ///
-    /// # Errors
-    ///
-    /// As [`finish`](Self::finish), and whatever `tick` returns.
-    pub fn finish_with(
-        mut self,
-        timeout: Option<Duration>,
-        mut tick: impl FnMut() -> Result<()>,
-    ) -> Result<u32> {
+    /// is aborted); [`ErrorKind::PeerGone`] when the receiver died or rejected the data (the
+    /// name is removed); [`ErrorKind::Timeout`] and [`ErrorKind::Aborted`] from `wait`.
+    pub fn finish(&mut self, wait: &mut Wait<'_>) -> Result<u32> {
         let crc = self.publish_end()?;
+        if self.done {
+            return Ok(crc);
+        }
         let ring = self.ring();
-        ring.wait_until(
-            offsets::SPACE_SIGNAL,
-            offsets::SPACE_WAITERS,
-            timeout,
+        let waited = ring.space().wait_until(
+            wait,
+            self.framed.name(),
             "the receiver to take every byte",
-            || Ok(ring.u32(offsets::READER_STATE).load(Ordering::Acquire) == R_DONE),
             || {
-                Self::check_reader(&ring)?;
-                tick()
+                Ok(
+                    (ring.u32(offsets::READER_STATE).load(Ordering::Acquire) == R_DONE)
+                        .then_some(()),
+                )
             },
-        )?;
-        Ok(crc)
+            || {
+                self.framed.region().check_backing()?;
+                ring.check_reader()
+            },
+        );
+        if let Err(e) = &waited {
+            if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Aborted) {
+                return Err(waited.unwrap_err());
+            }
+        }
+        // Confirmed, or failed for good (the receiver died or rejected the data).
+        ring.remove_name();
+        self.done = true;
+        waited.map(|()| crc)
     }
 
-    /// As [`finish`](Self::finish) without waiting for the reader: the data stays in the ring
-    /// for a reader to take (and a reader can complete even after this process exits).
+    /// End the stream without waiting for the reader: publish the total and the CRC-32; the
+    /// data stays in the ring for a reader to take (a reader can complete even after this
+    /// process exits, and then removes the name). Returns the CRC-32.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidArgument`] when fewer bytes were written than announced.
+    /// [`ErrorKind::InvalidArgument`] when fewer bytes were written than announced (the stream
+    /// is aborted instead); [`ErrorKind::Closed`] after an abort.
     pub fn publish_end(&mut self) -> Result<u32> {
-        if self.done {
-            return Ok(self.crc.clone().finalize());
+        let ring = self.ring();
+        if self.ended {
+            return match ring.u32(offsets::WRITER_STATE).load(Ordering::Acquire) {
+                W_FINISHED => Ok(self.crc.clone().finalize()),
+                _ => Err(ring.err(ErrorKind::Closed, "the stream was aborted")),
+            };
         }
         if let Some(t) = self.total {
             if self.pos != t {
@@ -625,7 +631,6 @@ impl StreamWriter {
             }
         }
         let crc = self.crc.clone().finalize();
-        let ring = self.ring();
         ring.u64(offsets::TOTAL_LEN)
             .store(self.pos, Ordering::Relaxed);
         ring.u32(offsets::FINAL_CRC).store(crc, Ordering::Relaxed);
@@ -635,8 +640,8 @@ impl StreamWriter {
             flags::PUBLISHED | flags::WRITER_CLOSED | flags::CHECKSUM,
             Some(crc),
         );
-        ring.signal(offsets::DATA_SIGNAL, offsets::DATA_WAITERS);
-        self.done = true;
+        ring.data().notify(false);
+        self.ended = true;
         Ok(crc)
     }
 
@@ -653,12 +658,13 @@ impl StreamWriter {
         self.framed.bump_and_wake();
     }
 
-    /// Mark the stream aborted (the reader fails at once). Also what dropping an unfinished
-    /// writer does.
+    /// Abort the stream (the reader fails at once) and remove its name. Also what dropping an
+    /// unfinished writer does. A no-op once the end was published.
     pub fn abort(&mut self) {
-        if self.done {
+        if self.ended {
             return;
         }
+        self.ended = true;
         self.done = true;
         if self.framed.region().check_backing().is_err() {
             return;
@@ -667,7 +673,8 @@ impl StreamWriter {
         ring.u32(offsets::WRITER_STATE)
             .store(W_ABORTED, Ordering::Release);
         self.mark_common(flags::WRITER_CLOSED, None);
-        ring.signal(offsets::DATA_SIGNAL, offsets::DATA_WAITERS);
+        ring.data().notify(false);
+        ring.remove_name();
     }
 }
 
@@ -686,6 +693,8 @@ pub struct StreamReader {
     pos: u64,
     verified: Option<u32>,
     done: bool,
+    /// The stream reader's liveness lock, held from attach to the end.
+    _lease: Lease,
 }
 
 impl StreamReader {
@@ -696,6 +705,15 @@ impl StreamReader {
     /// Those of [`FramedSegment::open`] and [`attach`](Self::attach).
     pub fn open(name: &str) -> Result<Self> {
         Self::attach(FramedSegment::open(name, Access::ReadWrite)?)
+    }
+
+    /// As [`open`](Self::open), waiting (as `wait` allows) for the stream to appear.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`FramedSegment::open_wait`] and [`attach`](Self::attach).
+    pub fn open_wait(name: &str, wait: &mut Wait<'_>) -> Result<Self> {
+        Self::attach(FramedSegment::open_wait(name, Access::ReadWrite, wait)?)
     }
 
     /// Attach to a stream segment as its one reader.
@@ -709,24 +727,36 @@ impl StreamReader {
         framed.region().check_writable()?;
         let ring = Ring::new(&framed)?;
         ring.positions()?;
-        let pid = std::process::id();
-        let claimed = ring.u32(offsets::READER_PID).compare_exchange(
-            0,
-            pid,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        if let Err(other) = claimed {
-            return Err(ring.err(
+        let taken = || {
+            ring.err(
                 ErrorKind::AlreadyExists,
-                format!("another receiver (pid {other}) has already attached to this stream; a stream can be read once"),
-            ));
+                "another receiver has already attached to this stream; a stream can be read once",
+            )
+        };
+        let lease = match framed.region().fd() {
+            Some(fd) => {
+                Lease::try_take(fd, Role::StreamReader, true, framed.name())?.ok_or_else(taken)?
+            }
+            None => {
+                return Err(ring.err(
+                    ErrorKind::Unsupported,
+                    "a stream reader needs a named segment",
+                ))
+            }
+        };
+        let pid = std::process::id();
+        if ring
+            .u32(offsets::READER_PID)
+            .compare_exchange(0, pid, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(taken());
         }
         ring.u64(offsets::READER_START)
             .store(sys::process_start_time(pid).unwrap_or(0), Ordering::Release);
         ring.u32(offsets::READER_STATE)
             .store(R_ATTACHED, Ordering::Release);
-        ring.signal(offsets::SPACE_SIGNAL, offsets::SPACE_WAITERS);
+        ring.space().notify(false);
         let pos = ring.u64(offsets::READ_POS).load(Ordering::Acquire);
         Ok(Self {
             framed,
@@ -734,6 +764,7 @@ impl StreamReader {
             pos,
             verified: None,
             done: false,
+            _lease: lease,
         })
     }
 
@@ -777,41 +808,37 @@ impl StreamReader {
     fn next_chunk(
         &mut self,
         max: usize,
-        timeout: Option<Duration>,
-        tick: &mut dyn FnMut() -> Result<()>,
+        wait: &mut Wait<'_>,
     ) -> Result<Option<(*const u8, usize)>> {
         if self.verified.is_some() {
             return Ok(None);
         }
         let ring = self.ring();
         let pos = self.pos;
-        ring.wait_until(
-            offsets::DATA_SIGNAL,
-            offsets::DATA_WAITERS,
-            timeout,
+        let (state, w) = ring.data().wait_until(
+            wait,
+            self.framed.name(),
             "the sender",
             || {
                 let (w, _) = ring.positions()?;
-                Ok(w > pos || ring.u32(offsets::WRITER_STATE).load(Ordering::Acquire) != W_STREAMING)
+                let state = ring.u32(offsets::WRITER_STATE).load(Ordering::Acquire);
+                Ok((w > pos || state != W_STREAMING).then_some((state, w)))
             },
             || {
-                tick()?;
+                self.framed.region().check_backing()?;
                 if ring.writer_alive() {
-                    Ok(())
-                } else {
-                    Err(ring.err(
-                        ErrorKind::PeerGone,
-                        format!(
-                            "the sender (pid {}) died before the stream was complete; {} bytes received, nothing accepted",
-                            ring.u32(offsets::WRITER_PID).load(Ordering::Acquire),
-                            pos
-                        ),
-                    ))
+                    return Ok(());
                 }
+                Err(ring.err(
+                    ErrorKind::PeerGone,
+                    format!(
+                        "the sender (pid {}) died before the stream was complete; {pos} bytes received, nothing accepted",
+                        ring.u32(offsets::WRITER_PID).load(Ordering::Acquire),
+                    ),
+                ))
             },
         )?;
-        let state = ring.u32(offsets::WRITER_STATE).load(Ordering::Acquire);
-        let (w, _) = ring.positions()?;
+        wait.progressed();
         if w > pos {
             let off = pos % ring.cap;
             let n = (w - pos)
@@ -827,7 +854,7 @@ impl StreamReader {
         match state {
             W_FINISHED => {
                 let total = ring.u64(offsets::TOTAL_LEN).load(Ordering::Acquire);
-                let want = ring.u32(offsets::FINAL_CRC).load(Ordering::Acquire);
+                let want_crc = ring.u32(offsets::FINAL_CRC).load(Ordering::Acquire);
                 let got = self.crc.clone().finalize();
                 if total != pos {
                     return Err(ring.err(
@@ -835,10 +862,10 @@ impl StreamReader {
                         format!("the stream ended after {pos} bytes but the sender says it wrote {total}"),
                     ));
                 }
-                if got != want {
+                if got != want_crc {
                     return Err(ring.err(
                         ErrorKind::ChecksumMismatch,
-                        format!("checksum mismatch: the stream's CRC-32 is {got:08x}, the sender says {want:08x}"),
+                        format!("checksum mismatch: the stream's CRC-32 is {got:08x}, the sender says {want_crc:08x}"),
                     ));
                 }
                 self.verified = Some(got);
@@ -865,21 +892,22 @@ impl StreamReader {
         let ring = self.ring();
         ring.u64(offsets::READ_POS)
             .store(self.pos, Ordering::Release);
-        ring.signal(offsets::SPACE_SIGNAL, offsets::SPACE_WAITERS);
+        ring.space().notify(false);
     }
 
-    /// Copy the next bytes into `buf`; `Ok(0)` at the end of a verified stream.
+    /// Copy the next bytes into `buf`, waiting for data as `wait` allows (its inactivity limit
+    /// restarts whenever data comes); `Ok(0)` at the end of a verified stream.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::PeerGone`] when the writer died or aborted before the end;
     /// [`ErrorKind::ChecksumMismatch`] / [`ErrorKind::Truncated`] when the end does not verify;
-    /// [`ErrorKind::Timeout`] when no data came for `timeout`.
-    pub fn read(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize> {
+    /// [`ErrorKind::Timeout`] and [`ErrorKind::Aborted`] from `wait`.
+    pub fn read(&mut self, buf: &mut [u8], wait: &mut Wait<'_>) -> Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        match self.next_chunk(buf.len(), timeout, &mut || Ok(()))? {
+        match self.next_chunk(buf.len(), wait)? {
             None => Ok(0),
             Some((ptr, n)) => {
                 // SAFETY: ptr has n readable bytes (next_chunk); buf has at least n.
@@ -891,9 +919,8 @@ impl StreamReader {
     }
 
     /// `write(2)` every byte of the stream straight from the ring to `fd`, until the verified
-    /// end. Calls `progress(total consumed)` after each chunk and between the slices of a wait
-    /// (at least every 100 ms); an error it returns stops the copy and is returned. Returns
-    /// the CRC-32.
+    /// end. Calls `progress(total consumed)` after each chunk; an error it returns stops the
+    /// copy and is returned. Returns the CRC-32.
     ///
     /// # Errors
     ///
@@ -901,14 +928,10 @@ impl StreamReader {
     pub fn read_to_fd(
         &mut self,
         fd: BorrowedFd<'_>,
-        timeout: Option<Duration>,
+        wait: &mut Wait<'_>,
         mut progress: impl FnMut(u64) -> Result<()>,
     ) -> Result<u32> {
-        loop {
-            let pos = self.pos;
-            let Some((ptr, n)) = self.next_chunk(CHUNK, timeout, &mut || progress(pos))? else {
-                break;
-            };
+        while let Some((ptr, n)) = self.next_chunk(CHUNK, wait)? {
             // SAFETY: next_chunk returned n readable bytes at ptr, stable until consume().
             unsafe { sys::write_all_raw(fd, ptr, n) }.map_err(|e| {
                 Error::from_io(&e, "writing the output failed").with_segment(self.framed.name())
@@ -919,8 +942,8 @@ impl StreamReader {
         Ok(self.verified.unwrap_or(0))
     }
 
-    /// Tell the writer every byte arrived and was verified (and, for a file, is in place). The
-    /// writer's [`StreamWriter::finish`] returns then.
+    /// Tell the writer every byte arrived and was verified (and, for a file, is in place), and
+    /// remove the stream's name. The writer's [`StreamWriter::finish`] returns then.
     ///
     /// # Errors
     ///
@@ -937,7 +960,8 @@ impl StreamReader {
         let ring = self.ring();
         ring.u32(offsets::READER_STATE)
             .store(R_DONE, Ordering::Release);
-        ring.signal(offsets::SPACE_SIGNAL, offsets::SPACE_WAITERS);
+        ring.space().notify(false);
+        ring.remove_name();
         Ok(crc)
     }
 }
@@ -950,7 +974,11 @@ impl Drop for StreamReader {
         let ring = self.ring();
         ring.u32(offsets::READER_STATE)
             .store(R_FAILED, Ordering::Release);
-        ring.signal(offsets::SPACE_SIGNAL, offsets::SPACE_WAITERS);
+        ring.space().notify(false);
+        if !ring.writer_alive() {
+            // Nobody is left who could complete or clean up this stream.
+            ring.remove_name();
+        }
     }
 }
 
@@ -959,6 +987,7 @@ mod tests {
     use super::*;
     use crate::name::unique;
     use crate::segment::ShmObject;
+    use std::time::Duration;
 
     struct Rm(String);
     impl Drop for Rm {
@@ -978,19 +1007,19 @@ mod tests {
         assert_eq!(r.get::<u64>(24).unwrap(), 1000);
         assert_eq!(r.get::<u64>(256).unwrap(), 5);
         assert_eq!(r.get::<u32>(272).unwrap(), std::process::id());
-        w.write(b"hello", None).unwrap();
+        w.write(b"hello", &mut Wait::forever()).unwrap();
         assert_eq!(w.framed().region().get::<u64>(128).unwrap(), 5);
         let mut rd = StreamReader::open(&name).unwrap();
         let r2 = rd.framed().region();
         assert_eq!(r2.get::<u32>(324).unwrap(), std::process::id());
         assert_eq!(r2.get::<u32>(320).unwrap(), 1);
         let mut buf = [0u8; 16];
-        assert_eq!(rd.read(&mut buf, None).unwrap(), 5);
+        assert_eq!(rd.read(&mut buf, &mut Wait::forever()).unwrap(), 5);
         assert_eq!(&buf[..5], b"hello");
         assert_eq!(rd.framed().region().get::<u64>(192).unwrap(), 5);
         let crc = w.publish_end().unwrap();
         assert_eq!(crc, crc32fast::hash(b"hello"));
-        assert_eq!(rd.read(&mut buf, None).unwrap(), 0);
+        assert_eq!(rd.read(&mut buf, &mut Wait::forever()).unwrap(), 0);
         let r3 = rd.framed().region();
         assert_eq!(r3.get::<u32>(264).unwrap(), 1);
         assert_eq!(r3.get::<u32>(268).unwrap(), crc);
@@ -998,7 +1027,8 @@ mod tests {
         let st = status(w.framed()).unwrap();
         assert_eq!(st.reader_state, ReaderState::Done);
         assert_eq!(st.writer_state, WriterState::Finished);
-        w.finish(Some(Duration::from_secs(5))).unwrap();
+        w.finish(&mut Wait::timeout(Duration::from_secs(5)))
+            .unwrap();
     }
 
     #[test]
@@ -1013,7 +1043,9 @@ mod tests {
             let mut out = Vec::new();
             let mut buf = vec![0u8; 1000];
             loop {
-                let n = rd.read(&mut buf, Some(Duration::from_secs(20))).unwrap();
+                let n = rd
+                    .read(&mut buf, &mut Wait::timeout(Duration::from_secs(20)))
+                    .unwrap();
                 if n == 0 {
                     break;
                 }
@@ -1024,9 +1056,11 @@ mod tests {
         });
         let mut w = w;
         for part in data.chunks(777) {
-            w.write(part, Some(Duration::from_secs(20))).unwrap();
+            w.write(part, &mut Wait::timeout(Duration::from_secs(20)))
+                .unwrap();
         }
-        w.finish(Some(Duration::from_secs(20))).unwrap();
+        w.finish(&mut Wait::timeout(Duration::from_secs(20)))
+            .unwrap();
         assert_eq!(reader.join().unwrap(), data);
     }
 
@@ -1035,12 +1069,12 @@ mod tests {
         let name = unique("shmb_t_st_");
         let _rm = Rm(name.clone());
         let mut w = StreamWriter::create(&name, 64, None, &FramedOptions::default()).unwrap();
-        w.write(b"partial", None).unwrap();
+        w.write(b"partial", &mut Wait::forever()).unwrap();
         let mut rd = StreamReader::open(&name).unwrap();
         drop(w);
         let mut buf = [0u8; 64];
-        assert_eq!(rd.read(&mut buf, None).unwrap(), 7);
-        let err = rd.read(&mut buf, None).unwrap_err();
+        assert_eq!(rd.read(&mut buf, &mut Wait::forever()).unwrap(), 7);
+        let err = rd.read(&mut buf, &mut Wait::forever()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PeerGone, "{err}");
         let _ = ShmObject::remove(&name);
 
@@ -1049,9 +1083,9 @@ mod tests {
         let err = StreamReader::open(&name).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AlreadyExists);
         drop(rd);
-        w.write(&[1u8; 64], None).unwrap();
+        w.write(&[1u8; 64], &mut Wait::forever()).unwrap();
         let err = w
-            .write(&[1u8; 1], Some(Duration::from_secs(5)))
+            .write(&[1u8; 1], &mut Wait::timeout(Duration::from_secs(5)))
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PeerGone, "{err}");
     }
@@ -1064,14 +1098,14 @@ mod tests {
         let mut rd = StreamReader::open(&name).unwrap();
         let mut buf = [0u8; 8];
         let err = rd
-            .read(&mut buf, Some(Duration::from_millis(50)))
+            .read(&mut buf, &mut Wait::timeout(Duration::from_millis(50)))
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout);
         w.framed()
             .region()
             .set(offsets::WRITE_POS, 1000u64)
             .unwrap();
-        let err = rd.read(&mut buf, None).unwrap_err();
+        let err = rd.read(&mut buf, &mut Wait::forever()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::CorruptHeader, "{err}");
     }
 }

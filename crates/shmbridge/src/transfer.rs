@@ -14,8 +14,12 @@
 //! The receiver writes straight from the mapping (`write(2)`) into a temporary file beside
 //! the target and renames it into place only when the byte count and the CRC-32 match. On any
 //! failure the temporary file is removed and the target is untouched. A sender killed at any
-//! moment makes the receiver fail (the sender's pid and start time are in the header) or time
-//! out; a receiver killed mid-stream makes the sender fail the same way.
+//! moment makes the receiver fail (it holds the segment's writer liveness lock, which dies
+//! with it) or time out; a receiver killed mid-stream makes the sender fail the same way.
+//!
+//! Every wait of a transfer goes through one [`Wait`]: the options' timeout is its inactivity
+//! limit (it restarts whenever data moves), and its hook is the progress callback, so a
+//! `Break` from the callback stops a transfer that is waiting as promptly as one that copies.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
@@ -23,15 +27,16 @@ use std::ops::ControlFlow;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::framed::{flags, offsets, FramedOptions, FramedSegment, Kind};
 use crate::mode::Access;
-use crate::segment::{Segment, SegmentOptions, ShmObject};
+use crate::segment::{SegmentOptions, ShmObject};
 use crate::stream::{StreamReader, StreamWriter, STREAM_HEADER_LEN};
+use crate::sync::Wait;
 use crate::sys;
 
 /// How a file travels.
@@ -169,6 +174,42 @@ const IO_CHUNK: usize = 256 << 10;
 
 fn path_err(path: &Path, e: &std::io::Error, what: &str) -> Error {
     Error::from_io(e, format!("{what} {}", path.display())).with_path(path)
+}
+
+/// The progress callback of a transfer, as the hook of its [`Wait`] and after each chunk.
+struct Ticker<'a> {
+    progress: Option<&'a ProgressFn>,
+    done: AtomicU64,
+    total: Option<u64>,
+    name: &'a str,
+}
+
+impl<'a> Ticker<'a> {
+    fn new(progress: Option<&'a ProgressFn>, total: Option<u64>, name: &'a str) -> Self {
+        Self {
+            progress,
+            done: AtomicU64::new(0),
+            total,
+            name,
+        }
+    }
+
+    /// After a chunk: record and report `done` bytes.
+    fn report(&self, done: u64) -> Result<()> {
+        self.done.store(done, Ordering::Relaxed);
+        report_progress(self.progress, done, self.total, self.name)
+    }
+
+    /// While waiting: report the bytes so far, unchanged.
+    fn hook(&self) -> impl FnMut() -> ControlFlow<()> + Send + '_ {
+        move || match self.progress {
+            Some(p) => p(Progress {
+                done: self.done.load(Ordering::Relaxed),
+                total: self.total,
+            }),
+            None => ControlFlow::Continue(()),
+        }
+    }
 }
 
 /// Call the progress callback; a `Break` becomes [`ErrorKind::Aborted`].
@@ -354,29 +395,26 @@ fn send_stream(
         .with_segment(name));
     }
     let mut w = StreamWriter::create(name, seg_size - header, Some(size), seg_opts)?;
-    let run = |w: &mut StreamWriter| -> Result<u32> {
-        let progress = opts.progress.clone();
-        let n = w.write_from_fd(file.as_fd(), size, opts.timeout, |done| {
-            report_progress(progress.as_ref(), done, Some(size), name)
-        })?;
+    let ticker = Ticker::new(opts.progress.as_ref(), Some(size), name);
+    let mut hook = ticker.hook();
+    let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
+    let mut run = || -> Result<u32> {
+        let n = w.write_from_fd(file.as_fd(), size, &mut wait, |done| ticker.report(done))?;
         if n != size {
             return Err(changed(path, size, n));
         }
         check_unchanged(file, path, size, mtime)?;
-        w.publish_end()
+        w.finish(&mut wait)
     };
-    let result = run(&mut w);
-    let result = match result {
-        Ok(_) => w.finish_with(opts.timeout, || {
-            report_progress(opts.progress.as_ref(), size, Some(size), name)
-        }),
-        Err(e) => {
-            w.abort();
-            drop(w);
-            Err(e)
+    let result = run();
+    if result.is_err() {
+        // The stream is dead for good (a stopped or timed-out finish included): abort it and
+        // take its name away, so no receiver starts on it.
+        w.abort();
+        if let Some(obj) = w.framed().object() {
+            let _ = obj.remove_if_same();
         }
-    };
-    let _ = ShmObject::remove(name);
+    }
     result.map(|crc| (crc, seg_size))
 }
 
@@ -512,170 +550,48 @@ impl Drop for TempFile {
     }
 }
 
-/// Open a framed segment with its page tables filled up front (`MAP_POPULATE`): the receiver
-/// reads every page once, and one batched fill costs less than a fault per page.
-fn open_populated(name: &str, access: Access) -> Result<FramedSegment> {
-    let opts = SegmentOptions {
+/// Open `name` once it exists, with its page tables filled up front (`MAP_POPULATE`: the
+/// receiver reads every page once, and one batched fill costs less than a fault per page).
+/// Read-write when allowed (a stream reader moves `read_pos`), read-only otherwise.
+fn open_when_ready(name: &str, wait: &mut Wait<'_>) -> Result<FramedSegment> {
+    let opts = |access| SegmentOptions {
         permissions: None,
         access,
         populate: true,
     };
-    let seg = crate::segment::Segment::open_with(name, crate::mode::OpenMode::OpenOnly, 0, &opts)?;
-    FramedSegment::from_region(seg.into_parts().1)
-}
-
-/// Open `name` once it exists and carries a complete framed header, polling until
-/// `deadline`. Opens read-write when allowed (a stream reader moves `read_pos`), read-only
-/// otherwise.
-fn open_when_ready(
-    name: &str,
-    deadline: Option<Instant>,
-    progress: Option<&ProgressFn>,
-) -> Result<FramedSegment> {
-    loop {
-        let attempt = match open_populated(name, Access::ReadWrite) {
-            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-                open_populated(name, Access::ReadOnly)
-            }
-            other => other,
-        };
-        let e = match attempt {
-            Ok(f) => return Ok(f),
-            Err(e) => e,
-        };
-        // Not there yet, or being created right now (size 0, or the magic not yet written).
-        let retry = match e.kind() {
-            ErrorKind::NotFound => true,
-            ErrorKind::InvalidSize | ErrorKind::BadMagic => match setting_up(name) {
-                SettingUp::Yes => true,
-                SettingUp::Stale(age) => {
-                    return Err(Error::new(
-                        ErrorKind::BadMagic,
-                        format!(
-                            "no framed header: the segment is empty or starts with zeros and has not changed for {}s; its sender died while creating it, or it is not a shmbridge segment",
-                            age.as_secs()
-                        ),
-                    )
-                    .with_segment(name.trim_start_matches('/')))
-                }
-                SettingUp::No => false,
-            },
-            _ => false,
-        };
-        if !retry {
-            return Err(e);
+    match FramedSegment::open_wait_with(name, &opts(Access::ReadWrite), wait) {
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+            FramedSegment::open_wait_with(name, &opts(Access::ReadOnly), wait)
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            let detail = if e.kind() == ErrorKind::NotFound {
-                "timed out waiting for the sender: no segment with this name appeared".to_owned()
-            } else {
-                format!(
-                    "timed out waiting for the sender to finish creating the segment ({})",
-                    e.detail()
-                )
-            };
-            return Err(
-                Error::new(ErrorKind::Timeout, detail).with_segment(name.trim_start_matches('/'))
-            );
-        }
-        report_progress(progress, 0, None, name)?;
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// What a segment without a valid framed header is.
-enum SettingUp {
-    /// Empty or all-zero at the start, and modified recently: its creator is setting it up.
-    Yes,
-    /// Empty or all-zero, and untouched for this long: nobody is setting it up.
-    Stale(Duration),
-    /// It has other bytes where the magic belongs: not a framed segment.
-    No,
-}
-
-/// Whether `name` is a framed segment its creator is still setting up. A creator sizes the
-/// segment (`ftruncate`, `posix_fallocate`: both update its modification time), maps it and
-/// writes the header at once, so a segment that has stayed empty or all-zero for longer than a
-/// grace period (2 s, plus 0.5 s per GiB for mapping a large one) is not being created: its
-/// creator died on the way, or it is a raw segment, and waiting longer is pointless.
-fn setting_up(name: &str) -> SettingUp {
-    let Ok(info) = crate::list::info(name) else {
-        return SettingUp::Yes; // vanished meanwhile: look again
-    };
-    if info.size >= 8 {
-        let mut first = [0u8; 8];
-        if Segment::open(name, Access::ReadOnly)
-            .and_then(|s| s.read_at(0, &mut first))
-            .is_err()
-        {
-            return SettingUp::Yes; // changing under us: look again
-        }
-        if first == crate::framed::MAGIC {
-            return SettingUp::Yes; // the header just landed: open it again
-        }
-        if first != [0u8; 8] {
-            return SettingUp::No;
-        }
-    }
-    let now_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
-    let age = Duration::from_nanos(u64::try_from(now_ns - info.mtime_ns).unwrap_or(0));
-    let grace = Duration::from_secs(2) + Duration::from_millis(500 * (info.size >> 30));
-    if age < grace {
-        SettingUp::Yes
-    } else {
-        SettingUp::Stale(age)
+        other => other,
     }
 }
 
 /// Wait until a one-shot segment is published; fail if its writer closed it without
 /// publishing or died.
-fn wait_published(
-    framed: &FramedSegment,
-    deadline: Option<Instant>,
-    progress: Option<&ProgressFn>,
-) -> Result<()> {
+fn wait_published(framed: &FramedSegment, wait: &mut Wait<'_>) -> Result<()> {
     loop {
         let seen = framed.publish_count();
-        let h = framed.header()?;
-        if h.flags & flags::PUBLISHED != 0 {
+        if framed.u32_at(offsets::FLAGS).load(Ordering::Acquire) & flags::PUBLISHED != 0 {
             return Ok(());
         }
-        if h.flags & flags::WRITER_CLOSED != 0 {
-            return Err(Error::new(
-                ErrorKind::WriterClosed,
-                "the sender closed the segment without publishing it (it failed)",
-            )
-            .with_segment(framed.name()));
-        }
-        if !h.creator_alive() {
-            return Err(Error::new(
-                ErrorKind::PeerGone,
-                format!(
-                    "the sender (pid {}) died before publishing; nothing accepted",
-                    h.creator_pid
-                ),
-            )
-            .with_segment(framed.name()));
-        }
-        let slice = match deadline {
-            None => crate::stream::LIVENESS_SLICE,
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.min(crate::stream::LIVENESS_SLICE),
-                _ => {
-                    return Err(Error::new(
-                        ErrorKind::Timeout,
-                        "timed out waiting for the sender to publish",
-                    )
-                    .with_segment(framed.name()))
-                }
-            },
-        };
-        report_progress(progress, 0, None, framed.name())?;
-        match framed.wait(seen, Some(slice)) {
+        match framed.wait(seen, wait) {
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::WriterClosed) => {}
+            Err(e) if e.kind() == ErrorKind::WriterClosed => {
+                return Err(Error::new(
+                    ErrorKind::WriterClosed,
+                    "the sender closed the segment without publishing it (it failed)",
+                )
+                .with_segment(framed.name()))
+            }
+            Err(e) if e.kind() == ErrorKind::PeerGone => {
+                let pid = framed.header().map_or(0, |h| h.creator_pid);
+                return Err(Error::new(
+                    ErrorKind::PeerGone,
+                    format!("the sender (pid {pid}) died before publishing; nothing accepted"),
+                )
+                .with_segment(framed.name()));
+            }
             Err(e) => return Err(e),
         }
     }
@@ -687,11 +603,11 @@ fn copy_payload(
     framed: &FramedSegment,
     out: BorrowedFd<'_>,
     rewind: &dyn Fn() -> Result<()>,
-    progress: Option<&ProgressFn>,
+    ticker: &Ticker<'_>,
 ) -> Result<(u64, u32)> {
-    let mut bytes = 0u64;
     let mut first = true;
-    let (crc, _) = framed.read_with(|ptr, len| {
+    let mut crc = 0;
+    let snap = framed.read_with(|ptr, len, _| {
         if !first {
             rewind()?;
         }
@@ -710,20 +626,29 @@ fn copy_payload(
                 Error::from_io(&e, "writing the output failed").with_segment(framed.name())
             })?;
             off += n;
-            report_progress(progress, off as u64, Some(len as u64), framed.name())?;
+            ticker.report(off as u64)?;
         }
-        bytes = len as u64;
-        Ok(hasher.finalize())
+        crc = hasher.finalize();
+        Ok(Some(crc))
     })?;
-    let fl = framed.u32_at(offsets::FLAGS).load(Ordering::Acquire);
-    if fl & flags::CHECKSUM == 0 {
+    if snap.checksum.is_none() {
         return Err(Error::new(
             ErrorKind::ChecksumMismatch,
             "the payload was published without a checksum, so it cannot be verified",
         )
         .with_segment(framed.name()));
     }
-    Ok((bytes, crc))
+    Ok((snap.len, crc))
+}
+
+/// After a failed receive: a one-shot segment whose sender is gone can never complete, so it
+/// is removed (a stream reader removes a dead stream itself).
+fn forget_dead(framed: &FramedSegment, e: &Error) {
+    if e.kind() == ErrorKind::PeerGone && framed.kind() == Kind::Message && !framed.writer_alive() {
+        if let Some(obj) = framed.object() {
+            let _ = obj.remove_if_same();
+        }
+    }
 }
 
 /// Receive the file sent through the segment `name` into `path`.
@@ -747,68 +672,59 @@ pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> 
     let started = Instant::now();
     let bare = crate::name::validate(name)?.to_owned();
     let tmp = TempFile::create(path)?;
-    let deadline = opts.timeout.map(|t| started + t);
-    let framed = open_when_ready(&bare, deadline, opts.progress.as_ref())?;
+    let mut ticker = Ticker::new(opts.progress.as_ref(), None, &bare);
+    let framed = {
+        let mut hook = ticker.hook();
+        let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
+        open_when_ready(&bare, &mut wait)?
+    };
     let segment_size = framed.region().len() as u64;
-    let result = match framed.kind() {
-        Kind::Message => (|| {
-            wait_published(&framed, deadline, opts.progress.as_ref())?;
-            let (bytes, crc) = copy_payload(
-                &framed,
-                tmp.file().as_fd(),
-                &|| tmp.rewind(),
-                opts.progress.as_ref(),
-            )?;
+    let (bytes, crc32, mode) = match framed.kind() {
+        Kind::Message => {
+            let received = (|| {
+                let mut hook = ticker.hook();
+                let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
+                wait_published(&framed, &mut wait)?;
+                let got = copy_payload(&framed, tmp.file().as_fd(), &|| tmp.rewind(), &ticker)?;
+                Ok(got)
+            })();
+            let (bytes, crc) = received.inspect_err(|e| forget_dead(&framed, e))?;
             tmp.commit(path, opts.fsync)?;
-            Ok((bytes, crc, Mode::OneShot))
-        })(),
-        Kind::Stream => (|| {
+            if !opts.keep {
+                if let Some(obj) = framed.object() {
+                    let _ = obj.remove_if_same();
+                }
+            }
+            (bytes, crc, Mode::OneShot)
+        }
+        Kind::Stream => {
             let mut reader = StreamReader::attach(framed)?;
-            let total = reader.total_len();
-            let progress = opts.progress.clone();
-            reader.read_to_fd(tmp.file().as_fd(), opts.timeout, |done| {
-                report_progress(progress.as_ref(), done, total, &bare)
-            })?;
+            ticker.total = reader.total_len();
+            let mut hook = ticker.hook();
+            let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
+            reader.read_to_fd(tmp.file().as_fd(), &mut wait, |done| ticker.report(done))?;
             let bytes = reader.consumed();
             tmp.commit(path, opts.fsync)?;
             let crc = reader.finish()?;
-            Ok((bytes, crc, Mode::Stream))
-        })(),
-        Kind::Other(n) => Err(Error::new(
-            ErrorKind::Unsupported,
-            format!("framed segment of unknown kind {n}: this library cannot receive it"),
-        )
-        .with_segment(&bare)),
+            (bytes, crc, Mode::Stream)
+        }
+        Kind::Other(n) => {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("framed segment of unknown kind {n}: this library cannot receive it"),
+            )
+            .with_segment(&bare))
+        }
     };
-    match result {
-        Ok((bytes, crc32, mode)) => {
-            if !opts.keep {
-                let _ = ShmObject::remove(&bare);
-            }
-            Ok(Report {
-                name: bare,
-                path: path.to_owned(),
-                bytes,
-                crc32,
-                mode,
-                segment_size,
-                elapsed: started.elapsed(),
-            })
-        }
-        Err(e) => {
-            if e.kind() == ErrorKind::PeerGone && !opts.keep {
-                // The sender is dead: nobody can complete this segment any more.
-                if let Ok(info) = crate::list::info(&bare) {
-                    if let crate::list::Detected::Framed(h) = info.detected {
-                        if !h.creator_alive() {
-                            let _ = ShmObject::remove(&bare);
-                        }
-                    }
-                }
-            }
-            Err(e)
-        }
-    }
+    Ok(Report {
+        name: bare,
+        path: path.to_owned(),
+        bytes,
+        crc32,
+        mode,
+        segment_size,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// Receive the payload of the segment `name` to an open descriptor (standard output, a pipe),
@@ -822,32 +738,45 @@ pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> 
 pub fn recv_to_fd(name: &str, out: BorrowedFd<'_>, opts: &RecvOptions) -> Result<Report> {
     let started = Instant::now();
     let bare = crate::name::validate(name)?.to_owned();
-    let deadline = opts.timeout.map(|t| started + t);
-    let framed = open_when_ready(&bare, deadline, opts.progress.as_ref())?;
+    let mut ticker = Ticker::new(opts.progress.as_ref(), None, &bare);
+    let framed = {
+        let mut hook = ticker.hook();
+        let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
+        open_when_ready(&bare, &mut wait)?
+    };
     let segment_size = framed.region().len() as u64;
     let (bytes, crc32, mode) = match framed.kind() {
         Kind::Message => {
-            wait_published(&framed, deadline, opts.progress.as_ref())?;
-            let (b, c) = copy_payload(
-                &framed,
-                out,
-                &|| {
-                    Err(Error::new(
-                        ErrorKind::Timeout,
-                        "the payload changed while it was being written out",
-                    ))
-                },
-                opts.progress.as_ref(),
-            )?;
+            let received = (|| {
+                let mut hook = ticker.hook();
+                let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
+                wait_published(&framed, &mut wait)?;
+                copy_payload(
+                    &framed,
+                    out,
+                    &|| {
+                        Err(Error::new(
+                            ErrorKind::Timeout,
+                            "the payload changed while it was being written out",
+                        ))
+                    },
+                    &ticker,
+                )
+            })();
+            let (b, c) = received.inspect_err(|e| forget_dead(&framed, e))?;
+            if !opts.keep {
+                if let Some(obj) = framed.object() {
+                    let _ = obj.remove_if_same();
+                }
+            }
             (b, c, Mode::OneShot)
         }
         Kind::Stream => {
             let mut reader = StreamReader::attach(framed)?;
-            let total = reader.total_len();
-            let progress = opts.progress.clone();
-            reader.read_to_fd(out, opts.timeout, |done| {
-                report_progress(progress.as_ref(), done, total, &bare)
-            })?;
+            ticker.total = reader.total_len();
+            let mut hook = ticker.hook();
+            let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
+            reader.read_to_fd(out, &mut wait, |done| ticker.report(done))?;
             let bytes = reader.consumed();
             (bytes, reader.finish()?, Mode::Stream)
         }
@@ -859,9 +788,6 @@ pub fn recv_to_fd(name: &str, out: BorrowedFd<'_>, opts: &RecvOptions) -> Result
             .with_segment(&bare))
         }
     };
-    if !opts.keep {
-        let _ = ShmObject::remove(&bare);
-    }
     Ok(Report {
         name: bare,
         path: PathBuf::new(),

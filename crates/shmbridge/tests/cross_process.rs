@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{check, child, child_arg, pattern, TestSegment};
 use shmbridge::{
     Access, ErrorKind, FramedOptions, FramedSegment, OpenMode, Region, Segment, SegmentOptions,
-    ShmObject,
+    ShmObject, Wait,
 };
 
 // ---- child entry points (no-ops in the normal run) -------------------------------------
@@ -72,7 +72,9 @@ fn child_publish_wakes_parent_waiting_on_the_futex() {
     let proc = child("child_publish_framed", seg_name.name())
         .spawn()
         .unwrap();
-    let now = f.wait(seen, Some(Duration::from_secs(30))).unwrap();
+    let now = f
+        .wait(seen, &mut Wait::timeout(Duration::from_secs(30)))
+        .unwrap();
     assert_ne!(now, seen);
     assert_eq!(f.read().unwrap(), b"published by the child");
     check(&proc.wait_with_output().unwrap(), "child");

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{pattern, TestSegment};
-use shmbridge::stream::{offsets as st, StreamWriter};
+use shmbridge::stream::StreamWriter;
 use shmbridge::{
     recv_file, send_file, ErrorKind, FramedOptions, FramedSegment, Progress, ProgressFn,
-    RecvOptions, Segment, SendOptions, TransferMode,
+    RecvOptions, Segment, SendOptions, TransferMode, Wait,
 };
 
 /// A scratch directory under the system temp dir, removed on drop.
@@ -293,24 +293,40 @@ fn a_payload_whose_checksum_does_not_match_is_rejected_and_the_target_untouched(
     assert_eq!(dir.entries(), ["in", "out"], "no temporary file left");
 }
 
+/// Child: create a stream, put some bytes in it, and die without ending it.
+#[test]
+fn child_stream_then_die() {
+    let Some(name) = common::child_arg() else {
+        return;
+    };
+    let mut w =
+        StreamWriter::create(&name, 4096, Some(100_000), &FramedOptions::default()).unwrap();
+    w.write(&pattern(3000, 2), &mut Wait::forever()).unwrap();
+    // Exit without running destructors: as if killed, the stream stays unfinished and the
+    // kernel drops the writer's liveness lock.
+    std::process::exit(0);
+}
+
 #[test]
 fn a_stream_whose_writer_vanished_is_rejected() {
     let dir = Scratch::new();
     let seg = TestSegment::new("xfer_gone");
-    let mut w =
-        StreamWriter::create(seg.name(), 4096, Some(100_000), &FramedOptions::default()).unwrap();
-    w.write(&pattern(3000, 2), None).unwrap();
-    // Pretend the writer was killed: point its pid at a process that has exited.
-    let mut dead = std::process::Command::new("true").spawn().unwrap();
-    let dead_pid = dead.id();
-    dead.wait().unwrap();
-    w.framed().region().set(st::WRITER_PID, dead_pid).unwrap();
+    common::check(
+        &common::child("child_stream_then_die", seg.name())
+            .output()
+            .unwrap(),
+        "child",
+    );
     let out = dir.path("out");
     let err = recv_file(seg.name(), &out, &recv_opts(10)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PeerGone, "{err}");
     assert!(err.to_string().contains("died"), "{err}");
     assert!(!out.exists());
     assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+    assert!(
+        !shmbridge::ShmObject::exists(seg.name()),
+        "a receiver that finds the sender dead removes the stream"
+    );
 }
 
 #[test]
@@ -322,13 +338,27 @@ fn an_aborted_or_unpublished_send_is_rejected() {
     f.close_writer().unwrap();
     let err = recv_file(seg.name(), &dir.path("out"), &recv_opts(5)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::WriterClosed, "{err}");
-    // A stream aborted by its writer.
+    // A stream aborted by its writer: a receiver that attached fails, and the name is gone so
+    // no later receiver starts on it.
     let seg2 = TestSegment::new("xfer_abort");
     let mut w = StreamWriter::create(seg2.name(), 4096, None, &FramedOptions::default()).unwrap();
-    w.write(b"some", None).unwrap();
+    w.write(b"some", &mut Wait::forever()).unwrap();
+    let mut early = shmbridge::StreamReader::open(seg2.name()).unwrap();
     w.abort();
-    let err = recv_file(seg2.name(), &dir.path("out"), &recv_opts(5)).unwrap_err();
+    assert!(
+        !shmbridge::ShmObject::exists(seg2.name()),
+        "abort removes the name"
+    );
+    let mut buf = [0u8; 16];
+    assert_eq!(early.read(&mut buf, &mut Wait::forever()).unwrap(), 4);
+    let err = early.read(&mut buf, &mut Wait::forever()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PeerGone, "{err}");
+    let quick = RecvOptions {
+        timeout: Some(Duration::from_millis(100)),
+        ..RecvOptions::default()
+    };
+    let err = recv_file(seg2.name(), &dir.path("out"), &quick).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(dir.entries().is_empty());
 }
 
@@ -361,9 +391,13 @@ fn a_read_only_view_can_wait_for_a_publish_and_a_close() {
         std::thread::sleep(Duration::from_millis(50));
         writer.close_writer().unwrap();
     });
-    let now = reader.wait(seen, Some(Duration::from_secs(20))).unwrap();
+    let now = reader
+        .wait(seen, &mut Wait::timeout(Duration::from_secs(20)))
+        .unwrap();
     assert_eq!(reader.read().unwrap(), b"hello");
-    let err = reader.wait(now, Some(Duration::from_secs(20))).unwrap_err();
+    let err = reader
+        .wait(now, &mut Wait::timeout(Duration::from_secs(20)))
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::WriterClosed);
     t.join().unwrap();
 }

@@ -45,6 +45,34 @@ pub(crate) fn shm_open(bare_name: &str, flags: libc::c_int, mode: u32) -> io::Re
     }
 }
 
+/// Create the object `name` (`O_CREAT | O_EXCL`), read-write or read-only, with mode `perm`
+/// (the umask applies; the caller fixes the bits with [`fchmod`]).
+pub(crate) fn shm_create_excl(bare_name: &str, writable: bool, perm: u32) -> io::Result<OwnedFd> {
+    let acc = if writable {
+        libc::O_RDWR
+    } else {
+        libc::O_RDONLY
+    };
+    shm_open(bare_name, acc | libc::O_CREAT | libc::O_EXCL, perm)
+}
+
+/// Open the existing object `name`. `O_NONBLOCK`, so that a FIFO planted under the name does
+/// not block the open (the caller then refuses anything that is not a regular file); glibc's
+/// `shm_open` already refuses symbolic links (`O_NOFOLLOW`).
+pub(crate) fn shm_open_existing(bare_name: &str, writable: bool) -> io::Result<OwnedFd> {
+    let acc = if writable {
+        libc::O_RDWR
+    } else {
+        libc::O_RDONLY
+    };
+    shm_open(bare_name, acc | libc::O_NONBLOCK | libc::O_NOFOLLOW, 0)
+}
+
+/// Whether `err` is what opening a symbolic link with `O_NOFOLLOW` gives.
+pub(crate) fn is_symlink_error(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::ELOOP)
+}
+
 /// `shm_unlink("/" + name)`.
 pub(crate) fn shm_unlink(bare_name: &str) -> io::Result<()> {
     let path = cpath(bare_name)?;
@@ -60,6 +88,22 @@ pub(crate) struct Stat {
     /// Permission bits only (`st_mode & 0o7777`).
     pub perm: u32,
     pub is_regular: bool,
+    /// "regular file", "FIFO", "directory", ...: for messages.
+    pub file_type: &'static str,
+}
+
+/// What kind of file a `st_mode` says, in words.
+pub(crate) fn file_type_name(mode: u32) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => "regular file",
+        libc::S_IFDIR => "directory",
+        libc::S_IFIFO => "FIFO",
+        libc::S_IFSOCK => "socket",
+        libc::S_IFCHR => "character device",
+        libc::S_IFBLK => "block device",
+        libc::S_IFLNK => "symbolic link",
+        _ => "special file",
+    }
 }
 
 fn stat_of(st: &libc::stat) -> Stat {
@@ -68,6 +112,7 @@ fn stat_of(st: &libc::stat) -> Stat {
         uid: st.st_uid,
         perm: st.st_mode & 0o7777,
         is_regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+        file_type: file_type_name(st.st_mode),
     }
 }
 
@@ -281,7 +326,7 @@ pub(crate) fn link_unnamed(
     let dst = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
-    cvt(unsafe {
+    let via_proc = cvt(unsafe {
         libc::linkat(
             libc::AT_FDCWD,
             src.as_ptr(),
@@ -289,6 +334,241 @@ pub(crate) fn link_unnamed(
             dst.as_ptr(),
             libc::AT_SYMLINK_FOLLOW,
         )
-    })
-    .map(drop)
+    });
+    match via_proc {
+        // No /proc (a bare chroot): AT_EMPTY_PATH, which needs CAP_DAC_READ_SEARCH on older
+        // kernels.
+        Err(e)
+            if e.raw_os_error() == Some(libc::ENOENT)
+                && !std::path::Path::new("/proc/self/fd").exists() =>
+        {
+            // SAFETY: the empty path and `dst` are valid NUL-terminated strings; the fd is open.
+            cvt(unsafe {
+                libc::linkat(
+                    fd.as_raw_fd(),
+                    c"".as_ptr(),
+                    libc::AT_FDCWD,
+                    dst.as_ptr(),
+                    libc::AT_EMPTY_PATH,
+                )
+            })
+            .map(drop)
+        }
+        other => other.map(drop),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Liveness: open-file-description locks.
+//
+// An OFD lock (`F_OFD_SETLK`) belongs to the open file description, not to the process: the
+// kernel drops it when the last descriptor of that description closes, which includes the
+// process dying by any signal. It works across PID namespaces (it names no pid), and a
+// process that opened the object twice holds two independent descriptions, so it can test its
+// own locks through a second handle. Ranges may lie past the end of the file.
+
+fn ofd_flock(start: u64, kind: libc::c_short) -> io::Result<libc::flock> {
+    let start =
+        libc::off_t::try_from(start).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `flock` is plain old data; all-zero is a valid value (l_pid must be 0 for OFD
+    // locks).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = start;
+    fl.l_len = 1;
+    Ok(fl)
+}
+
+fn fcntl_lock(
+    fd: std::os::fd::BorrowedFd<'_>,
+    cmd: libc::c_int,
+    fl: &mut libc::flock,
+) -> io::Result<()> {
+    loop {
+        // SAFETY: `fl` is a valid, exclusively borrowed flock for the duration of the call.
+        let rc = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, std::ptr::from_mut(fl)) };
+        if rc != -1 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+/// Take the one-byte OFD lock at `start`, without waiting: exclusive (a write lock, which needs
+/// a descriptor open for writing) or shared (a read lock). `Ok(false)` when another open file
+/// description holds a conflicting lock.
+pub(crate) fn ofd_try_lock(
+    fd: std::os::fd::BorrowedFd<'_>,
+    start: u64,
+    exclusive: bool,
+) -> io::Result<bool> {
+    let kind = if exclusive {
+        libc::F_WRLCK
+    } else {
+        libc::F_RDLCK
+    };
+    let mut fl = ofd_flock(start, kind as libc::c_short)?;
+    match fcntl_lock(fd, libc::F_OFD_SETLK, &mut fl) {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Release the OFD lock at `start` held through `fd` (no-op when none is held). Errors are
+/// ignored: this runs from `Drop`, and closing the descriptor releases the lock anyway.
+pub(crate) fn ofd_unlock(fd: std::os::fd::BorrowedFd<'_>, start: u64) {
+    if let Ok(mut fl) = ofd_flock(start, libc::F_UNLCK as libc::c_short) {
+        let _ = fcntl_lock(fd, libc::F_OFD_SETLK, &mut fl);
+    }
+}
+
+/// Whether an open file description other than `fd`'s holds any lock on the byte at `start`
+/// (`F_OFD_GETLK` asking for a write lock, which every lock conflicts with). Works on a
+/// descriptor opened read-only.
+pub(crate) fn ofd_probe(fd: std::os::fd::BorrowedFd<'_>, start: u64) -> io::Result<bool> {
+    let mut fl = ofd_flock(start, libc::F_WRLCK as libc::c_short)?;
+    fcntl_lock(fd, libc::F_OFD_GETLK, &mut fl)?;
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readiness: objects that get their name only once they are complete.
+
+/// A new, empty, read-write shared-memory object that has no name yet, with permission bits
+/// `perm` (applied with `fchmod`, so the umask does not change them): an unnamed tmpfs file
+/// (`O_TMPFILE` in the shared-memory directory). Where the kernel or filesystem refuses that,
+/// the object gets a hidden temporary name instead, returned as the second value; the caller
+/// removes it if it never calls [`shm_link`].
+pub(crate) fn shm_create_unnamed(perm: u32) -> io::Result<(OwnedFd, Option<String>)> {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = CString::new(SHM_DIR).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `dir` is a valid NUL-terminated path for the duration of the call.
+    let fd = unsafe {
+        libc::open(
+            dir.as_ptr(),
+            libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
+            perm as libc::c_uint,
+        )
+    };
+    let (fd, temp) = if fd >= 0 {
+        // SAFETY: open returned a fresh descriptor that nothing else owns.
+        (unsafe { OwnedFd::from_raw_fd(fd) }, None)
+    } else {
+        let err = io::Error::last_os_error();
+        if !matches!(
+            err.raw_os_error(),
+            Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+        ) {
+            return Err(err);
+        }
+        // No O_TMPFILE here: a hidden name, unique to this process and call.
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temp = format!(".shmb-new-{}-{n}", std::process::id());
+        let fd = shm_open(&temp, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, perm)?;
+        (fd, Some(temp))
+    };
+    fchmod(&fd, perm)?;
+    Ok((fd, temp))
+}
+
+/// Give an object made by [`shm_create_unnamed`] the name `bare_name`, atomically and only if
+/// the name is free (`EEXIST` otherwise); a temporary name is removed afterwards.
+pub(crate) fn shm_link(
+    fd: std::os::fd::BorrowedFd<'_>,
+    temp: Option<&str>,
+    bare_name: &str,
+) -> io::Result<()> {
+    let target = std::path::Path::new(SHM_DIR).join(bare_name);
+    match temp {
+        None => link_unnamed(fd, &target),
+        Some(temp) => {
+            std::fs::hard_link(std::path::Path::new(SHM_DIR).join(temp), &target)?;
+            let _ = shm_unlink(temp);
+            Ok(())
+        }
+    }
+}
+
+/// Whether the name `bare_name` still refers to the object open as `fd` (same device and
+/// inode), so that removing the name removes this object and not a newer one of that name.
+pub(crate) fn names_same_object(bare_name: &str, fd: &OwnedFd) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(std::path::Path::new(SHM_DIR).join(bare_name)) else {
+        return false;
+    };
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is valid for writes of a `stat`; the descriptor is open.
+    if unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    // SAFETY: fstat succeeded, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    meta.dev() == st.st_dev && meta.ino() == st.st_ino
+}
+
+/// Watches the shared-memory directory for names that appear (inotify), so that waiting for a
+/// segment to be created needs no polling.
+#[derive(Debug)]
+pub(crate) struct DirWatch(OwnedFd);
+
+impl DirWatch {
+    /// Start watching. Fails when inotify is unavailable (the caller then polls).
+    pub(crate) fn new() -> io::Result<Self> {
+        // SAFETY: plain syscall.
+        let fd = cvt(unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) })?;
+        // SAFETY: inotify_init1 returned a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let dir = CString::new(SHM_DIR).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: valid descriptor and NUL-terminated path.
+        cvt(unsafe {
+            libc::inotify_add_watch(
+                fd.as_raw_fd(),
+                dir.as_ptr(),
+                libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_ATTRIB,
+            )
+        })?;
+        Ok(Self(fd))
+    }
+
+    /// Sleep until something appears in the directory or `timeout` passes; then forget the
+    /// events seen so far.
+    pub(crate) fn wait(&self, timeout: Duration) {
+        let mut pfd = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&raw mut pfd, 1, ms) };
+        let mut buf = [0u8; 4096];
+        loop {
+            // SAFETY: `buf` is valid for writes of its length; the descriptor is non-blocking.
+            let n = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// How many CPUs this thread may run on (`sched_getaffinity`); 1 when unknown.
+pub(crate) fn cpus_allowed() -> usize {
+    // SAFETY: cpu_set_t is plain old data; all-zero is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is valid for writes of its size.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw mut set) };
+    if rc != 0 {
+        return 1;
+    }
+    // SAFETY: `set` was filled by sched_getaffinity.
+    usize::try_from(unsafe { libc::CPU_COUNT(&set) })
+        .unwrap_or(1)
+        .max(1)
 }
