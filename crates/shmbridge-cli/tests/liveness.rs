@@ -8,9 +8,13 @@
 mod common;
 
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use common::{run, wait_until, Dir, Proc, Seg, BIN};
+
+/// `reap` acts on every segment of the machine: the tests that run it take turns.
+static REAPING: Mutex<()> = Mutex::new(());
 
 fn exists(name: &str) -> bool {
     shmbridge::ShmObject::exists(name)
@@ -74,6 +78,9 @@ fn a_one_shot_sender_frozen_before_publishing_is_not_dead() {
 /// or "writer closed" (6), never with partial data and never hanging.
 #[test]
 fn a_sender_killed_at_any_moment_never_leaves_a_headerless_segment() {
+    let _turn = REAPING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = Dir::new();
     let (src, _) = dir.file("in", 24 << 20, 9);
     let src_s = src.to_str().unwrap();
@@ -91,6 +98,11 @@ fn a_sender_killed_at_any_moment_never_leaves_a_headerless_segment() {
         }
         let info = run(&["info", "--json", &seg.0]);
         let text = String::from_utf8_lossy(&info.stdout);
+        assert!(
+            info.status.success(),
+            "{}",
+            String::from_utf8_lossy(&info.stderr)
+        );
         assert!(
             text.contains("\"layout\":\"framed/message\""),
             "a killed sender left something that is not a complete framed segment: {text}"
@@ -146,6 +158,9 @@ fn transfers_ls_and_reap_work_across_pid_namespaces() {
         eprintln!("SKIPPED: cannot create PID namespaces here (unshare --pid needs privilege)");
         return;
     }
+    let _turn = REAPING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = Dir::new();
     for stream in [false, true] {
         let seg = Seg::new(if stream { "ns_st" } else { "ns_os" });
