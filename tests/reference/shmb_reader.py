@@ -12,6 +12,7 @@ It prints one JSON line describing what it read, and exits 0; on a rule violatio
 """
 
 import argparse
+import fcntl
 import json
 import mmap
 import os
@@ -31,6 +32,12 @@ FLAG_WRITER_CLOSED = 1 << 1
 FLAG_PUBLISHED = 1 << 2
 KIND_MESSAGE = 1
 KIND_STREAM = 2
+# SPEC.md 5.5: liveness locks, one byte each, from 2**62.
+LOCK_BASE = 1 << 62
+LOCK_WRITER = LOCK_BASE + 0
+# struct flock on Linux x86_64: short l_type, short l_whence, off_t l_start, off_t l_len,
+# pid_t l_pid (then padding).
+FLOCK = "hhqqi4x"
 
 
 class SpecError(Exception):
@@ -40,15 +47,22 @@ class SpecError(Exception):
 
 
 def open_map(name):
+    """The segment's descriptor (kept open: it is what liveness locks are probed through),
+    a read-only mapping of it, and its real size."""
     path = name if "/" in name else os.path.join(SHM_DIR, name)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        if size == 0:
-            return path, None, 0
-        return path, mmap.mmap(fd, size, access=mmap.ACCESS_READ), size
-    finally:
-        os.close(fd)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return fd, None, 0
+    return fd, mmap.mmap(fd, size, access=mmap.ACCESS_READ), size
+
+
+def lock_held(fd, offset):
+    """SPEC.md 5.5: ask F_OFD_GETLK for a write lock on the byte at `offset`; any holder
+    (another open file description) conflicts with it."""
+    query = struct.pack(FLOCK, fcntl.F_WRLCK, os.SEEK_SET, offset, 1, 0)
+    answer = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, query)
+    return struct.unpack(FLOCK, answer)[0] != fcntl.F_UNLCK
 
 
 def u16(m, off):
@@ -63,7 +77,7 @@ def u64(m, off):
     return struct.unpack_from("<Q", m, off)[0]
 
 
-def read_framed(m, size, timeout):
+def read_framed(fd, m, size, timeout):
     """Validate the header (SPEC.md "Rules for readers"), then take a consistent snapshot."""
     if size < 16:
         raise SpecError("bad_magic", f"{size} bytes is smaller than a framed header")
@@ -112,6 +126,8 @@ def read_framed(m, size, timeout):
                     "checksum": checksum if flags & FLAG_CHECKSUM else None,
                     "creator_pid": u32(m, 60),
                     "writer_closed": bool(flags & FLAG_WRITER_CLOSED),
+                    # 1.1 and later: the writer's lock; 1.0 has none (the pid says).
+                    "writer_alive": lock_held(fd, LOCK_WRITER) if minor >= 1 else None,
                 }
                 return payload, info
         if time.monotonic() > deadline:
@@ -136,13 +152,14 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=2.0)
     args = ap.parse_args(argv)
     m = None
+    fd = None
     try:
         try:
-            path, m, size = open_map(args.name)
+            fd, m, size = open_map(args.name)
         except FileNotFoundError:
             raise SpecError("not_found", f"no segment {args.name!r}")
         if args.layout == "framed":
-            payload, info = read_framed(m if m is not None else b"", size, args.timeout)
+            payload, info = read_framed(fd, m if m is not None else b"", size, args.timeout)
         elif args.layout == "size-prefixed":
             payload, info = read_size_prefixed(m if m is not None else b"", size)
         else:
@@ -153,6 +170,8 @@ def main(argv=None):
     finally:
         if m is not None:
             m.close()
+        if fd is not None:
+            os.close(fd)
     if args.out:
         with open(args.out, "wb") as f:
             f.write(payload)

@@ -67,6 +67,15 @@ fn reads_framed_payloads_of_every_size() {
             "{}",
             r.stdout
         );
+        // SPEC 5.5, read with the standard library alone: the writer's liveness lock.
+        assert!(r.stdout.contains("\"writer_alive\": true"), "{}", r.stdout);
+        drop(f);
+        let r = reference_read(seg_name.name(), "framed");
+        assert!(
+            r.stdout.contains("\"writer_alive\": false"),
+            "the lock went with its handle: {}",
+            r.stdout
+        );
     }
 }
 
