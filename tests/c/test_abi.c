@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <time.h>
 
 #ifndef SHMB_EXPECTED_VERSION
 #error "SHMB_EXPECTED_VERSION (the workspace version) must be defined by the build"
@@ -582,6 +583,77 @@ static void test_framed(void) {
     CHECK_OK(shmb_remove(name));
 }
 
+static void sleep_ms(long ms) {
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
+/* An interrupt that asks to stop on its second call. */
+static int stop_on_second_call(void *user) {
+    int *calls = (int *)user;
+    return ++*calls >= 2;
+}
+
+/* Waiting: for a segment to appear, for a publish (read-only too), for a writer that is gone;
+ * timeouts and interrupts. */
+static void test_framed_waiting(void) {
+    const char *name = h_name(SUITE, "fwait");
+    shmb_framed *rd = NULL;
+    shmb_header_info hi;
+    shmb_wait w;
+    char buf[64];
+    size_t n = 0;
+    uint32_t count = 0;
+    int calls = 0, status = 0, fds[2];
+    pid_t pid;
+
+    CHECK_RC(shmb_framed_open_wait(name, SHMB_READ_ONLY, WAIT_MS(30), &rd), SHMB_TIMEOUT);
+    CHECK(strstr(h_last_message(), "no segment with this name appeared") != NULL);
+    CHECK_RC(shmb_framed_open_wait(name, SHMB_READ_ONLY, WAIT_MS(-2), &rd), SHMB_INVALID_ARGUMENT);
+    shmb_wait_init(&w);
+    CHECK(w.timeout_ms == SHMB_TIMEOUT_FOREVER && w.interrupt == NULL);
+    w.interrupt = stop_on_second_call;
+    w.interrupt_user = &calls;
+    CHECK_RC(shmb_framed_open_wait(name, SHMB_READ_ONLY, &w, &rd), SHMB_ABORTED);
+    CHECK(calls == 2 && rd == NULL);
+
+    /* A child creates the segment a little later and publishes; the reader that started first
+     * gets it, sleeping read-only on the futex; the child keeps it until told. */
+    if (pipe(fds) != 0) exit(2);
+    pid = fork();
+    if (pid == 0) {
+        shmb_framed *c = NULL;
+        char go = 0;
+        sleep_ms(100);
+        if (shmb_framed_create(name, 64, 0, &c) != SHMB_OK) _exit(3);
+        sleep_ms(200);
+        if (shmb_framed_write(c, "from the child", 14) != SHMB_OK) _exit(4);
+        if (read(fds[0], &go, 1) != 1) _exit(5);
+        shmb_framed_free(c); /* the writer goes: its lock with it */
+        _exit(0);
+    }
+    CHECK_OK(shmb_framed_open_wait(name, SHMB_READ_ONLY, WAIT_MS(30000), &rd));
+    CHECK_OK(shmb_framed_wait(rd, 0, WAIT_MS(30000), &count));
+    CHECK(count == 1);
+    CHECK_OK(shmb_framed_read(rd, buf, sizeof buf, &n));
+    CHECK(n == 14 && memcmp(buf, "from the child", 14) == 0);
+    CHECK_OK(shmb_framed_header(rd, &hi));
+    CHECK(hi.creator_alive && hi.creator_pid == (uint32_t)pid);
+    CHECK((hi.flags & SHMB_FLAG_WAKE_ALWAYS) != 0); /* the writer saw the read-only waiter */
+    /* The writer goes away: a reader waiting for another publish learns it at once. */
+    CHECK(write(fds[1], "g", 1) == 1);
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_RC(shmb_framed_wait(rd, count, WAIT_MS(30000), &count), SHMB_PEER_GONE);
+    CHECK_OK(shmb_framed_header(rd, &hi));
+    CHECK(!hi.creator_alive);
+    shmb_framed_free(rd);
+    close(fds[0]);
+    close(fds[1]);
+    CHECK_OK(shmb_remove(name));
+}
+
 static void test_truncated_raw_mapping(void) {
     const char *name = h_name(SUITE, "trunc");
     shmb_segment *seg = NULL;
@@ -759,6 +831,7 @@ int main(void) {
     test_null_arguments();
     test_messages();
     test_framed();
+    test_framed_waiting();
     test_truncated_raw_mapping();
     test_files();
     test_anonymous_fork();
