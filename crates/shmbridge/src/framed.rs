@@ -99,6 +99,8 @@ pub enum Kind {
     Message,
     /// A single-producer single-consumer byte stream (a ring).
     Stream,
+    /// One writer, many readers, variable-size messages in slots (`crate::channel`).
+    Channel,
     /// A kind this library does not know (a newer minor version).
     Other(u32),
 }
@@ -110,6 +112,7 @@ impl Kind {
         match self {
             Self::Message => 1,
             Self::Stream => 2,
+            Self::Channel => 3,
             Self::Other(n) => n,
         }
     }
@@ -120,6 +123,7 @@ impl Kind {
         match code {
             1 => Self::Message,
             2 => Self::Stream,
+            3 => Self::Channel,
             n => Self::Other(n),
         }
     }
@@ -130,6 +134,7 @@ impl Kind {
         match self {
             Self::Message => "message".into(),
             Self::Stream => "stream".into(),
+            Self::Channel => "channel".into(),
             Self::Other(n) => format!("kind-{n}"),
         }
     }
@@ -570,6 +575,23 @@ impl FramedSegment {
     pub(crate) fn u32_at(&self, offset: u64) -> &AtomicU32 {
         debug_assert!(offset % 4 == 0 && offset + 4 <= self.header_len);
         // SAFETY: as in u64_at, for a 4-aligned u32 field.
+        unsafe { AtomicU32::from_ptr(self.region.as_mut_ptr().add(offset as usize).cast()) }
+    }
+
+    /// A u64 word anywhere in the segment (a kind's control words past the header: a
+    /// channel's reader table, queue and slot headers). The caller computes `offset` from a
+    /// layout validated against the real size, so it is 8-aligned and inside the mapping.
+    pub(crate) fn word64(&self, offset: u64) -> &AtomicU64 {
+        debug_assert!(offset % 8 == 0 && offset + 8 <= self.region.len() as u64);
+        // SAFETY: as in u64_at: an aligned word inside the live mapping (the caller's layout
+        // was validated against the mapping's length), accessed only atomically by everyone.
+        unsafe { AtomicU64::from_ptr(self.region.as_mut_ptr().add(offset as usize).cast()) }
+    }
+
+    /// A u32 word anywhere in the segment; see [`word64`](Self::word64).
+    pub(crate) fn word32(&self, offset: u64) -> &AtomicU32 {
+        debug_assert!(offset % 4 == 0 && offset + 4 <= self.region.len() as u64);
+        // SAFETY: as in word64, for a 4-aligned u32.
         unsafe { AtomicU32::from_ptr(self.region.as_mut_ptr().add(offset as usize).cast()) }
     }
 

@@ -30,6 +30,7 @@
 //! # Ok::<(), shmbridge::Error>(())
 //! ```
 
+pub mod channel;
 mod error;
 mod file;
 pub mod framed;
@@ -44,6 +45,7 @@ mod sync;
 mod sys;
 pub mod transfer;
 
+pub use channel::{ChannelOptions, ChannelReader, ChannelWriter, Policy};
 pub use error::{Error, ErrorKind, Result};
 pub use file::{map_file, FileMapping};
 pub use framed::{FramedOptions, FramedSegment, HeaderInfo, Kind, Snapshot};

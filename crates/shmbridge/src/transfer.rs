@@ -641,6 +641,16 @@ fn copy_payload(
     Ok((snap.len, crc))
 }
 
+fn not_a_transfer(name: &str, what: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "this framed segment is {what}, not a file transfer: it cannot be received as a file"
+        ),
+    )
+    .with_segment(name)
+}
+
 /// After a failed receive: a one-shot segment whose sender is gone can never complete, so it
 /// is removed (a stream reader removes a dead stream itself).
 fn forget_dead(framed: &FramedSegment, e: &Error) {
@@ -708,13 +718,13 @@ pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> 
             let crc = reader.finish()?;
             (bytes, crc, Mode::Stream)
         }
-        Kind::Other(n) => {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!("framed segment of unknown kind {n}: this library cannot receive it"),
-            )
-            .with_segment(&bare))
+        Kind::Channel => {
+            return Err(not_a_transfer(
+                &bare,
+                "a channel (read it with shmbridge sub)",
+            ))
         }
+        Kind::Other(n) => return Err(not_a_transfer(&bare, &format!("of unknown kind {n}"))),
     };
     Ok(Report {
         name: bare,
@@ -780,13 +790,13 @@ pub fn recv_to_fd(name: &str, out: BorrowedFd<'_>, opts: &RecvOptions) -> Result
             let bytes = reader.consumed();
             (bytes, reader.finish()?, Mode::Stream)
         }
-        Kind::Other(n) => {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!("framed segment of unknown kind {n}"),
-            )
-            .with_segment(&bare))
+        Kind::Channel => {
+            return Err(not_a_transfer(
+                &bare,
+                "a channel (read it with shmbridge sub)",
+            ))
         }
+        Kind::Other(n) => return Err(not_a_transfer(&bare, &format!("of unknown kind {n}"))),
     };
     Ok(Report {
         name: bare,

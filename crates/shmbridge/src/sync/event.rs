@@ -89,6 +89,23 @@ impl<'a> Event<'a> {
         }
     }
 
+    /// Wake the sleepers, if there are any, for an event whose word is only a wake-up channel
+    /// (the state lives elsewhere: a stream's positions, a channel's head and cursors). Costs
+    /// one load when nobody sleeps: the word is bumped only for sleepers.
+    ///
+    /// Correct because of the order both sides keep: the signaller changes the state and then
+    /// reads the sleeper count; a sleeper increments the count, then reads the word, then
+    /// re-checks the state (all sequentially consistent). Either the sleeper sees the new
+    /// state, or the signaller sees the sleeper and bumps the word after the sleeper read it,
+    /// so `FUTEX_WAIT` returns at once or is woken. Not for counter words that readers compare
+    /// with a value they saw (a framed segment's `publish_count`): use [`notify`](Self::notify).
+    pub(crate) fn signal(&self) {
+        if self.has_sleepers() {
+            self.word.fetch_add(1, Ordering::SeqCst);
+            sys::futex_wake_all(self.word);
+        }
+    }
+
     /// Wake every sleeper without incrementing the word (a state change that is not a publish,
     /// e.g. "closed"; the sleepers re-check the state).
     pub(crate) fn wake(&self) {

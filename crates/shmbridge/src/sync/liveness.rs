@@ -29,6 +29,8 @@ pub enum Role {
     /// Read-only readers that wait for publishes (shared locks): they cannot register as
     /// sleepers, so the writer wakes on every publish while any of them exists.
     ReadOnlyWaiter,
+    /// A channel's reader place `n` (exclusive: taking it is how a reader claims the place).
+    Reader(u32),
 }
 
 impl Role {
@@ -40,6 +42,7 @@ impl Role {
                 Self::Writer => 0,
                 Self::StreamReader => 1,
                 Self::ReadOnlyWaiter => 2,
+                Self::Reader(n) => 64 + n as u64,
             }
     }
 
@@ -48,6 +51,7 @@ impl Role {
             Self::Writer => "writer".into(),
             Self::StreamReader => "stream reader".into(),
             Self::ReadOnlyWaiter => "read-only waiter".into(),
+            Self::Reader(n) => format!("reader {n}"),
         }
     }
 }

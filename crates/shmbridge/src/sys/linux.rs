@@ -572,3 +572,19 @@ pub(crate) fn cpus_allowed() -> usize {
         .unwrap_or(1)
         .max(1)
 }
+
+/// The wall-clock time in nanoseconds since the Unix epoch (`CLOCK_REALTIME`, through the
+/// vDSO: no system call). 0 if the clock is before the epoch.
+pub(crate) fn realtime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is valid for writes; CLOCK_REALTIME always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &raw mut ts) };
+    u64::try_from(ts.tv_sec)
+        .ok()
+        .and_then(|s| s.checked_mul(1_000_000_000))
+        .and_then(|n| n.checked_add(u64::try_from(ts.tv_nsec).ok()?))
+        .unwrap_or(0)
+}
