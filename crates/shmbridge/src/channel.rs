@@ -136,7 +136,7 @@ pub mod offsets {
     pub const S_TAG: u64 = 24;
     /// In a slot header: u32, the message's CRC-32 (channels with checksums).
     pub const S_CRC: u64 = 28;
-    /// In a slot header: u32, message flags (none defined yet).
+    /// In a slot header: u32, message flags ([`msg_flags`](super::msg_flags)).
     pub const S_FLAGS: u64 = 32;
     /// In a slot header: the holder bits, one u64 per 64 reader places.
     pub const S_HOLDERS: u64 = 40;
@@ -146,6 +146,12 @@ pub mod offsets {
 pub mod channel_flags {
     /// Every message carries the CRC-32 of its bytes, checked by readers.
     pub const CHECKSUMS: u32 = 1;
+}
+
+/// Bits of a message's flags word.
+pub mod msg_flags {
+    /// The message starts with an array header (`docs/SPEC.md` section 7).
+    pub const ARRAY: u32 = 1;
 }
 
 /// What the writer does when it needs a slot and every one holds a message a reader still
@@ -526,6 +532,8 @@ impl Shared {
 pub struct ChannelWriter {
     shared: Shared,
     slots: Slots,
+    /// Slots loaned and not yet published or discarded.
+    loaned: Vec<u32>,
     head: u64,
     closed: bool,
 }
@@ -550,9 +558,49 @@ struct Slots {
 #[derive(Debug)]
 pub struct Loan<'w> {
     writer: &'w mut ChannelWriter,
+    raw: RawLoan,
+    published: bool,
+}
+
+/// A loaned slot that does not borrow its writer (for the fronts, which keep the writer and
+/// its loans in their own objects): see [`ChannelWriter::loan_raw`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct RawLoan {
     slot: u32,
+    ptr: *mut u8,
     len: usize,
-    done: bool,
+}
+
+// SAFETY: a description of a claimed slot; the pointer is only written by whoever holds the
+// loan, and given back to the writer that made it.
+unsafe impl Send for RawLoan {}
+// SAFETY: as above.
+unsafe impl Sync for RawLoan {}
+
+impl RawLoan {
+    /// The slot's message area (`max_message` bytes are writable; the loan asked for `len`).
+    #[must_use]
+    pub fn as_mut_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// The bytes asked for.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the loan is for an empty message.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The slot.
+    #[must_use]
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
 }
 
 impl ChannelWriter {
@@ -593,6 +641,7 @@ impl ChannelWriter {
                 window: VecDeque::new(),
                 taken_before: 0,
             },
+            loaned: Vec::new(),
             head: 0,
             closed: false,
         })
@@ -626,9 +675,39 @@ impl ChannelWriter {
     /// after `close`; [`ErrorKind::Timeout`] (naming the readers that hold it up) and
     /// [`ErrorKind::Aborted`] from `wait`.
     pub fn loan(&mut self, len: usize, wait: &mut Wait<'_>) -> Result<Loan<'_>> {
+        let raw = self.loan_raw(len, wait)?;
+        Ok(Loan {
+            writer: self,
+            raw,
+            published: false,
+        })
+    }
+
+    /// As [`loan`](Self::loan), for the fronts: a loan that does not borrow the writer. Give
+    /// it back with [`publish_raw`](Self::publish_raw) or [`discard_raw`](Self::discard_raw)
+    /// on this same writer; several may be outstanding at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`loan`](Self::loan).
+    pub fn loan_raw(&mut self, len: usize, wait: &mut Wait<'_>) -> Result<RawLoan> {
         if self.closed {
             return Err(self.shared.err(ErrorKind::Closed, "the channel is closed"));
         }
+        self.check_len(len)?;
+        let slot = match self.slots.try_claim(&self.shared) {
+            Some(k) => k,
+            None => self.wait_for_slot(wait)?,
+        };
+        self.loaned.push(slot);
+        Ok(RawLoan {
+            slot,
+            ptr: self.shared.payload(slot),
+            len,
+        })
+    }
+
+    fn check_len(&self, len: usize) -> Result<()> {
         if len as u64 > self.shared.layout.max_message {
             return Err(self.shared.err(
                 ErrorKind::OutOfBounds,
@@ -638,16 +717,88 @@ impl ChannelWriter {
                 ),
             ));
         }
-        let slot = match self.slots.try_claim(&self.shared) {
-            Some(k) => k,
-            None => self.wait_for_slot(wait)?,
+        Ok(())
+    }
+
+    fn take_loan(&mut self, loan: &RawLoan) -> Result<()> {
+        match self.loaned.iter().position(|&k| k == loan.slot) {
+            Some(i) => {
+                self.loaned.swap_remove(i);
+                Ok(())
+            }
+            None => Err(self.shared.err(
+                ErrorKind::InvalidArgument,
+                format!("slot {} is not loaned from this writer", loan.slot),
+            )),
+        }
+    }
+
+    /// Publish the first `len` bytes (at most `max_message`) of a raw loan as the next
+    /// message, with `tag` and message flags `msg_flags` ([`msg_flags`]). Returns its
+    /// sequence number. On an error the loan stays outstanding.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::OutOfBounds`] when `len` exceeds `max_message`;
+    /// [`ErrorKind::InvalidArgument`] for a loan that is not this writer's.
+    pub fn publish_raw(
+        &mut self,
+        loan: &RawLoan,
+        len: usize,
+        tag: u32,
+        msg_flags: u32,
+    ) -> Result<u64> {
+        self.check_len(len)?;
+        self.take_loan(loan)?;
+        Ok(self.publish_slot(loan.slot, len, tag, msg_flags))
+    }
+
+    /// Give a raw loan's slot back unpublished (nobody ever saw it).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for a loan that is not this writer's.
+    pub fn discard_raw(&mut self, loan: &RawLoan) -> Result<()> {
+        self.take_loan(loan)?;
+        self.slots.free.push(loan.slot);
+        Ok(())
+    }
+
+    /// Make claimed slot `k` message `head` (SPEC 8.3 step 5).
+    fn publish_slot(&mut self, k: u32, len: usize, tag: u32, msg_flags: u32) -> u64 {
+        let l = self.shared.layout;
+        let base = l.slot(k);
+        let seq = self.head;
+        let crc = if l.checksum {
+            // SAFETY: the claimed slot's first `len <= max_message` bytes, which only this
+            // writer touches.
+            crc32fast::hash(unsafe { std::slice::from_raw_parts(self.shared.payload(k), len) })
+        } else {
+            0
         };
-        Ok(Loan {
-            writer: self,
-            slot,
-            len,
-            done: false,
-        })
+        let sh = &self.shared;
+        sh.w64(base + offsets::S_LEN)
+            .store(len as u64, Ordering::Relaxed);
+        sh.w64(base + offsets::S_TIMESTAMP)
+            .store(sys::realtime_ns(), Ordering::Relaxed);
+        sh.w32(base + offsets::S_TAG).store(tag, Ordering::Relaxed);
+        sh.w32(base + offsets::S_CRC).store(crc, Ordering::Relaxed);
+        sh.w32(base + offsets::S_FLAGS)
+            .store(msg_flags, Ordering::Relaxed);
+        // The slot now holds message `seq` (readers validate this after setting their bit).
+        // A release store publishes the header above; the handshake that keeps readers off a
+        // reused slot is the writer's claim (a sequentially consistent swap to BUSY).
+        sh.w64(base + offsets::S_SEQ).store(seq, Ordering::Release);
+        let entry = l.entry(seq);
+        sh.w32(entry + offsets::Q_SLOT).store(k, Ordering::Relaxed);
+        sh.w64(entry + offsets::Q_SEQ).store(seq, Ordering::Release);
+        self.slots.window.push_back((seq, k));
+        self.head = seq + 1;
+        sh.framed
+            .u64_at(offsets::HEAD)
+            .store(self.head, Ordering::SeqCst);
+        sh.data().signal();
+        seq
     }
 
     /// Copy `data` into a slot and publish it with `tag`.
@@ -826,23 +977,27 @@ impl Drop for ChannelWriter {
 }
 
 impl Loan<'_> {
+    fn raw(&self) -> &RawLoan {
+        &self.raw
+    }
+
     /// The slot's message area, `max_message` bytes (the loan's length is what `publish`
     /// defaults to).
     #[must_use]
     pub fn as_mut_ptr(&self) -> *mut u8 {
-        self.writer.shared.payload(self.slot)
+        self.raw().ptr
     }
 
     /// Bytes this loan was asked for.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.len
+        self.raw().len
     }
 
     /// Whether the loan is for an empty message.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.raw().len == 0
     }
 
     /// The slot's message area, the loan's length long, for filling in place.
@@ -850,7 +1005,7 @@ impl Loan<'_> {
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: the slot is claimed (its sequence is BUSY), so no reader takes it and the
         // writer's `&mut self` loan is the only user of these `len <= max_message` bytes.
-        unsafe { std::slice::from_raw_parts_mut(self.as_mut_ptr(), self.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.as_mut_ptr(), self.len()) }
     }
 
     /// Publish the first `len` bytes (at most `max_message`) as the next message, with
@@ -858,70 +1013,18 @@ impl Loan<'_> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::OutOfBounds`] when `len` exceeds `max_message` (the loan stays).
+    /// [`ErrorKind::OutOfBounds`] when `len` exceeds `max_message` (the slot goes back).
     pub fn publish(mut self, len: usize, tag: u32) -> Result<u64> {
-        let w = &mut *self.writer;
-        let l = w.shared.layout;
-        if len as u64 > l.max_message {
-            return Err(w.shared.err(
-                ErrorKind::OutOfBounds,
-                format!(
-                    "a message of {len} bytes is larger than the channel's max_message of {}",
-                    l.max_message
-                ),
-            ));
-        }
-        let k = self.slot;
-        let base = l.slot(k);
-        let seq = w.head;
-        let crc = if l.checksum {
-            // SAFETY: the claimed slot's first `len` bytes, which only this writer touches.
-            crc32fast::hash(unsafe { std::slice::from_raw_parts(w.shared.payload(k), len) })
-        } else {
-            0
-        };
-        let now = sys::realtime_ns();
-        w.shared
-            .w64(base + offsets::S_LEN)
-            .store(len as u64, Ordering::Relaxed);
-        w.shared
-            .w64(base + offsets::S_TIMESTAMP)
-            .store(now, Ordering::Relaxed);
-        w.shared
-            .w32(base + offsets::S_TAG)
-            .store(tag, Ordering::Relaxed);
-        w.shared
-            .w32(base + offsets::S_CRC)
-            .store(crc, Ordering::Relaxed);
-        // The slot now holds message `seq` (readers validate this after setting their bit).
-        // A release store publishes the header above; the handshake that keeps readers off a
-        // reused slot is the writer's claim (a sequentially consistent swap to BUSY).
-        w.shared
-            .w64(base + offsets::S_SEQ)
-            .store(seq, Ordering::Release);
-        let entry = l.entry(seq);
-        w.shared
-            .w32(entry + offsets::Q_SLOT)
-            .store(k, Ordering::Relaxed);
-        w.shared
-            .w64(entry + offsets::Q_SEQ)
-            .store(seq, Ordering::Release);
-        w.slots.window.push_back((seq, k));
-        w.head = seq + 1;
-        w.shared
-            .framed
-            .u64_at(offsets::HEAD)
-            .store(w.head, Ordering::SeqCst);
-        w.shared.data().signal();
-        self.done = true;
+        let seq = self.writer.publish_raw(&self.raw, len, tag, 0)?;
+        self.published = true;
         Ok(seq)
     }
 }
 
 impl Drop for Loan<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            self.writer.slots.free.push(self.slot);
+        if !self.published {
+            let _ = self.writer.discard_raw(&self.raw);
         }
     }
 }
@@ -955,6 +1058,8 @@ pub struct Received {
     pub timestamp_ns: u64,
     /// Messages this reader missed just before this one (overwrite policy, or a late join).
     pub lost: u64,
+    /// The message's flags ([`msg_flags`]).
+    pub flags: u32,
     ptr: *const u8,
 }
 
@@ -1204,6 +1309,10 @@ impl ChannelReader {
             timestamp_ns: self
                 .shared
                 .w64(base + offsets::S_TIMESTAMP)
+                .load(Ordering::Relaxed),
+            flags: self
+                .shared
+                .w32(base + offsets::S_FLAGS)
                 .load(Ordering::Relaxed),
             lost: match self.pending_lost.load(Ordering::Relaxed) {
                 0 => 0,
