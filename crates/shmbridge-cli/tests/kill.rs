@@ -499,3 +499,16 @@ fn interrupted_transfers_stop_cleanly_with_exit_130() {
         "no temporary file is left"
     );
 }
+
+/// `cat` waiting for a payload that never comes stops on Ctrl-C too (exit 130), rather than
+/// ignoring it until its timeout.
+#[test]
+fn an_interrupted_cat_exits_130() {
+    let seg = Seg::new("int_cat");
+    let p = spawn(&["cat", &seg.0, "--timeout", "60s"], None);
+    wait_until_catching(&p, libc::SIGINT);
+    signal(&p, libc::SIGINT);
+    let (rc, err) = finish(p, LIMIT);
+    assert_eq!(rc, 130, "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+}

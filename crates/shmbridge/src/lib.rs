@@ -37,6 +37,7 @@ pub mod name;
 mod region;
 mod segment;
 pub mod size_prefixed;
+pub mod space;
 pub mod stream;
 mod sys;
 pub mod transfer;
