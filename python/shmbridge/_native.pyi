@@ -43,6 +43,7 @@ __all__ = [
     "WriterClosed",
     "__version__",
     "anonymous",
+    "cli_main",
     "exists",
     "list_segments",
     "map_file",
@@ -247,6 +248,9 @@ class FramedSegment:
         self,
         *_args: type[BaseException] | BaseException | TracebackType | None,
     ) -> None: ...
+
+def cli_main(argv: list[str]) -> int:
+    """Run the ``shmbridge`` command (``argv[0]`` is the program name); return its exit code."""
 
 def map_file(
     path: str | os.PathLike[str], mode: str = "r", offset: int = 0, size: int | None = None

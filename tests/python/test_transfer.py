@@ -1,8 +1,10 @@
 """File transfer and streams from Python: send_file / recv_file, StreamWriter / StreamReader
-and ``python -m shmbridge``, against the Rust ``shmbridge`` command and other processes."""
+and ``python -m shmbridge`` (the one ``shmbridge`` command, run through the extension), against
+the ``shmbridge`` binary and other processes. test_cli.py has the command's own tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -165,7 +167,7 @@ def test_python_cli_default_name_ls_info_rm(shm_names: Callable[[], str], tmp_pa
         line.split()[:2] == [name, "framed/message"] for line in ls.stdout.splitlines()
     )
     info = py_cli("info", name, "--json")
-    assert info.returncode == 0 and '"payload_len": 5' in info.stdout
+    assert info.returncode == 0 and json.loads(info.stdout)["framed"]["payload_len"] == 5
     assert py_cli("rm", name).returncode == 0
     assert not shm_exists(name)
     assert py_cli("rm", name).returncode == 3
