@@ -15,13 +15,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, List
 
 import pytest
 
 import shmbridge
 from shmbridge import _native
-from _helpers import shm_exists
+from _helpers import Proc, shm_exists
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -36,32 +36,6 @@ def make_file(path: Path, size: int, seed: int = 1) -> bytes:
     data = bytes((i * 31 + seed) % 251 for i in range(size))
     path.write_bytes(data)
     return data
-
-
-class Proc:
-    """A background process whose pipes are always closed (pytest runs with -W error)."""
-
-    def __init__(self, args: List[str], env: Optional[dict] = None) -> None:
-        self.p = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )
-
-    def wait(self, timeout: float = 60) -> Tuple[int, str, str]:
-        out, err = self.p.communicate(timeout=timeout)
-        return self.p.returncode, out, err
-
-    def close(self) -> None:
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.communicate()
-
-
-@pytest.fixture
-def procs() -> Iterator[List[Proc]]:
-    started: List[Proc] = []
-    yield started
-    for p in started:
-        p.close()
 
 
 @pytest.fixture(params=sorted(FRONTS))

@@ -19,7 +19,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 import pytest
 
 import shmbridge
-from _helpers import EXAMPLES, run_py, shm_exists
+from _helpers import EXAMPLES, Proc, run_py, shm_exists
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -39,36 +39,6 @@ def py_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "shmbridge", *args], capture_output=True, text=True, timeout=timeout
     )
-
-
-class Proc:
-    """A background process whose pipes are always closed (pytest runs with -W error)."""
-
-    def __init__(self, args: List[str], env: Optional[dict] = None) -> None:
-        self.p = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-
-    def wait(self, timeout: float = 30) -> Tuple[int, str, str]:
-        out, err = self.p.communicate(timeout=timeout)
-        return self.p.returncode, out, err
-
-    def close(self) -> None:
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.communicate()
-
-
-@pytest.fixture
-def procs() -> Iterator[List[Proc]]:
-    started: List[Proc] = []
-    yield started
-    for p in started:
-        p.close()
 
 
 # --- one-shot and streaming, both directions, against the Rust command ---------------------

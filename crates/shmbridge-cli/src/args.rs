@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// After the help of every subcommand: where the exit codes are (the table is only in
 /// `shmbridge --help`, `man shmbridge` and docs/CLI.md).
@@ -40,27 +40,7 @@ pub enum Cmd {
     /// file, then exit leaving it for the receiver. --stream: stream it through a fixed ring,
     /// waiting for a receiver, and exit once it has taken and verified every byte.
     #[command(after_help = SEE_EXIT_CODES)]
-    Send {
-        /// The file to send.
-        file: PathBuf,
-        /// Segment name (default: the file's name, made safe).
-        #[arg(short, long)]
-        name: Option<String>,
-        /// Stream through a ring of --segment-size bytes (for files of any size).
-        #[arg(short, long)]
-        stream: bool,
-        /// Segment size for streaming (e.g. 64M); without --stream, a file larger than this
-        /// streams. Default 16M.
-        #[arg(long, value_parser = parse_size, value_name = "SIZE")]
-        segment_size: Option<u64>,
-        /// Streaming: how long to wait for a receiver to come or make progress (e.g. 30s,
-        /// 500ms, 2m; 0 or "none" waits forever).
-        #[arg(short, long, value_parser = parse_timeout, default_value = "60s", value_name = "DURATION")]
-        timeout: Timeout,
-        /// Permission bits of the segment, octal (default 600).
-        #[arg(long, value_parser = parse_mode, value_name = "OCTAL")]
-        mode: Option<u32>,
-    },
+    Send(SendArgs),
     /// Receive the file sent through segment NAME into OUT, atomically: OUT appears only once
     /// every byte has arrived and its CRC-32 matched.
     #[command(after_help = SEE_EXIT_CODES)]
@@ -146,6 +126,30 @@ pub enum Cmd {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+}
+
+/// The options of `send`.
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// The file to send.
+    pub file: PathBuf,
+    /// Segment name (default: the file's name, made safe).
+    #[arg(short, long)]
+    pub name: Option<String>,
+    /// Stream through a ring of --segment-size bytes (for files of any size).
+    #[arg(short, long)]
+    pub stream: bool,
+    /// Segment size for streaming (e.g. 64M); without --stream, a file larger than this
+    /// streams. Default 16M.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub segment_size: Option<u64>,
+    /// Streaming: how long to wait for a receiver to come or make progress (e.g. 30s,
+    /// 500ms, 2m; 0 or "none" waits forever).
+    #[arg(short, long, value_parser = parse_timeout, default_value = "60s", value_name = "DURATION")]
+    pub timeout: Timeout,
+    /// Permission bits of the segment, octal (default 600).
+    #[arg(long, value_parser = parse_mode, value_name = "OCTAL")]
+    pub mode: Option<u32>,
 }
 
 /// The shells `completions` knows.

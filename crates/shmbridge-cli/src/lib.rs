@@ -57,25 +57,7 @@ where
     };
     let quiet = cli.quiet;
     let outcome = match cli.cmd {
-        Cmd::Send {
-            file,
-            name,
-            stream,
-            segment_size,
-            timeout,
-            mode,
-        } => transfer::send(
-            transfer::Send {
-                file,
-                name,
-                stream,
-                segment_size,
-                timeout,
-                mode,
-            },
-            quiet,
-            interrupt,
-        ),
+        Cmd::Send(a) => transfer::send(a, quiet, interrupt),
         Cmd::Recv {
             name,
             out,

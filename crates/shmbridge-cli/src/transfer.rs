@@ -3,14 +3,14 @@
 
 use std::io::IsTerminal;
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shmbridge::{ErrorKind, Progress, ProgressFn, RecvOptions, Report, SendOptions, TransferMode};
 
-use crate::args::Timeout;
+use crate::args::{SendArgs, Timeout};
 use crate::report::{errln, Failure, Outcome};
 use crate::{exit, Interrupt};
 
@@ -93,18 +93,8 @@ fn failed(e: shmbridge::Error, interrupt: &Interrupt) -> Failure {
     Failure::Core(e)
 }
 
-/// The options of `send`.
-pub struct Send {
-    pub file: PathBuf,
-    pub name: Option<String>,
-    pub stream: bool,
-    pub segment_size: Option<u64>,
-    pub timeout: Timeout,
-    pub mode: Option<u32>,
-}
-
 /// `shmbridge send`.
-pub fn send(a: Send, quiet: bool, interrupt: &Interrupt) -> Outcome {
+pub fn send(a: SendArgs, quiet: bool, interrupt: &Interrupt) -> Outcome {
     let name = a.name.unwrap_or_else(|| shmbridge::name::for_file(&a.file));
     let (bar, progress) = progress_hook(quiet, "send", interrupt);
     let opts = SendOptions {

@@ -22,18 +22,8 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// A unique segment name, removed on drop.
-struct Seg(String);
-impl Seg {
-    fn new(tag: &str) -> Self {
-        Self(shmbridge::name::unique(&format!("shmb_t_cli_{tag}_")))
-    }
-}
-impl Drop for Seg {
-    fn drop(&mut self) {
-        let _ = shmbridge::ShmObject::remove(&self.0);
-    }
-}
+mod common;
+use common::Seg;
 
 #[test]
 fn doctor_describes_dev_shm() {

@@ -11,18 +11,8 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shmbridge");
 
-/// A unique segment name, removed on drop.
-struct Seg(String);
-impl Seg {
-    fn new(tag: &str) -> Self {
-        Self(shmbridge::name::unique(&format!("shmb_t_cli_{tag}_")))
-    }
-}
-impl Drop for Seg {
-    fn drop(&mut self) {
-        let _ = shmbridge::ShmObject::remove(&self.0);
-    }
-}
+mod common;
+use common::Seg;
 
 /// A scratch directory, removed on drop.
 struct Dir(PathBuf);
