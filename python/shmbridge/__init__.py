@@ -13,7 +13,10 @@
 - :func:`list_segments`, :func:`segment_info`, :func:`remove`, :func:`exists`.
 - Handing data over: :func:`send_file` / :func:`recv_file` (a file of any size, verified by
   CRC-32, written atomically), :class:`StreamWriter` / :class:`StreamReader` (any amount of
-  data through a fixed ring), and ``python -m shmbridge send|recv|ls|info|rm``.
+  data through a fixed ring).
+- The ``shmbridge`` command (docs/CLI.md): the ``shmbridge`` console script and
+  ``python -m shmbridge`` run the one command line, the Rust CLI, through the extension.
+- :class:`ShareableList`: the stdlib's, over shmbridge's :class:`SharedMemory`.
 
 Errors: the stdlib's classes where it has a case (``FileExistsError``,
 ``FileNotFoundError``, ``PermissionError``, ``ValueError``, ``OSError``); the library's
@@ -66,7 +69,7 @@ from ._native import (
     send_file,
     unique_name,
 )
-from .shared_memory import SharedMemory
+from .shared_memory import ShareableList, SharedMemory
 
 __all__ = [
     "DEFAULT_PERMISSIONS",
@@ -90,6 +93,7 @@ __all__ = [
     "PeerGone",
     "Segment",
     "SegmentInfo",
+    "ShareableList",
     "SharedMemory",
     "StreamReader",
     "StreamWriter",

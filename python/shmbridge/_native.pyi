@@ -6,7 +6,7 @@ Hand-written, checked against the built module by ``python -m mypy.stubtest shmb
 import os
 import sys
 from types import TracebackType
-from typing import Callable, Iterator, Literal, final
+from typing import Callable, Iterator, Literal, final, overload
 
 from typing_extensions import Buffer, Self
 
@@ -43,6 +43,7 @@ __all__ = [
     "WriterClosed",
     "__version__",
     "anonymous",
+    "cli_main",
     "exists",
     "list_segments",
     "map_file",
@@ -71,6 +72,18 @@ STREAM_HEADER_LEN: int
 
 _ProgressCallback = Callable[[int, int | None], object]
 
+# Field kinds of get()/set(): the names and their struct codes. Overloads make
+# get("i32") an int and get("f64") a float, and a typo (get("i33")) a type error.
+_IntFieldKind = Literal[
+    "u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64", "B", "b", "H", "h", "I", "i", "Q", "q"
+]
+_FloatFieldKind = Literal["f32", "f64", "f", "d"]
+_FieldKind = _IntFieldKind | _FloatFieldKind
+# Boost's open modes (Segment), map_file's modes, and send_file's transfer modes.
+_OpenMode = Literal["create_only", "open_only", "open_or_create"]
+_MapMode = Literal["r", "w", "r+", "c"]
+_TransferMode = Literal["auto", "oneshot", "one-shot", "one_shot", "stream"]
+
 class Error(Exception):
     """Base class of shmbridge's own errors."""
 
@@ -93,8 +106,21 @@ class BufferExporter:
     if sys.version_info >= (3, 12):
         def __buffer__(self, flags: int, /) -> memoryview: ...
 
+class _Fields:
+    """Typed little-endian fields (no such class at runtime: Mapping's and FramedSegment's
+    get/set)."""
+
+    @overload
+    def get(self, kind: _IntFieldKind, offset: int) -> int: ...
+    @overload
+    def get(self, kind: _FloatFieldKind, offset: int) -> float: ...
+    @overload
+    def set(self, kind: _IntFieldKind, offset: int, value: int) -> None: ...
+    @overload
+    def set(self, kind: _FloatFieldKind, offset: int, value: float) -> None: ...
+
 @final
-class Mapping:
+class Mapping(_Fields):
     @property
     def buf(self) -> memoryview: ...
     @property
@@ -111,8 +137,6 @@ class Mapping:
     def read(self, offset: int = 0, size: int | None = None) -> bytes: ...
     def write(self, offset: int, data: Buffer) -> int: ...
     def readinto(self, out: Buffer, offset: int = 0) -> int: ...
-    def get(self, kind: str, offset: int) -> int | float: ...
-    def set(self, kind: str, offset: int, value: int | float) -> None: ...
     def fill(self, byte: int = 0, offset: int = 0, size: int | None = None) -> None: ...
     def flush(self) -> None: ...
     def check(self) -> None: ...
@@ -128,7 +152,7 @@ class Segment:
     def __new__(
         cls,
         name: str,
-        mode: str = "open_only",
+        mode: _OpenMode = "open_only",
         size: int = 0,
         *,
         readonly: bool = False,
@@ -209,7 +233,7 @@ class SegmentInfo:
     def detail(self) -> str: ...
 
 @final
-class FramedSegment:
+class FramedSegment(_Fields):
     @staticmethod
     def create(
         name: str, capacity: int, *, permissions: int | None = None, populate: bool = False
@@ -242,8 +266,6 @@ class FramedSegment:
     def readinto(self, out: Buffer) -> int: ...
     def wait(self, seen: int, timeout: float | None = None) -> int: ...
     def close_writer(self) -> None: ...
-    def get(self, kind: str, offset: int) -> int | float: ...
-    def set(self, kind: str, offset: int, value: int | float) -> None: ...
     def unlink(self) -> None: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
@@ -252,8 +274,11 @@ class FramedSegment:
         *_args: type[BaseException] | BaseException | TracebackType | None,
     ) -> None: ...
 
+def cli_main(argv: list[str]) -> int:
+    """Run the ``shmbridge`` command (``argv[0]`` is the program name); return its exit code."""
+
 def map_file(
-    path: str | os.PathLike[str], mode: str = "r", offset: int = 0, size: int | None = None
+    path: str | os.PathLike[str], mode: _MapMode = "r", offset: int = 0, size: int | None = None
 ) -> Mapping: ...
 def anonymous(size: int) -> Mapping: ...
 def remove(name: str) -> None: ...
@@ -292,7 +317,7 @@ def send_file(
     path: str | os.PathLike[str],
     name: str | None = None,
     *,
-    mode: Literal["auto", "oneshot", "one-shot", "one_shot", "stream"] | str = "auto",
+    mode: _TransferMode = "auto",
     segment_size: int | None = None,
     timeout: float | None = None,
     permissions: int | None = None,

@@ -14,7 +14,7 @@ from typing import Callable, Iterator, List
 
 import pytest
 
-from _helpers import ROOT
+from _helpers import ROOT, Proc
 
 
 @pytest.fixture
@@ -69,3 +69,12 @@ def shmbridge_cli() -> str:
         check=True,
     )
     return str(target / "debug" / "shmbridge")
+
+
+@pytest.fixture
+def procs() -> Iterator[List[Proc]]:
+    """Background processes of a test, killed and reaped at teardown, pass or fail."""
+    started: List[Proc] = []
+    yield started
+    for p in started:
+        p.close()

@@ -41,7 +41,11 @@ def test_create_attach_attributes_repr(shm_name: str) -> None:
 def test_random_name_like_stdlib() -> None:
     a = SharedMemory(create=True, size=10)
     try:
-        assert a.name.startswith("psm_") and len(a.name) == 14
+        # The stdlib's own names: "psm_" and 8 hex digits; `_name` has the leading slash.
+        from multiprocessing import shared_memory as stdlib
+
+        assert a.name.startswith("psm_") and len(a.name) == len(stdlib._make_filename()) - 1 == 12
+        assert a._name == "/" + a.name
         assert shm_exists(a.name)
     finally:
         a.close()

@@ -1,8 +1,10 @@
 """File transfer and streams from Python: send_file / recv_file, StreamWriter / StreamReader
-and ``python -m shmbridge``, against the Rust ``shmbridge`` command and other processes."""
+and ``python -m shmbridge`` (the one ``shmbridge`` command, run through the extension), against
+the ``shmbridge`` binary and other processes. test_cli.py has the command's own tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +19,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 import pytest
 
 import shmbridge
-from _helpers import EXAMPLES, run_py, shm_exists
+from _helpers import EXAMPLES, Proc, run_py, shm_exists
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -37,36 +39,6 @@ def py_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "shmbridge", *args], capture_output=True, text=True, timeout=timeout
     )
-
-
-class Proc:
-    """A background process whose pipes are always closed (pytest runs with -W error)."""
-
-    def __init__(self, args: List[str], env: Optional[dict] = None) -> None:
-        self.p = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-
-    def wait(self, timeout: float = 30) -> Tuple[int, str, str]:
-        out, err = self.p.communicate(timeout=timeout)
-        return self.p.returncode, out, err
-
-    def close(self) -> None:
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.communicate()
-
-
-@pytest.fixture
-def procs() -> Iterator[List[Proc]]:
-    started: List[Proc] = []
-    yield started
-    for p in started:
-        p.close()
 
 
 # --- one-shot and streaming, both directions, against the Rust command ---------------------
@@ -165,7 +137,7 @@ def test_python_cli_default_name_ls_info_rm(shm_names: Callable[[], str], tmp_pa
         line.split()[:2] == [name, "framed/message"] for line in ls.stdout.splitlines()
     )
     info = py_cli("info", name, "--json")
-    assert info.returncode == 0 and '"payload_len": 5' in info.stdout
+    assert info.returncode == 0 and json.loads(info.stdout)["framed"]["payload_len"] == 5
     assert py_cli("rm", name).returncode == 0
     assert not shm_exists(name)
     assert py_cli("rm", name).returncode == 3

@@ -11,18 +11,8 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shmbridge");
 
-/// A unique segment name, removed on drop.
-struct Seg(String);
-impl Seg {
-    fn new(tag: &str) -> Self {
-        Self(shmbridge::name::unique(&format!("shmb_t_cli_{tag}_")))
-    }
-}
-impl Drop for Seg {
-    fn drop(&mut self) {
-        let _ = shmbridge::ShmObject::remove(&self.0);
-    }
-}
+mod common;
+use common::Seg;
 
 /// A scratch directory, removed on drop.
 struct Dir(PathBuf);
@@ -498,4 +488,17 @@ fn interrupted_transfers_stop_cleanly_with_exit_130() {
         vec!["in.bin".to_owned()],
         "no temporary file is left"
     );
+}
+
+/// `cat` waiting for a payload that never comes stops on Ctrl-C too (exit 130), rather than
+/// ignoring it until its timeout.
+#[test]
+fn an_interrupted_cat_exits_130() {
+    let seg = Seg::new("int_cat");
+    let p = spawn(&["cat", &seg.0, "--timeout", "60s"], None);
+    wait_until_catching(&p, libc::SIGINT);
+    signal(&p, libc::SIGINT);
+    let (rc, err) = finish(p, LIMIT);
+    assert_eq!(rc, 130, "{err}");
+    assert!(err.contains("interrupted"), "{err}");
 }

@@ -9,6 +9,8 @@
 // `Bound`, `#[new]` functions returning `Self`), and its signatures are fixed by Python.
 #![allow(clippy::needless_pass_by_value, clippy::unused_self)]
 
+#[cfg(feature = "cli")]
+mod cli;
 mod errors;
 mod exporter;
 mod framed;
@@ -33,6 +35,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<transfer::TransferReport>()?;
     m.add_class::<stream::StreamWriter>()?;
     m.add_class::<stream::StreamReader>()?;
+    #[cfg(feature = "cli")]
+    m.add_function(wrap_pyfunction!(cli::cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(transfer::send_file, m)?)?;
     m.add_function(wrap_pyfunction!(transfer::recv_file, m)?)?;
     m.add_function(wrap_pyfunction!(mapping::map_file, m)?)?;

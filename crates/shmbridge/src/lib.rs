@@ -40,6 +40,7 @@ pub mod name;
 mod region;
 mod segment;
 pub mod size_prefixed;
+pub mod space;
 pub mod stream;
 mod sync;
 mod sys;

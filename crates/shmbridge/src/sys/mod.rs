@@ -8,6 +8,10 @@
 mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::*;
+#[cfg(target_os = "linux")]
+mod linux_space;
+#[cfg(target_os = "linux")]
+pub(crate) use linux_space::*;
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(

@@ -1,0 +1,280 @@
+//! `ls`, `info`, `rm` and `reap`: the segments on this machine, as the core lists them.
+
+use std::fmt::Write as _;
+
+use indicatif::HumanBytes;
+use serde_json::{json, Value};
+use shmbridge::framed::flags;
+use shmbridge::{Access, Detected, ErrorKind, FramedSegment, Kind, SegmentInfo, ShmObject};
+
+use crate::report::{errln, outln, report, Failure, Outcome};
+
+/// Everything `ls`, `info` and `reap` say about a segment.
+struct Described {
+    info: SegmentInfo,
+    layout: String,
+    alive: Option<bool>,
+    state: String,
+    json: Value,
+}
+
+fn owner_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                let id: u32 = f.nth(1)?.parse().ok()?;
+                (id == uid).then(|| name.to_owned())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+fn describe(info: SegmentInfo) -> Described {
+    let mut j = json!({
+        "name": info.name,
+        "size": info.size,
+        "uid": info.uid,
+        "owner": owner_name(info.uid),
+        "mode": format!("{:04o}", info.mode),
+        "mtime_ns": info.mtime_ns.to_string(),
+    });
+    let (layout, alive, state) = match &info.detected {
+        Detected::Unframed => ("unframed".to_owned(), None, String::new()),
+        Detected::BadFramed(why) => {
+            j["error"] = json!(why);
+            ("framed?".to_owned(), None, "bad header".to_owned())
+        }
+        Detected::Unreadable(why) => {
+            j["error"] = json!(why);
+            ("?".to_owned(), None, "unreadable".to_owned())
+        }
+        Detected::Framed(h) => {
+            let alive = h.creator_alive();
+            j["framed"] = json!({
+                "version": format!("{}.{}", h.version_major, h.version_minor),
+                "header_len": h.header_len,
+                "kind": h.kind.name(),
+                "flags": h.flags,
+                "capacity": h.capacity,
+                "payload_len": h.payload_len,
+                "sequence": h.sequence,
+                "publish_count": h.publish_count,
+                "checksum": h.checksum.map(|c| format!("{c:08x}")),
+                "creator_pid": h.creator_pid,
+                "creator_alive": alive,
+                "created_ns": h.created_ns.to_string(),
+                "writer_closed": h.writer_closed(),
+            });
+            let state = if h.kind == Kind::Stream {
+                match FramedSegment::open(&info.name, Access::ReadOnly)
+                    .and_then(|f| shmbridge::stream::status(&f))
+                {
+                    Ok(s) => {
+                        j["stream"] = json!({
+                            "capacity": s.capacity,
+                            "write_pos": s.write_pos,
+                            "read_pos": s.read_pos,
+                            "total_len": s.total_len,
+                            "writer_state": s.writer_state.name(),
+                            "reader_state": s.reader_state.name(),
+                            "writer_pid": s.writer_pid,
+                            "writer_alive": s.writer_alive,
+                            "reader_pid": s.reader_pid,
+                            "reader_alive": s.reader_alive,
+                            "final_crc": s.final_crc.map(|c| format!("{c:08x}")),
+                        });
+                        format!(
+                            "writer {}, reader {}, {} through",
+                            s.writer_state.name(),
+                            s.reader_state.name(),
+                            HumanBytes(s.read_pos)
+                        )
+                    }
+                    Err(e) => e.detail().to_owned(),
+                }
+            } else if h.flags & flags::PUBLISHED != 0 {
+                if h.writer_closed() {
+                    "complete".to_owned()
+                } else {
+                    "published".to_owned()
+                }
+            } else if h.writer_closed() {
+                "closed empty".to_owned()
+            } else if h.sequence % 2 == 1 {
+                "writing".to_owned()
+            } else {
+                "empty".to_owned()
+            };
+            j["state"] = json!(state);
+            (format!("framed/{}", h.kind.name()), Some(alive), state)
+        }
+    };
+    j["layout"] = json!(layout);
+    j["creator_alive"] = json!(alive);
+    Described {
+        info,
+        layout,
+        alive,
+        state,
+        json: j,
+    }
+}
+
+/// `shmbridge ls`.
+pub fn ls(json_out: bool) -> Outcome {
+    let all = shmbridge::list()?;
+    let rows: Vec<Described> = all.into_iter().map(describe).collect();
+    if json_out {
+        let v: Vec<Value> = rows.into_iter().map(|d| d.json).collect();
+        outln!("{}", Value::Array(v))?;
+        return Ok(());
+    }
+    let table: Vec<[String; 7]> = rows
+        .iter()
+        .map(|d| {
+            [
+                d.info.name.clone(),
+                d.layout.clone(),
+                HumanBytes(d.info.size).to_string(),
+                owner_name(d.info.uid),
+                format!("{:04o}", d.info.mode),
+                match d.alive {
+                    Some(true) => "yes".into(),
+                    Some(false) => "no".into(),
+                    None => "-".into(),
+                },
+                d.state.clone(),
+            ]
+        })
+        .collect();
+    let head = ["NAME", "LAYOUT", "SIZE", "OWNER", "MODE", "ALIVE", "STATE"];
+    let mut widths = head.map(str::len);
+    for row in &table {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> std::io::Result<()> {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                let _ = write!(s, "{c:<w$}  ");
+            }
+        }
+        outln!("{}", s.trim_end())
+    };
+    line(&head.map(String::from))?;
+    for row in &table {
+        line(row)?;
+    }
+    Ok(())
+}
+
+/// `shmbridge info`.
+pub fn info(name: &str, json_out: bool) -> Outcome {
+    let d = describe(shmbridge::info(name)?);
+    if json_out {
+        outln!("{}", d.json)?;
+        return Ok(());
+    }
+    outln!("name:     {}", d.info.name)?;
+    outln!("layout:   {}", d.layout)?;
+    outln!(
+        "size:     {} ({} bytes)",
+        HumanBytes(d.info.size),
+        d.info.size
+    )?;
+    outln!("owner:    {} (uid {})", owner_name(d.info.uid), d.info.uid)?;
+    outln!("mode:     {:04o}", d.info.mode)?;
+    if !d.state.is_empty() {
+        outln!("state:    {}", d.state)?;
+    }
+    let print_obj = |title: &str, v: &Value| -> std::io::Result<()> {
+        if let Some(map) = v.as_object() {
+            outln!("{title}:")?;
+            for (k, val) in map {
+                let shown = match val {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                outln!("  {k:<14} {shown}")?;
+            }
+        }
+        Ok(())
+    };
+    print_obj("header", &d.json["framed"])?;
+    print_obj("stream", &d.json["stream"])?;
+    if let Some(e) = d.json["error"].as_str() {
+        outln!("error:    {e}")?;
+    }
+    Ok(())
+}
+
+/// `shmbridge rm`: every name is tried; the exit code is the last failure's.
+pub fn rm(names: &[String]) -> Outcome {
+    let mut code = None;
+    for n in names {
+        if let Err(e) = ShmObject::remove(n) {
+            code = Some(report(&e));
+        }
+    }
+    code.map_or(Ok(()), |c| Err(Failure::Reported(c)))
+}
+
+/// `shmbridge reap`.
+pub fn reap(all: bool, dry_run: bool, quiet: bool) -> Outcome {
+    let segments = shmbridge::list()?;
+    let mut code = None;
+    for info in segments {
+        let Detected::Framed(h) = &info.detected else {
+            continue;
+        };
+        if h.creator_alive() {
+            continue;
+        }
+        let complete_message = h.kind == Kind::Message
+            && h.flags & flags::PUBLISHED != 0
+            && h.writer_closed()
+            && h.checksum.is_some();
+        if complete_message && !all {
+            if !quiet {
+                errln!(
+                    "kept {} (a complete payload waiting for its receiver; --all removes it)",
+                    info.name
+                );
+            }
+            continue;
+        }
+        if h.kind == Kind::Stream {
+            let draining = FramedSegment::open(&info.name, Access::ReadOnly)
+                .and_then(|f| shmbridge::stream::status(&f))
+                .is_ok_and(|s| s.reader_alive);
+            if draining {
+                continue;
+            }
+        }
+        if dry_run {
+            outln!(
+                "would remove {} (creator pid {} is gone)",
+                info.name,
+                h.creator_pid
+            )?;
+        } else {
+            match ShmObject::remove(&info.name) {
+                Ok(()) => outln!(
+                    "removed {} (creator pid {} is gone)",
+                    info.name,
+                    h.creator_pid
+                )?,
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => code = Some(report(&e)),
+            }
+        }
+    }
+    code.map_or(Ok(()), |c| Err(Failure::Reported(c)))
+}
