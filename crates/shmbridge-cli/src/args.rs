@@ -103,6 +103,15 @@ pub enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Publish messages to a new channel NAME: each line of standard input (without its
+    /// newline), or each FILE given, is one message; then close the channel. Readers take them
+    /// with `shmbridge sub NAME` (or any library front).
+    #[command(name = "pub", after_help = SEE_EXIT_CODES)]
+    Pub(PubArgs),
+    /// Take the messages of channel NAME until its writer closes it: each is written to
+    /// standard output followed by a newline, or to a file of its own in --out-dir.
+    #[command(after_help = SEE_EXIT_CODES)]
+    Sub(SubArgs),
     /// Check /dev/shm: its size, free space, inodes and mount options, and whether this looks
     /// like a container with a small /dev/shm (with the flags that give it more).
     #[command(after_help = SEE_EXIT_CODES)]
@@ -150,6 +159,60 @@ pub struct SendArgs {
     /// Permission bits of the segment, octal (default 600).
     #[arg(long, value_parser = parse_mode, value_name = "OCTAL")]
     pub mode: Option<u32>,
+}
+
+/// The options of `pub`.
+#[derive(Args, Debug)]
+pub struct PubArgs {
+    /// Channel name.
+    pub name: String,
+    /// Files to publish, one message each (default: the lines of standard input).
+    pub files: Vec<PathBuf>,
+    /// Messages in flight at most (the channel's slots).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub slots: u32,
+    /// The largest message (default: 64K, or the largest FILE).
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_message: Option<u64>,
+    /// Reader places.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub readers: u32,
+    /// Never wait for slow readers: they lose the oldest messages instead (default: wait for
+    /// the slowest live reader).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// How many past messages a reader that comes late starts with.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub history: u32,
+    /// Give every message a CRC-32 that readers check.
+    #[arg(long)]
+    pub checksum: bool,
+    /// Wait for this many readers before publishing.
+    #[arg(short, long, default_value_t = 0, value_name = "N")]
+    pub wait_readers: u32,
+    /// How long to wait for readers (to come, or to make room); 0 or "none": no limit.
+    #[arg(short, long, value_parser = parse_timeout, default_value = "none", value_name = "DURATION")]
+    pub timeout: Timeout,
+    /// Permission bits of the channel, octal (default 600).
+    #[arg(long, value_parser = parse_mode, value_name = "OCTAL")]
+    pub mode: Option<u32>,
+}
+
+/// The options of `sub`.
+#[derive(Args, Debug)]
+pub struct SubArgs {
+    /// Channel name.
+    pub name: String,
+    /// Stop after this many messages.
+    #[arg(short, long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Write each message to DIR/<sequence>.msg instead of standard output.
+    #[arg(short, long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// How long to wait for the channel to appear and for each next message; 0 or "none": no
+    /// limit.
+    #[arg(short, long, value_parser = parse_timeout, default_value = "none", value_name = "DURATION")]
+    pub timeout: Timeout,
 }
 
 /// The shells `completions` knows.

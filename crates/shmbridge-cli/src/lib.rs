@@ -18,6 +18,7 @@
 //! ```
 
 mod args;
+mod channel;
 mod doctor;
 mod exit;
 mod generate;
@@ -70,6 +71,8 @@ where
         Cmd::Rm { names } => segments::rm(&names),
         Cmd::Cat { name, timeout } => transfer::cat(&name, timeout, interrupt),
         Cmd::Reap { all, dry_run } => segments::reap(all, dry_run, quiet),
+        Cmd::Pub(a) => channel::publish(&a, quiet, interrupt),
+        Cmd::Sub(a) => channel::subscribe(&a, interrupt),
         Cmd::Doctor { json } => doctor::doctor(json),
         Cmd::Completions { shell } => generate::completions(shell),
         Cmd::Man { out_dir } => generate::man(out_dir.as_deref()),

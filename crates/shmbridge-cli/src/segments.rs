@@ -69,32 +69,9 @@ fn describe(info: SegmentInfo) -> Described {
                 "writer_closed": h.writer_closed(),
             });
             let state = if h.kind == Kind::Stream {
-                match FramedSegment::open(&info.name, Access::ReadOnly)
-                    .and_then(|f| shmbridge::stream::status(&f))
-                {
-                    Ok(s) => {
-                        j["stream"] = json!({
-                            "capacity": s.capacity,
-                            "write_pos": s.write_pos,
-                            "read_pos": s.read_pos,
-                            "total_len": s.total_len,
-                            "writer_state": s.writer_state.name(),
-                            "reader_state": s.reader_state.name(),
-                            "writer_pid": s.writer_pid,
-                            "writer_alive": s.writer_alive,
-                            "reader_pid": s.reader_pid,
-                            "reader_alive": s.reader_alive,
-                            "final_crc": s.final_crc.map(|c| format!("{c:08x}")),
-                        });
-                        format!(
-                            "writer {}, reader {}, {} through",
-                            s.writer_state.name(),
-                            s.reader_state.name(),
-                            HumanBytes(s.read_pos)
-                        )
-                    }
-                    Err(e) => e.detail().to_owned(),
-                }
+                stream_state(&info.name, &mut j)
+            } else if h.kind == Kind::Channel {
+                channel_state(&info.name, &mut j)
             } else if h.flags & flags::PUBLISHED != 0 {
                 if h.writer_closed() {
                     "complete".to_owned()
@@ -120,6 +97,80 @@ fn describe(info: SegmentInfo) -> Described {
         alive,
         state,
         json: j,
+    }
+}
+
+/// A stream's state, in words and in `j["stream"]`.
+fn stream_state(name: &str, j: &mut Value) -> String {
+    match FramedSegment::open(name, Access::ReadOnly).and_then(|f| shmbridge::stream::status(&f)) {
+        Ok(s) => {
+            j["stream"] = json!({
+                "capacity": s.capacity,
+                "write_pos": s.write_pos,
+                "read_pos": s.read_pos,
+                "total_len": s.total_len,
+                "writer_state": s.writer_state.name(),
+                "reader_state": s.reader_state.name(),
+                "writer_pid": s.writer_pid,
+                "writer_alive": s.writer_alive,
+                "reader_pid": s.reader_pid,
+                "reader_alive": s.reader_alive,
+                "final_crc": s.final_crc.map(|c| format!("{c:08x}")),
+            });
+            format!(
+                "writer {}, reader {}, {} through",
+                s.writer_state.name(),
+                s.reader_state.name(),
+                HumanBytes(s.read_pos)
+            )
+        }
+        Err(e) => e.detail().to_owned(),
+    }
+}
+
+/// A channel's state, in words and in `j["channel"]`.
+fn channel_state(name: &str, j: &mut Value) -> String {
+    match FramedSegment::open(name, Access::ReadOnly).and_then(|f| shmbridge::channel::status(&f)) {
+        Ok(c) => {
+            let readers: Vec<Value> = c
+                .reader_places
+                .iter()
+                .map(|r| {
+                    json!({
+                        "index": r.index,
+                        "alive": r.alive,
+                        "pid": r.pid,
+                        "cursor": r.cursor,
+                        "lag": r.lag,
+                        "taken": r.taken,
+                        "lost": r.lost,
+                    })
+                })
+                .collect();
+            let max_lag = c.reader_places.iter().map(|r| r.lag).max();
+            j["channel"] = json!({
+                "slots": c.slots,
+                "reader_places": c.readers,
+                "max_message": c.max_message,
+                "policy": c.policy.as_str(),
+                "history": c.history,
+                "checksum": c.checksum,
+                "published": c.head,
+                "oldest_available": c.tail,
+                "closed": c.closed,
+                "writer_alive": c.writer_alive,
+                "readers": readers,
+            });
+            format!(
+                "{} {}, {} published, {} reader(s){}",
+                if c.closed { "closed" } else { "open" },
+                c.policy.as_str(),
+                c.head,
+                c.reader_places.len(),
+                max_lag.map_or(String::new(), |l| format!(", lag up to {l}"))
+            )
+        }
+        Err(e) => e.detail().to_owned(),
     }
 }
 
@@ -209,6 +260,31 @@ pub fn info(name: &str, json_out: bool) -> Outcome {
     };
     print_obj("header", &d.json["framed"])?;
     print_obj("stream", &d.json["stream"])?;
+    if let Some(c) = d.json["channel"].as_object() {
+        let mut c = c.clone();
+        let readers = c.remove("readers");
+        print_obj("channel", &Value::Object(c))?;
+        for r in readers
+            .as_ref()
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            outln!(
+                "  reader {:<3} pid {:<8} {:<5} lag {:<6} taken {:<8} lost {}",
+                r["index"],
+                r["pid"],
+                if r["alive"].as_bool() == Some(true) {
+                    "alive"
+                } else {
+                    "dead"
+                },
+                r["lag"],
+                r["taken"],
+                r["lost"]
+            )?;
+        }
+    }
     if let Some(e) = d.json["error"].as_str() {
         outln!("error:    {e}")?;
     }
@@ -255,6 +331,14 @@ pub fn reap(all: bool, dry_run: bool, quiet: bool) -> Outcome {
                 .and_then(|f| shmbridge::stream::status(&f))
                 .is_ok_and(|s| s.reader_alive);
             if draining {
+                continue;
+            }
+        }
+        if h.kind == Kind::Channel {
+            let reading = FramedSegment::open(&info.name, Access::ReadOnly)
+                .and_then(|f| shmbridge::channel::status(&f))
+                .is_ok_and(|c| c.reader_places.iter().any(|r| r.alive));
+            if reading && !all {
                 continue;
             }
         }

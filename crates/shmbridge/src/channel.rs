@@ -812,6 +812,32 @@ impl ChannelWriter {
         loan.publish(data.len(), tag)
     }
 
+    /// The number of live readers holding a place now.
+    #[must_use]
+    pub fn readers(&self) -> u32 {
+        live_readers(&self.shared)
+    }
+
+    /// Wait (as `wait` allows) until at least `n` live readers hold a place: a writer that
+    /// must not publish to nobody starts with this. Returns how many there are.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`] and [`ErrorKind::Aborted`] from `wait`.
+    pub fn wait_for_readers(&self, n: u32, wait: &mut Wait<'_>) -> Result<u32> {
+        let shared = &self.shared;
+        shared.space().wait_until(
+            wait,
+            shared.framed.name(),
+            "readers to join",
+            || {
+                let have = live_readers(shared);
+                Ok((have >= n).then_some(have))
+            },
+            || reap_dead_readers(shared),
+        )
+    }
+
     /// Mark the channel closed: readers take what was published, then see the end. Also what
     /// dropping the writer does. Calling it again does nothing.
     pub fn close(&mut self) {
@@ -899,6 +925,13 @@ impl Slots {
         }
         None
     }
+}
+
+/// Active reader places whose reader is alive.
+fn live_readers(shared: &Shared) -> u32 {
+    (0..shared.layout.readers)
+        .filter(|&r| shared.reader_active(r) && shared.reader_alive(r))
+        .count() as u32
 }
 
 /// The lowest cursor of the active readers (`u64::MAX` when there are none).
@@ -1159,6 +1192,8 @@ impl ChannelReader {
         shared
             .w32(rec + offsets::R_STATE)
             .store(1, Ordering::SeqCst);
+        // A writer waiting for readers (`wait_for_readers`) counts this one now.
+        shared.space().signal();
         // The writer may have dropped messages while we joined: start no earlier than them.
         let tail = shared.tail();
         if start < tail {

@@ -84,6 +84,32 @@ impl Proc {
         self.0.try_wait().unwrap().is_none()
     }
 
+    /// Wait (up to [`LIMIT`]) and return everything: status, stdout, stderr.
+    pub fn output(mut self) -> Output {
+        use std::io::Read;
+        let start = Instant::now();
+        while self.running() {
+            assert!(
+                start.elapsed() < LIMIT,
+                "the process did not exit within {LIMIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        if let Some(mut o) = self.0.stdout.take() {
+            let _ = o.read_to_end(&mut out);
+        }
+        if let Some(mut e) = self.0.stderr.take() {
+            let _ = e.read_to_end(&mut err);
+        }
+        Output {
+            status: self.0.wait().unwrap(),
+            stdout: out,
+            stderr: err,
+        }
+    }
+
     /// Wait (up to [`LIMIT`]) and return the exit code (-1 for a signal) and stderr.
     pub fn finish(mut self) -> (i32, String) {
         let start = Instant::now();
