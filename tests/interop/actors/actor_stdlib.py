@@ -77,14 +77,15 @@ def run(a):
         out.update(bytes=len(data), crc32=zlib.crc32(data))
     elif a.cmd == "read":
         if a.layout == "framed":
-            path, m, size = shmb_reader.open_map(a.name)
+            fd, m, size = shmb_reader.open_map(a.name)
             try:
-                data, _ = shmb_reader.read_framed(m if m is not None else b"", size, 2.0)
+                data, _ = shmb_reader.read_framed(fd, m if m is not None else b"", size, 2.0)
             except shmb_reader.SpecError as e:
                 raise Fail(e.kind, str(e))
             finally:
                 if m is not None:
                     m.close()
+                os.close(fd)
         else:
             shm = attach(a.name)
             try:
