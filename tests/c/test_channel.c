@@ -105,6 +105,13 @@ static int wait_readers(const shmb_channel_writer *w, size_t n) {
     return 0;
 }
 
+static void close_pipes(int a[2], int b[2]) {
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
+}
+
 static int stop_now(void *user) {
     (*(int *)user)++;
     return 1;
@@ -682,10 +689,7 @@ static void test_writer_end(void) {
         CHECK(info.checksum && info.slots == 8 && info.readers == 2 && info.max_message == 300);
         shmb_channel_status_free(st);
         shmb_channel_reader_free(r);
-        close(to_kid[0]);
-        close(to_kid[1]);
-        close(from_kid[0]);
-        close(from_kid[1]);
+        close_pipes(to_kid, from_kid);
         CHECK(shmb_remove(name) == SHMB_OK);
     }
 }
@@ -854,10 +858,7 @@ static void test_sigkill(void) {
         CHECK(wait_child(killer) == 0);
         CHECK(wait_child(writer) == 128 + SIGKILL);
         shmb_channel_reader_free(r);
-        close(to_kid[0]);
-        close(to_kid[1]);
-        close(from_kid[0]);
-        close(from_kid[1]);
+        close_pipes(to_kid, from_kid);
         (void)shmb_remove(name);
     }
     for (round = 0; round < 6; round++) {
