@@ -47,6 +47,17 @@
 #define SHMB_PERM_DEFAULT 0
 
 /**
+ * The framed kind of a channel segment (`shmb_header_info.kind`).
+ */
+#define SHMB_KIND_CHANNEL 3
+
+/**
+ * Message flag (`shmb_channel_message.flags`): the message starts with an array header
+ * (`docs/SPEC.md` section 7).
+ */
+#define SHMB_MESSAGE_ARRAY 1
+
+/**
  * The payload area holds one message, replaced as a whole by each write.
  */
 #define SHMB_KIND_MESSAGE 1
@@ -206,6 +217,27 @@ typedef uint32_t shmb_result;
 #endif // __cplusplus
 
 /**
+ * The reading end of a channel: one of its reader places. Created by
+ * `shmb_channel_reader_open()`, released by `shmb_channel_reader_free()`. One thread at a
+ * time.
+ */
+typedef struct shmb_channel_reader shmb_channel_reader;
+
+/**
+ * A snapshot of a channel: its configuration, how far the writer got, and each occupied
+ * reader place. Created by `shmb_channel_status_read()` or `shmb_channel_writer_status()`,
+ * released by `shmb_channel_status_free()`.
+ */
+typedef struct shmb_channel_status shmb_channel_status;
+
+/**
+ * The writing end of a channel: it created the segment and is its only writer. Created by
+ * `shmb_channel_writer_create()`, released by `shmb_channel_writer_free()`. One thread at a
+ * time.
+ */
+typedef struct shmb_channel_writer shmb_channel_writer;
+
+/**
  * An open file that can be mapped, whole or in part, as often as needed (Boost's
  * `file_mapping`). Created by `shmb_file_open()`, released by `shmb_file_free()`.
  */
@@ -258,10 +290,46 @@ typedef struct shmb_stream_reader shmb_stream_reader;
 typedef struct shmb_stream_writer shmb_stream_writer;
 
 /**
- * Access to an object or a mapping (`SHMB_READ_ONLY`, `SHMB_READ_WRITE`, and for file
- * mappings `SHMB_COPY_ON_WRITE`). Any other value is `SHMB_INVALID_ARGUMENT`.
+ * What a channel's writer does when readers lag (`shmb_channel_options.policy`). Any other
+ * value is `SHMB_INVALID_ARGUMENT`.
  */
-typedef uint32_t shmb_access;
+typedef uint32_t shmb_channel_policy;
+
+/**
+ * How a channel is made. Fill with `shmb_channel_options_init()` (or pass NULL for the
+ * defaults), then change fields. Plain data owned by the caller.
+ */
+typedef struct shmb_channel_options {
+    /**
+     * Number of slots, 2 to 2^20 (default 16): how many messages can be in flight at once.
+     */
+    uint32_t slots;
+    /**
+     * The largest message in bytes, at least 1 (default 4096).
+     */
+    uint64_t max_message;
+    /**
+     * Number of reader places, 1 to 1024 (default 4).
+     */
+    uint32_t readers;
+    /**
+     * `SHMB_POLICY_BLOCK` (the default) or `SHMB_POLICY_OVERWRITE`.
+     */
+    shmb_channel_policy policy;
+    /**
+     * How many past messages a reader that joins late starts with, less than `slots`
+     * (default 0: it starts with the next message).
+     */
+    uint32_t history;
+    /**
+     * Whether every message carries a CRC-32 that readers check (default false).
+     */
+    bool checksum;
+    /**
+     * Permission bits of the segment; `SHMB_PERM_DEFAULT` (0, the default) is 0600.
+     */
+    uint32_t permissions;
+} shmb_channel_options;
 
 /**
  * The interrupt of a `shmb_wait`: called from the waiting thread at least every 100 ms while
@@ -292,6 +360,168 @@ typedef struct shmb_wait {
      */
     void *interrupt_user;
 } shmb_wait;
+
+/**
+ * A slot loaned by `shmb_channel_writer_loan()`, to fill in place and then publish
+ * (`shmb_channel_writer_publish()`) or give back (`shmb_channel_writer_discard()`). Plain
+ * data written by the library; the caller passes it back unchanged.
+ */
+typedef struct shmb_channel_loan {
+    /**
+     * The slot's message area, in the shared mapping: `capacity` writable bytes, valid until
+     * the loan is published or discarded (or the writer freed).
+     */
+    void *data;
+    /**
+     * The bytes asked for.
+     */
+    size_t len;
+    /**
+     * The bytes that may be written: the channel's `max_message`.
+     */
+    size_t capacity;
+    /**
+     * The slot (what publish and discard look the loan up by).
+     */
+    uint32_t slot;
+} shmb_channel_loan;
+
+/**
+ * A message taken by `shmb_channel_reader_recv()` / `shmb_channel_reader_try_recv()`, read
+ * in place. Plain data written by the library; `data` stays valid, and the writer keeps off
+ * the message, until it is released (`shmb_channel_reader_release()`) or the reader freed.
+ */
+typedef struct shmb_channel_message {
+    /**
+     * The message's first byte, in the shared mapping (read only).
+     */
+    const void *data;
+    /**
+     * Its length in bytes.
+     */
+    size_t len;
+    /**
+     * Its sequence number (0 for the first message of the channel).
+     */
+    uint64_t seq;
+    /**
+     * The writer's tag.
+     */
+    uint32_t tag;
+    /**
+     * Message flags (`SHMB_MESSAGE_ARRAY`).
+     */
+    uint32_t flags;
+    /**
+     * When it was published, nanoseconds since the Unix epoch.
+     */
+    uint64_t timestamp_ns;
+    /**
+     * Messages this reader missed just before this one (overwrite policy).
+     */
+    uint64_t lost;
+    /**
+     * The slot it lies in (what release looks the message up by, with `seq`).
+     */
+    uint32_t slot;
+} shmb_channel_message;
+
+/**
+ * A channel's configuration and state, filled in by `shmb_channel_status_info()`. Plain data
+ * owned by the caller.
+ */
+typedef struct shmb_channel_info {
+    /**
+     * Number of slots.
+     */
+    uint32_t slots;
+    /**
+     * Number of reader places.
+     */
+    uint32_t readers;
+    /**
+     * The largest message.
+     */
+    uint64_t max_message;
+    /**
+     * `SHMB_POLICY_BLOCK` or `SHMB_POLICY_OVERWRITE`.
+     */
+    shmb_channel_policy policy;
+    /**
+     * Past messages a late reader starts with.
+     */
+    uint32_t history;
+    /**
+     * Whether messages carry checksums.
+     */
+    bool checksum;
+    /**
+     * Messages published so far (the next message's sequence number).
+     */
+    uint64_t head;
+    /**
+     * The oldest message still available.
+     */
+    uint64_t tail;
+    /**
+     * Whether the writer closed the channel.
+     */
+    bool closed;
+    /**
+     * Whether the writer is alive.
+     */
+    bool writer_alive;
+    /**
+     * The number of occupied reader places (`shmb_channel_status_place()` indexes them).
+     */
+    size_t places;
+} shmb_channel_info;
+
+/**
+ * One occupied reader place, filled in by `shmb_channel_status_place()`. Plain data owned by
+ * the caller.
+ */
+typedef struct shmb_channel_place {
+    /**
+     * The place (0 to `readers` - 1).
+     */
+    uint32_t index;
+    /**
+     * Whether a reader occupies it.
+     */
+    bool active;
+    /**
+     * Whether that reader's process is alive (its liveness lock is held). A dead reader's
+     * place is freed by the writer the next time it needs a slot, or by the next reader.
+     */
+    bool alive;
+    /**
+     * The next message it takes.
+     */
+    uint64_t cursor;
+    /**
+     * Messages published that it has not taken yet.
+     */
+    uint64_t lag;
+    /**
+     * Messages it lost.
+     */
+    uint64_t lost;
+    /**
+     * Messages it took.
+     */
+    uint64_t taken;
+    /**
+     * Its pid (in its own PID namespace: information).
+     */
+    uint32_t pid;
+} shmb_channel_place;
+
+/**
+ * Access to an object or a mapping (`SHMB_READ_ONLY`, `SHMB_READ_WRITE`, and for file
+ * mappings `SHMB_COPY_ON_WRITE`). Any other value is `SHMB_INVALID_ARGUMENT`.
+ */
+typedef uint32_t shmb_access;
 
 /**
  * A snapshot of a framed header (see docs/SPEC.md, "Layout 3"), filled in by
@@ -544,6 +774,17 @@ typedef struct shmb_transfer_report {
 #define SHMB_COPY_ON_WRITE 3
 
 /**
+ * The writer waits for the slowest live reader: every live reader gets every message.
+ */
+#define SHMB_POLICY_BLOCK 0
+
+/**
+ * The writer drops the oldest messages and never waits for a slow reader, which is told how
+ * many it lost (`shmb_channel_message.lost`).
+ */
+#define SHMB_POLICY_OVERWRITE 1
+
+/**
  * No framed header: raw bytes, a size-prefixed layout, or another program's data.
  */
 #define SHMB_DETECTED_UNFRAMED 0
@@ -588,6 +829,365 @@ extern "C" {
  * with `SHMB_VERSION_STRING` to check that header and library match. Never NULL; not to be freed.
  */
 const char *shmb_version(void);
+
+/**
+ * Fill `*opts` with the defaults of `shmb_channel_options` (16 slots of 4096 bytes, 4
+ * readers, `SHMB_POLICY_BLOCK`, no history, no checksums, 0600). NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `opts` is NULL or valid for a write.
+ */
+void shmb_channel_options_init(struct shmb_channel_options *opts);
+
+/**
+ * Create the channel `name` (`create_only`) with options `opts` (NULL: the defaults), as its
+ * one writer. The segment gets its name only once complete; readers may open it from then on.
+ *
+ * Ownership: `name` and `opts` are borrowed; on success the caller owns `*out`. Freeing the
+ * writer closes the channel; removing the name is up to the caller (`shmb_remove()`).
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_INVALID_ARGUMENT` (fewer than 2
+ * slots, no readers or more than 1024, `max_message` 0, `history` not below `slots`, an
+ * unknown policy, bad permission bits), `SHMB_INVALID_SIZE` (too large), `SHMB_ALREADY_EXISTS`,
+ * `SHMB_NO_SPACE`, `SHMB_PERMISSION_DENIED`.
+ *
+ * # Safety
+ *
+ * `name` is NULL or a NUL-terminated string; `opts` is NULL or points to a
+ * `shmb_channel_options`; `out` is NULL or valid for a write.
+ */
+shmb_result shmb_channel_writer_create(const char *name,
+                                       const struct shmb_channel_options *opts,
+                                       struct shmb_channel_writer **out);
+
+/**
+ * Loan a slot for a message of up to `len` bytes (at most `max_message`), waiting as `wait`
+ * allows (NULL: no limit) when none is free: under `SHMB_POLICY_BLOCK` until the slowest
+ * live reader has taken the oldest message; under either policy while readers hold every
+ * slot. Writes `*out` on success: fill `out->data` in place (up to `out->capacity` bytes),
+ * then publish or discard it. Several loans may be outstanding at once.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_OUT_OF_BOUNDS` (`len` exceeds `max_message`),
+ * `SHMB_CLOSED` (after `shmb_channel_writer_close()`), `SHMB_TIMEOUT` (the message names the
+ * readers that hold the writer up), `SHMB_ABORTED` (the interrupt asked to stop),
+ * `SHMB_INVALID_ARGUMENT` (a bad `timeout_ms`).
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle; `wait` is NULL or points to a `shmb_wait`; `out` is NULL
+ * or valid for a write.
+ */
+shmb_result shmb_channel_writer_loan(struct shmb_channel_writer *writer,
+                                     size_t len,
+                                     const struct shmb_wait *wait,
+                                     struct shmb_channel_loan *out);
+
+/**
+ * Publish the first `len` bytes (at most `max_message`) of `*loan` as the next message, with
+ * `tag`, and wake waiting readers. Stores its sequence number in `*out_seq` when `out_seq` is
+ * not NULL. On success the loan is over (its `data` must not be touched again); on an error
+ * it stays outstanding.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_OUT_OF_BOUNDS` (`len` exceeds `max_message`),
+ * `SHMB_INVALID_ARGUMENT` (not an outstanding loan of this writer: published or discarded
+ * already, or another writer's).
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle; `loan` is NULL or points to a `shmb_channel_loan`;
+ * `out_seq` is NULL or valid for a write.
+ */
+shmb_result shmb_channel_writer_publish(struct shmb_channel_writer *writer,
+                                        const struct shmb_channel_loan *loan,
+                                        size_t len,
+                                        uint32_t tag,
+                                        uint64_t *out_seq);
+
+/**
+ * Give the slot of `*loan` back unpublished (no reader ever sees it); the loan is over.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_ARGUMENT` (not an outstanding loan of this
+ * writer).
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle; `loan` is NULL or points to a `shmb_channel_loan`.
+ */
+shmb_result shmb_channel_writer_discard(struct shmb_channel_writer *writer,
+                                        const struct shmb_channel_loan *loan);
+
+/**
+ * Copy `len` bytes of `data` into a slot and publish them with `tag` (a loan and a publish in
+ * one call), waiting for a slot as `wait` allows (NULL: no limit). Stores the message's
+ * sequence number in `*out_seq` when `out_seq` is not NULL.
+ *
+ * Errors: those of `shmb_channel_writer_loan()`; `SHMB_NULL_ARGUMENT` (`data` may be NULL
+ * only when `len` is 0).
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle; `data` is NULL or valid for `len` bytes of reads; `wait`
+ * is NULL or points to a `shmb_wait`; `out_seq` is NULL or valid for a write.
+ */
+shmb_result shmb_channel_writer_send(struct shmb_channel_writer *writer,
+                                     const void *data,
+                                     size_t len,
+                                     uint32_t tag,
+                                     const struct shmb_wait *wait,
+                                     uint64_t *out_seq);
+
+/**
+ * Close the channel: readers take every message published, then get `SHMB_WRITER_CLOSED`.
+ * Later loans and sends fail with `SHMB_CLOSED`. Calling it again does nothing. Freeing the
+ * writer also closes the channel.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`.
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle.
+ */
+shmb_result shmb_channel_writer_close(struct shmb_channel_writer *writer);
+
+/**
+ * Messages published so far (the next message's sequence number); 0 when `writer` is NULL.
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle.
+ */
+uint64_t shmb_channel_writer_published(const struct shmb_channel_writer *writer);
+
+/**
+ * The largest message the channel carries; 0 when `writer` is NULL.
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle.
+ */
+uint64_t shmb_channel_writer_max_message(const struct shmb_channel_writer *writer);
+
+/**
+ * The channel's name. Borrowed: valid until `writer` is freed. NULL when `writer` is NULL.
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle.
+ */
+const char *shmb_channel_writer_name(const struct shmb_channel_writer *writer);
+
+/**
+ * Close the channel (as `shmb_channel_writer_close()`) and release the writer; outstanding
+ * loans are given up unpublished. The name stays (`shmb_remove()` removes it). NULL is a
+ * no-op.
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a handle not freed yet.
+ */
+void shmb_channel_writer_free(struct shmb_channel_writer *writer);
+
+/**
+ * Open the channel `name` and take one of its reader places, waiting for the channel to
+ * appear as `wait` allows (NULL: without a limit; a `timeout_ms` of 0 does not wait). The
+ * reader starts with the next message published, or with the last `history` ones the channel
+ * was created with (those still available).
+ *
+ * Ownership: `name` is borrowed; on success the caller owns `*out`. Freeing the reader gives
+ * its place back (so does its process dying).
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_TIMEOUT` (no such segment appeared
+ * in time), `SHMB_ABORTED`, `SHMB_INVALID_ARGUMENT` (a bad `timeout_ms`),
+ * `SHMB_PERMISSION_DENIED`, `SHMB_UNSUPPORTED` (not a channel), `SHMB_ALREADY_EXISTS` (every
+ * reader place is taken), `SHMB_BAD_MAGIC`, `SHMB_CORRUPT_HEADER` / `SHMB_TRUNCATED` (its
+ * layout does not add up or does not fit the segment).
+ *
+ * # Safety
+ *
+ * `name` is NULL or a NUL-terminated string; `wait` is NULL or points to a `shmb_wait`; `out`
+ * is NULL or valid for a write.
+ */
+shmb_result shmb_channel_reader_open(const char *name,
+                                     const struct shmb_wait *wait,
+                                     struct shmb_channel_reader **out);
+
+/**
+ * Take the next message if one is available, without waiting. Sets `*out_received` to true
+ * and fills `*out` when it took one; sets `*out_received` to false (and leaves `*out` alone)
+ * when none is available yet: that is not an error. A message taken must be released
+ * (`shmb_channel_reader_release()`).
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_WRITER_CLOSED` (every message of a closed channel was
+ * taken: the end), `SHMB_CHECKSUM_MISMATCH` (the message was skipped: the next call moves
+ * on), `SHMB_CORRUPT_HEADER` (the queue, a slot header or this reader's cursor does not add
+ * up).
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle; `out` and `out_received` are NULL or valid for a write.
+ */
+shmb_result shmb_channel_reader_try_recv(struct shmb_channel_reader *reader,
+                                         struct shmb_channel_message *out,
+                                         bool *out_received);
+
+/**
+ * Wait, as `wait` allows (NULL: no limit), for the next message and take it into `*out`. A
+ * message taken must be released (`shmb_channel_reader_release()`).
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_WRITER_CLOSED` (the writer closed the channel and every
+ * message was taken: the end), `SHMB_PEER_GONE` (the writer died without closing, after the
+ * messages it published), `SHMB_TIMEOUT`, `SHMB_ABORTED`, `SHMB_INVALID_ARGUMENT` (a bad
+ * `timeout_ms`), and those of `shmb_channel_reader_try_recv()`.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle; `wait` is NULL or points to a `shmb_wait`; `out` is NULL
+ * or valid for a write.
+ */
+shmb_result shmb_channel_reader_recv(struct shmb_channel_reader *reader,
+                                     const struct shmb_wait *wait,
+                                     struct shmb_channel_message *out);
+
+/**
+ * Wait, as `wait` allows (NULL: no limit), until a message is available or the channel
+ * ended, without taking anything (for event loops: then call
+ * `shmb_channel_reader_try_recv()`, which reports the end).
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_PEER_GONE` (the writer died), `SHMB_TIMEOUT`,
+ * `SHMB_ABORTED`, `SHMB_INVALID_ARGUMENT` (a bad `timeout_ms`).
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle; `wait` is NULL or points to a `shmb_wait`.
+ */
+shmb_result shmb_channel_reader_wait_ready(struct shmb_channel_reader *reader,
+                                           const struct shmb_wait *wait);
+
+/**
+ * Release a message this reader took: its `data` is invalid afterwards, and the writer may
+ * reuse its slot. Releasing one twice, or one this reader does not hold, does nothing.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle; `msg` is NULL or points to a `shmb_channel_message`.
+ */
+shmb_result shmb_channel_reader_release(struct shmb_channel_reader *reader,
+                                        const struct shmb_channel_message *msg);
+
+/**
+ * This reader's place (0 to `readers` - 1); `UINT32_MAX` when `reader` is NULL.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle.
+ */
+uint32_t shmb_channel_reader_index(const struct shmb_channel_reader *reader);
+
+/**
+ * The largest message the channel carries; 0 when `reader` is NULL.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle.
+ */
+uint64_t shmb_channel_reader_max_message(const struct shmb_channel_reader *reader);
+
+/**
+ * The channel's policy (`SHMB_POLICY_BLOCK` or `SHMB_POLICY_OVERWRITE`); `UINT32_MAX` when
+ * `reader` is NULL.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle.
+ */
+shmb_channel_policy shmb_channel_reader_policy(const struct shmb_channel_reader *reader);
+
+/**
+ * The channel's name. Borrowed: valid until `reader` is freed. NULL when `reader` is NULL.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle.
+ */
+const char *shmb_channel_reader_name(const struct shmb_channel_reader *reader);
+
+/**
+ * Release the reader: every message it holds is released (their `data` is invalid
+ * afterwards) and its place is given back. NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a handle not freed yet.
+ */
+void shmb_channel_reader_free(struct shmb_channel_reader *reader);
+
+/**
+ * Take a snapshot of the channel `name` (opened read-only, without taking a place): for
+ * listings and monitors.
+ *
+ * Ownership: `name` is borrowed; on success the caller owns `*out` and releases it with
+ * `shmb_channel_status_free()`.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_NOT_FOUND`,
+ * `SHMB_PERMISSION_DENIED`, `SHMB_BAD_MAGIC` and the other header errors, `SHMB_UNSUPPORTED`
+ * (not a channel), `SHMB_CORRUPT_HEADER` / `SHMB_TRUNCATED` (its layout does not add up).
+ *
+ * # Safety
+ *
+ * `name` is NULL or a NUL-terminated string; `out` is NULL or valid for a write.
+ */
+shmb_result shmb_channel_status_read(const char *name, struct shmb_channel_status **out);
+
+/**
+ * Take a snapshot of the writer's channel (as `shmb_channel_status_read()`).
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_CORRUPT_HEADER` (the layout was changed under the
+ * writer).
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle; `out` is NULL or valid for a write.
+ */
+shmb_result shmb_channel_writer_status(const struct shmb_channel_writer *writer,
+                                       struct shmb_channel_status **out);
+
+/**
+ * Fill the caller's `*out` with the snapshot's configuration and state.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`.
+ *
+ * # Safety
+ *
+ * `status` is NULL or a live snapshot; `out` is NULL or valid for a write.
+ */
+shmb_result shmb_channel_status_info(const struct shmb_channel_status *status,
+                                     struct shmb_channel_info *out);
+
+/**
+ * Fill the caller's `*out` with occupied reader place number `i` of the snapshot (0 to
+ * `shmb_channel_info.places` - 1, in the order of their index).
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_OUT_OF_BOUNDS` (`i` too large).
+ *
+ * # Safety
+ *
+ * `status` is NULL or a live snapshot; `out` is NULL or valid for a write.
+ */
+shmb_result shmb_channel_status_place(const struct shmb_channel_status *status,
+                                      size_t i,
+                                      struct shmb_channel_place *out);
+
+/**
+ * Release a snapshot. NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `status` is NULL or a snapshot not freed yet.
+ */
+void shmb_channel_status_free(struct shmb_channel_status *status);
 
 /**
  * Write a short description of `code` (any number; unknown numbers are described as such)

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -30,6 +31,18 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+// C++20: messages and loans also give a std::span over their bytes.
+#if __cplusplus >= 202002L && defined(__has_include)
+#if __has_include(<span>)
+#include <span>
+#endif
+#endif
+#if defined(__cpp_lib_span)
+#define SHMBRIDGE_HAS_SPAN 1
+#else
+#define SHMBRIDGE_HAS_SPAN 0
+#endif
 
 namespace shmbridge {
 
@@ -867,6 +880,400 @@ public:
 
 private:
     detail::handle<shmb_stream_reader, shmb_stream_reader_free> h_;
+};
+
+// ---- channels (docs/SPEC.md section 8) ---------------------------------------------------
+
+/// What a channel's writer does when readers lag.
+enum class channel_policy : shmb_channel_policy {
+    /// The writer waits for the slowest live reader: every live reader gets every message.
+    block = SHMB_POLICY_BLOCK,
+    /// The writer drops the oldest messages; a reader that fell behind learns how many it lost.
+    overwrite = SHMB_POLICY_OVERWRITE,
+};
+
+namespace detail {
+inline shmb_channel_options channel_defaults() noexcept {
+    shmb_channel_options c;
+    shmb_channel_options_init(&c);
+    return c;
+}
+}  // namespace detail
+
+/// How a channel is made. The defaults are the C ABI's (shmb_channel_options_init()): 16 slots
+/// of 4096 bytes, 4 readers, block, no history, no checksums, 0600.
+struct channel_options {
+    /// Slots (2 to 2^20): how many messages can be in flight at once.
+    std::uint32_t slots = detail::channel_defaults().slots;
+    /// The largest message, in bytes.
+    std::uint64_t max_message = detail::channel_defaults().max_message;
+    /// Reader places (1 to 1024).
+    std::uint32_t readers = detail::channel_defaults().readers;
+    channel_policy policy = static_cast<channel_policy>(detail::channel_defaults().policy);
+    /// How many past messages a reader that joins late starts with (less than `slots`).
+    std::uint32_t history = detail::channel_defaults().history;
+    /// Whether every message carries a CRC-32 that readers check.
+    bool checksum = detail::channel_defaults().checksum;
+    permissions perm;
+
+    /// As the C ABI takes it.
+    shmb_channel_options to_c() const noexcept {
+        shmb_channel_options c = detail::channel_defaults();
+        c.slots = slots;
+        c.max_message = max_message;
+        c.readers = readers;
+        c.policy = static_cast<shmb_channel_policy>(policy);
+        c.history = history;
+        c.checksum = checksum;
+        c.permissions = perm.get_permissions();
+        return c;
+    }
+};
+
+/// A channel's configuration and state, and one occupied reader place (the C structs).
+using channel_info = shmb_channel_info;
+using channel_place = shmb_channel_place;
+
+/// A snapshot of a channel: channel_writer::status() and read_channel_status().
+struct channel_status {
+    channel_info info{};
+    std::vector<channel_place> places;
+};
+
+namespace detail {
+/// Copy a C snapshot out and free it.
+inline channel_status take_status(shmb_channel_status* raw) {
+    handle<shmb_channel_status, shmb_channel_status_free> st(raw);
+    channel_status out;
+    check(shmb_channel_status_info(st.get(), &out.info));
+    out.places.resize(out.info.places);
+    for (std::size_t i = 0; i < out.places.size(); ++i)
+        check(shmb_channel_status_place(st.get(), i, &out.places[i]));
+    return out;
+}
+}  // namespace detail
+
+/// A snapshot of the channel `name`, opened read-only without taking a place (for listings).
+/// Throws SHMB_NOT_FOUND, SHMB_UNSUPPORTED (not a channel), SHMB_CORRUPT_HEADER, ...
+inline channel_status read_channel_status(const char* name) {
+    shmb_channel_status* raw = nullptr;
+    detail::check(shmb_channel_status_read(name, &raw));
+    return detail::take_status(raw);
+}
+
+/// A slot loaned by channel_writer::loan(), filled in place: publish() makes it the next
+/// message; destroying it unpublished gives the slot back (nobody ever sees it). Move-only.
+/// It must not outlive its writer.
+class channel_loan {
+public:
+    channel_loan() noexcept = default;
+    channel_loan(channel_loan&& o) noexcept : w_(std::exchange(o.w_, nullptr)), c_(o.c_) {}
+    channel_loan& operator=(channel_loan&& o) noexcept {
+        if (this != &o) {
+            discard();
+            w_ = std::exchange(o.w_, nullptr);
+            c_ = o.c_;
+        }
+        return *this;
+    }
+    channel_loan(const channel_loan&) = delete;
+    channel_loan& operator=(const channel_loan&) = delete;
+    ~channel_loan() { discard(); }
+
+    /// The slot's message area (capacity() writable bytes); nullptr once published.
+    void* data() const noexcept { return w_ ? c_.data : nullptr; }
+    unsigned char* bytes() const noexcept { return static_cast<unsigned char*>(data()); }
+    /// The bytes asked for.
+    std::size_t size() const noexcept { return w_ ? c_.len : 0; }
+    /// The bytes that may be written: the channel's max_message.
+    std::size_t capacity() const noexcept { return w_ ? c_.capacity : 0; }
+    /// Whether the loan is still outstanding.
+    explicit operator bool() const noexcept { return w_ != nullptr; }
+#if SHMBRIDGE_HAS_SPAN
+    /// The bytes asked for, as a span.
+    std::span<std::byte> span() const noexcept {
+        return {static_cast<std::byte*>(data()), size()};
+    }
+#endif
+
+    /// Publish the first `n` bytes (at most capacity()) as the next message, with `tag`;
+    /// returns its sequence number. On an error (SHMB_OUT_OF_BOUNDS) the loan stays.
+    std::uint64_t publish(std::size_t n, std::uint32_t tag = 0) {
+        std::uint64_t seq = 0;
+        detail::check(shmb_channel_writer_publish(w_, &c_, n, tag, &seq));
+        w_ = nullptr;
+        return seq;
+    }
+    /// Publish the size() bytes asked for, with tag 0.
+    std::uint64_t publish() { return publish(size()); }
+    /// Give the slot back unpublished (also what the destructor does).
+    void discard() noexcept {
+        if (w_) (void)shmb_channel_writer_discard(std::exchange(w_, nullptr), &c_);
+    }
+    const shmb_channel_loan& native() const noexcept { return c_; }
+
+private:
+    friend class channel_writer;
+    channel_loan(shmb_channel_writer* w, const shmb_channel_loan& c) noexcept : w_(w), c_(c) {}
+    shmb_channel_writer* w_ = nullptr;
+    shmb_channel_loan c_{};
+};
+
+/// The writing end of a channel: it creates the segment and is its only writer. Destroying it
+/// closes the channel (readers get every message, then the end); the name stays until
+/// remove().
+class channel_writer {
+public:
+    channel_writer() noexcept = default;
+    /// Create the channel `name` (throws SHMB_ALREADY_EXISTS if taken, SHMB_INVALID_ARGUMENT
+    /// for options out of range).
+    channel_writer(create_only_t, const char* name, const channel_options& o = channel_options()) {
+        shmb_channel_writer* raw = nullptr;
+        const shmb_channel_options c = o.to_c();
+        detail::check(shmb_channel_writer_create(name, &c, &raw));
+        h_.reset(raw);
+    }
+    channel_writer(create_only_t, const std::string& name,
+                   const channel_options& o = channel_options())
+        : channel_writer(create_only, name.c_str(), o) {}
+    channel_writer(channel_writer&&) noexcept = default;
+    channel_writer& operator=(channel_writer&&) noexcept = default;
+    channel_writer(const channel_writer&) = delete;
+    channel_writer& operator=(const channel_writer&) = delete;
+    ~channel_writer() = default;
+
+    /// Loan a slot for a message of up to `n` bytes, waiting for one as `w` allows (under
+    /// block, for the slowest live reader). Throws SHMB_OUT_OF_BOUNDS (n > max_message),
+    /// SHMB_TIMEOUT (naming the readers that hold it up), SHMB_CLOSED, SHMB_ABORTED.
+    channel_loan loan(std::size_t n, const wait_options& w = {}) {
+        shmb_channel_loan c{};
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_channel_writer_loan(h_.get(), n, &ctx.c, &c));
+        return channel_loan(h_.get(), c);
+    }
+    /// Copy `n` bytes into a slot and publish them with `tag`; returns the sequence number.
+    std::uint64_t send(const void* data, std::size_t n, std::uint32_t tag = 0,
+                       const wait_options& w = {}) {
+        std::uint64_t seq = 0;
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_channel_writer_send(h_.get(), data, n, tag, &ctx.c, &seq));
+        return seq;
+    }
+    /// Send the bytes of `text` (not its NUL). A name of its own: with send(), a literal and a
+    /// tag (`send("hi", 7)`) would be read as a pointer and a length.
+    std::uint64_t send_text(std::string_view text, std::uint32_t tag = 0,
+                            const wait_options& w = {}) {
+        return send(text.data(), text.size(), tag, w);
+    }
+    /// Close the channel: readers take what was published, then see the end.
+    void close() { detail::check(shmb_channel_writer_close(h_.get())); }
+
+    /// Messages published so far (the next message's sequence number).
+    std::uint64_t published() const noexcept { return shmb_channel_writer_published(h_.get()); }
+    std::uint64_t max_message() const noexcept {
+        return shmb_channel_writer_max_message(h_.get());
+    }
+    const char* get_name() const noexcept {
+        const char* n = shmb_channel_writer_name(h_.get());
+        return n ? n : "";
+    }
+    /// A snapshot: configuration, progress, and each occupied reader place.
+    channel_status status() const {
+        shmb_channel_status* raw = nullptr;
+        detail::check(shmb_channel_writer_status(h_.get(), &raw));
+        return detail::take_status(raw);
+    }
+    static bool remove(const char* name) noexcept { return shmb_remove(name) == SHMB_OK; }
+    shmb_channel_writer* native_handle() const noexcept { return h_.get(); }
+
+private:
+    detail::handle<shmb_channel_writer, shmb_channel_writer_free> h_;
+};
+
+/// A message a reader took, read in place where it lies; released (the writer may reuse its
+/// slot) when destroyed or release()d. Move-only. It must not outlive its reader.
+class channel_message {
+public:
+    channel_message() noexcept = default;
+    channel_message(channel_message&& o) noexcept : r_(std::exchange(o.r_, nullptr)), c_(o.c_) {}
+    channel_message& operator=(channel_message&& o) noexcept {
+        if (this != &o) {
+            release();
+            r_ = std::exchange(o.r_, nullptr);
+            c_ = o.c_;
+        }
+        return *this;
+    }
+    channel_message(const channel_message&) = delete;
+    channel_message& operator=(const channel_message&) = delete;
+    ~channel_message() { release(); }
+
+    /// Its bytes (read only); nullptr once released.
+    const void* data() const noexcept { return r_ ? c_.data : nullptr; }
+    const unsigned char* bytes() const noexcept {
+        return static_cast<const unsigned char*>(data());
+    }
+    std::size_t size() const noexcept { return r_ ? c_.len : 0; }
+    /// The bytes as text (no copy).
+    std::string_view view() const noexcept {
+        return {static_cast<const char*>(data()), size()};
+    }
+#if SHMBRIDGE_HAS_SPAN
+    std::span<const std::byte> span() const noexcept {
+        return {static_cast<const std::byte*>(data()), size()};
+    }
+#endif
+    /// Its sequence number (0 for the channel's first message).
+    std::uint64_t seq() const noexcept { return c_.seq; }
+    /// The writer's tag.
+    std::uint32_t tag() const noexcept { return c_.tag; }
+    /// Message flags (SHMB_MESSAGE_ARRAY).
+    std::uint32_t flags() const noexcept { return c_.flags; }
+    /// Messages this reader missed just before this one (overwrite policy).
+    std::uint64_t lost() const noexcept { return c_.lost; }
+    /// When it was published, nanoseconds since the Unix epoch.
+    std::uint64_t timestamp_ns() const noexcept { return c_.timestamp_ns; }
+    std::chrono::system_clock::time_point timestamp() const noexcept {
+        return std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                std::chrono::nanoseconds(static_cast<std::int64_t>(c_.timestamp_ns))));
+    }
+    /// Whether it still holds the message.
+    explicit operator bool() const noexcept { return r_ != nullptr; }
+    /// Let go of the message (also what the destructor does); data() is nullptr afterwards.
+    void release() noexcept {
+        if (r_) (void)shmb_channel_reader_release(std::exchange(r_, nullptr), &c_);
+    }
+    const shmb_channel_message& native() const noexcept { return c_; }
+
+private:
+    friend class channel_reader;
+    friend class channel_messages;
+    channel_message(shmb_channel_reader* r, const shmb_channel_message& c) noexcept
+        : r_(r), c_(c) {}
+    shmb_channel_reader* r_ = nullptr;
+    shmb_channel_message c_{};
+};
+
+/// The messages of a reader until the writer closes the channel, for a range-for:
+/// `for (auto& m : reader.messages())`. Each step releases the previous message and waits for
+/// the next as the wait_options allow; the end of a closed channel ends the loop, anything
+/// else (SHMB_PEER_GONE: the writer died, SHMB_TIMEOUT, ...) throws.
+class channel_messages {
+public:
+    class iterator {
+    public:
+        using iterator_category = std::input_iterator_tag;
+        using value_type = channel_message;
+        using difference_type = std::ptrdiff_t;
+        using pointer = channel_message*;
+        using reference = channel_message&;
+
+        iterator() noexcept = default;
+        reference operator*() noexcept { return msg_; }
+        pointer operator->() noexcept { return &msg_; }
+        iterator& operator++() {
+            next();
+            return *this;
+        }
+        void operator++(int) { next(); }
+        bool operator==(const iterator& o) const noexcept { return range_ == o.range_; }
+        bool operator!=(const iterator& o) const noexcept { return range_ != o.range_; }
+
+    private:
+        friend class channel_messages;
+        explicit iterator(const channel_messages* range) : range_(range) { next(); }
+        void next() {
+            msg_.release();
+            shmb_channel_message c{};
+            detail::wait_ctx ctx(range_->wait_);
+            const shmb_result r = shmb_channel_reader_recv(range_->r_, &ctx.c, &c);
+            if (r == SHMB_WRITER_CLOSED) {
+                range_ = nullptr;
+                return;
+            }
+            ctx.check(r);
+            msg_ = channel_message(range_->r_, c);
+        }
+        const channel_messages* range_ = nullptr;
+        channel_message msg_;
+    };
+
+    iterator begin() const { return iterator(this); }
+    iterator end() const noexcept { return iterator(); }
+
+private:
+    friend class channel_reader;
+    channel_messages(shmb_channel_reader* r, wait_options w) : r_(r), wait_(std::move(w)) {}
+    shmb_channel_reader* r_;
+    wait_options wait_;
+};
+
+/// The reading end of a channel: one of its reader places (given back when destroyed, or when
+/// the process dies).
+class channel_reader {
+public:
+    channel_reader() noexcept = default;
+    /// Open the channel `name` and take a reader place, waiting as `w` allows for the channel
+    /// to appear. Throws SHMB_TIMEOUT, SHMB_ALREADY_EXISTS (every place taken),
+    /// SHMB_UNSUPPORTED (not a channel), SHMB_CORRUPT_HEADER, ...
+    channel_reader(open_only_t, const char* name, const wait_options& w = {}) {
+        shmb_channel_reader* raw = nullptr;
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_channel_reader_open(name, &ctx.c, &raw));
+        h_.reset(raw);
+    }
+    channel_reader(open_only_t, const std::string& name, const wait_options& w = {})
+        : channel_reader(open_only, name.c_str(), w) {}
+    channel_reader(channel_reader&&) noexcept = default;
+    channel_reader& operator=(channel_reader&&) noexcept = default;
+    channel_reader(const channel_reader&) = delete;
+    channel_reader& operator=(const channel_reader&) = delete;
+    ~channel_reader() = default;
+
+    /// Wait, as `w` allows, for the next message and take it. Throws SHMB_WRITER_CLOSED after
+    /// the last message of a closed channel, SHMB_PEER_GONE when the writer died,
+    /// SHMB_TIMEOUT, SHMB_ABORTED, SHMB_CHECKSUM_MISMATCH (the message was skipped),
+    /// SHMB_CORRUPT_HEADER.
+    channel_message recv(const wait_options& w = {}) {
+        shmb_channel_message c{};
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_channel_reader_recv(h_.get(), &ctx.c, &c));
+        return channel_message(h_.get(), c);
+    }
+    /// Take the next message if one is available, without waiting (std::nullopt when none
+    /// is). Throws as recv() (SHMB_WRITER_CLOSED at the end).
+    std::optional<channel_message> try_recv() {
+        shmb_channel_message c{};
+        bool got = false;
+        detail::check(shmb_channel_reader_try_recv(h_.get(), &c, &got));
+        if (!got) return std::nullopt;
+        return channel_message(h_.get(), c);
+    }
+    /// Wait, as `w` allows, until a message is available or the channel ended, taking nothing.
+    void wait_ready(const wait_options& w = {}) {
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_channel_reader_wait_ready(h_.get(), &ctx.c));
+    }
+    /// Every message until the writer closes the channel (see channel_messages).
+    channel_messages messages(wait_options w = {}) { return channel_messages(h_.get(), std::move(w)); }
+
+    /// This reader's place (0 to readers - 1).
+    std::uint32_t index() const noexcept { return shmb_channel_reader_index(h_.get()); }
+    std::uint64_t max_message() const noexcept {
+        return shmb_channel_reader_max_message(h_.get());
+    }
+    channel_policy policy() const noexcept {
+        return static_cast<channel_policy>(shmb_channel_reader_policy(h_.get()));
+    }
+    const char* get_name() const noexcept {
+        const char* n = shmb_channel_reader_name(h_.get());
+        return n ? n : "";
+    }
+    shmb_channel_reader* native_handle() const noexcept { return h_.get(); }
+
+private:
+    detail::handle<shmb_channel_reader, shmb_channel_reader_free> h_;
 };
 
 /// The library's version string (e.g. "0.1.0").

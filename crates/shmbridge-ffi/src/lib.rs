@@ -20,6 +20,7 @@
 
 #![allow(non_camel_case_types)]
 
+mod channel;
 mod error;
 mod file;
 mod framed;
@@ -30,6 +31,7 @@ mod segment;
 mod transfer;
 mod wait;
 
+pub use channel::*;
 pub use error::shmb_result;
 pub use file::*;
 pub use framed::*;

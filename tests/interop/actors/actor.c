@@ -1,5 +1,6 @@
 /* The C participant of the interop suite: shmbridge.h only.
  * Command line: tests/interop/PROTOCOL.md. */
+#define _POSIX_C_SOURCE 200809L
 #include <shmbridge.h>
 
 #include <errno.h>
@@ -7,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 static const char *arg(int argc, char **argv, const char *key) {
@@ -33,6 +36,10 @@ static const char *kind(shmb_result r) {
         case SHMB_CHECKSUM_MISMATCH: return "checksum_mismatch";
         case SHMB_TIMEOUT: return "timeout";
         case SHMB_UNSUPPORTED: return "unsupported";
+        case SHMB_WRITER_CLOSED: return "writer_closed";
+        case SHMB_PEER_GONE: return "peer_gone";
+        case SHMB_CLOSED: return "closed";
+        case SHMB_ABORTED: return "aborted";
         default: return "os";
     }
 }
@@ -254,6 +261,145 @@ static int cmd_write_readonly(const char *name) {
     return 0;
 }
 
+/* Channels (PROTOCOL.md, "Channels"): message i has length 1 + (i * 7919) % S, byte j is
+ * (i * 31 + j) % 256, tag i. */
+static size_t chan_len(uint64_t i, uint64_t size) { return 1 + (size_t)((i * 7919) % size); }
+
+static int chan_ok(const shmb_channel_message *m, uint64_t size) {
+    const unsigned char *p = m->data;
+    if (m->len != chan_len(m->seq, size) || m->tag != (uint32_t)m->seq) return 0;
+    for (size_t j = 0; j < m->len; ++j)
+        if (p[j] != (unsigned char)((m->seq * 31 + j) % 256)) return 0;
+    return 1;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Live readers holding a place. */
+static size_t chan_readers(const shmb_channel_writer *w, shmb_result *err) {
+    shmb_channel_status *st = NULL;
+    shmb_channel_info info;
+    shmb_channel_place p;
+    size_t n = 0;
+    *err = shmb_channel_writer_status(w, &st);
+    if (*err != SHMB_OK) return 0;
+    *err = shmb_channel_status_info(st, &info);
+    for (size_t i = 0; *err == SHMB_OK && i < info.places; ++i) {
+        *err = shmb_channel_status_place(st, i, &p);
+        if (*err == SHMB_OK && p.active && p.alive) n++;
+    }
+    shmb_channel_status_free(st);
+    return n;
+}
+
+static int cmd_chan_write(int argc, char **argv, const char *name) {
+    const char *policy = arg(argc, argv, "policy");
+    const char *wait_s = arg(argc, argv, "wait-readers");
+    const char *die_s = arg(argc, argv, "die-after");
+    const char *slots = arg(argc, argv, "slots"), *readers = arg(argc, argv, "readers");
+    const char *count_s = arg(argc, argv, "count"), *size_s = arg(argc, argv, "size");
+    if (!policy || !slots || !readers || !count_s || !size_s)
+        return fail_with("usage", "chan-write needs --policy --slots --readers --count --size");
+    uint64_t count = strtoull(count_s, NULL, 10), size = strtoull(size_s, NULL, 10);
+    uint64_t wait_readers = wait_s ? strtoull(wait_s, NULL, 10) : 0;
+    uint64_t stop = die_s ? strtoull(die_s, NULL, 10) : count;
+    shmb_channel_options o;
+    shmb_channel_options_init(&o);
+    o.slots = (uint32_t)strtoul(slots, NULL, 10);
+    o.readers = (uint32_t)strtoul(readers, NULL, 10);
+    o.max_message = size;
+    if (strcmp(policy, "block") == 0) o.policy = SHMB_POLICY_BLOCK;
+    else if (strcmp(policy, "overwrite") == 0) o.policy = SHMB_POLICY_OVERWRITE;
+    else return fail_with("usage", "--policy is block or overwrite");
+    shmb_channel_writer *w = NULL;
+    TRY(shmb_channel_writer_create(name, &o, &w));
+    printf("{\"ready\": true}\n");
+    fflush(stdout);
+    shmb_result r = SHMB_OK;
+    while (chan_readers(w, &r) < wait_readers && r == SHMB_OK) sleep_ms(1);
+    for (uint64_t i = 0; r == SHMB_OK && i < stop; ++i) {
+        shmb_channel_loan loan;
+        size_t n = chan_len(i, size);
+        r = shmb_channel_writer_loan(w, n, NULL, &loan); /* no time limit */
+        if (r != SHMB_OK) break;
+        unsigned char *p = loan.data;
+        for (size_t j = 0; j < n; ++j) p[j] = (unsigned char)((i * 31 + j) % 256);
+        r = shmb_channel_writer_publish(w, &loan, n, (uint32_t)i, NULL);
+    }
+    if (r != SHMB_OK) {
+        int rc = fail(r);
+        shmb_channel_writer_free(w);
+        return rc;
+    }
+    if (die_s) _exit(0); /* as if killed: no close, no clean-up, no JSON line */
+    r = shmb_channel_writer_close(w);
+    shmb_channel_writer_free(w);
+    if (r != SHMB_OK) return fail(r);
+    printf("{\"ok\": true, \"actor\": \"c\", \"sent\": %llu}\n", (unsigned long long)count);
+    return 0;
+}
+
+static int cmd_chan_read(int argc, char **argv, const char *name) {
+    const char *die_s = arg(argc, argv, "die-after"), *hold_s = arg(argc, argv, "hold");
+    uint64_t die = die_s ? strtoull(die_s, NULL, 10) : UINT64_MAX;
+    size_t hold = hold_s ? (size_t)strtoull(hold_s, NULL, 10) : 0;
+    shmb_wait open_wait;
+    shmb_wait_init(&open_wait);
+    open_wait.timeout_ms = 30000;
+    shmb_channel_reader *rd = NULL;
+    TRY(shmb_channel_reader_open(name, &open_wait, &rd));
+    printf("{\"joined\": true}\n");
+    fflush(stdout);
+    uint64_t size = shmb_channel_reader_max_message(rd);
+    shmb_channel_message *held = calloc(hold + 1, sizeof *held);
+    size_t nheld = 0;
+    uint64_t received = 0, lost = 0, first = 0, last = 0;
+    const char *end = NULL;
+    int rc = 0;
+    if (!held) return fail_with("os", "out of memory");
+    if (die == 0) _exit(0);
+    for (;;) {
+        shmb_channel_message m;
+        shmb_result r = shmb_channel_reader_recv(rd, NULL, &m);
+        if (r == SHMB_WRITER_CLOSED) { end = "closed"; break; }
+        if (r == SHMB_PEER_GONE) { end = "writer_died"; break; }
+        if (r != SHMB_OK) { rc = fail(r); break; }
+        if (!chan_ok(&m, size)) {
+            char why[160];
+            snprintf(why, sizeof why, "message %llu: %zu bytes, tag %u, not the pattern's",
+                     (unsigned long long)m.seq, m.len, m.tag);
+            rc = fail_with("torn_message", why);
+            break;
+        }
+        if (received == 0) first = m.seq;
+        last = m.seq;
+        received++;
+        lost += m.lost;
+        if (received == die) _exit(0); /* as if killed, holding this message */
+        held[nheld++] = m;
+        if (nheld > hold) { /* keep the last `hold`, release the oldest */
+            shmb_channel_reader_release(rd, &held[0]);
+            memmove(held, held + 1, (nheld - 1) * sizeof *held);
+            nheld--;
+        }
+    }
+    free(held);
+    shmb_channel_reader_free(rd);
+    if (rc != 0) return rc;
+    char fl[64] = "null", la[64] = "null";
+    if (received > 0) {
+        snprintf(fl, sizeof fl, "%llu", (unsigned long long)first);
+        snprintf(la, sizeof la, "%llu", (unsigned long long)last);
+    }
+    printf("{\"ok\": true, \"actor\": \"c\", \"received\": %llu, \"lost\": %llu, \"first\": %s, "
+           "\"last\": %s, \"end\": \"%s\"}\n",
+           (unsigned long long)received, (unsigned long long)lost, fl, la, end);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return fail_with("usage", "missing command");
     const char *cmd = argv[1];
@@ -264,5 +410,7 @@ int main(int argc, char **argv) {
     if (strncmp(cmd, "fields-", 7) == 0) return cmd_fields(cmd, name);
     if (strcmp(cmd, "open") == 0) return cmd_open(argc, argv, name);
     if (strcmp(cmd, "write-readonly") == 0) return cmd_write_readonly(name);
+    if (strcmp(cmd, "chan-write") == 0) return cmd_chan_write(argc, argv, name);
+    if (strcmp(cmd, "chan-read") == 0) return cmd_chan_read(argc, argv, name);
     return fail_with("usage", "unknown command");
 }

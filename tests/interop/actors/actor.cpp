@@ -3,14 +3,19 @@
 // Command line: tests/interop/PROTOCOL.md.
 #include <shmbridge.hpp>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 #include <zlib.h>
@@ -32,6 +37,12 @@ const char* kind(shmb_result r) {
         case SHMB_CHECKSUM_MISMATCH: return "checksum_mismatch";
         case SHMB_TIMEOUT: return "timeout";
         case SHMB_UNSUPPORTED: return "unsupported";
+        case SHMB_INVALID_ARGUMENT: return "invalid_argument";
+        case SHMB_OUT_OF_BOUNDS: return "out_of_bounds";
+        case SHMB_WRITER_CLOSED: return "writer_closed";
+        case SHMB_PEER_GONE: return "peer_gone";
+        case SHMB_CLOSED: return "closed";
+        case SHMB_ABORTED: return "aborted";
         default: return "os";
     }
 }
@@ -74,6 +85,91 @@ unsigned long crc(const bytes& d) {
         off += n;
     }
     return c;
+}
+
+// Channels (PROTOCOL.md, "Channels"): message i has length 1 + (i * 7919) % S, byte j is
+// (i * 31 + j) % 256, tag i.
+std::size_t chan_len(std::uint64_t i, std::uint64_t size) {
+    return 1 + static_cast<std::size_t>((i * 7919) % size);
+}
+
+bool chan_ok(const channel_message& m, std::uint64_t size) {
+    if (m.size() != chan_len(m.seq(), size) || m.tag() != static_cast<std::uint32_t>(m.seq())) return false;
+    for (std::size_t j = 0; j < m.size(); ++j)
+        if (m.bytes()[j] != static_cast<unsigned char>((m.seq() * 31 + j) % 256)) return false;
+    return true;
+}
+
+void chan_write(std::map<std::string, std::string>& a, Out& out) {
+    channel_options o;
+    o.slots = static_cast<std::uint32_t>(std::stoul(a["slots"]));
+    o.readers = static_cast<std::uint32_t>(std::stoul(a["readers"]));
+    o.max_message = std::stoull(a["size"]);
+    if (a["policy"] == "block") o.policy = channel_policy::block;
+    else if (a["policy"] == "overwrite") o.policy = channel_policy::overwrite;
+    else throw std::invalid_argument("--policy is block or overwrite");
+    const std::uint64_t count = std::stoull(a["count"]);
+    const std::uint64_t wait_readers = a.count("wait-readers") ? std::stoull(a["wait-readers"]) : 0;
+    const bool dies = a.count("die-after") != 0;
+    const std::uint64_t stop = dies ? std::stoull(a["die-after"]) : count;
+    channel_writer w(create_only, a["name"], o);
+    std::cout << "{\"ready\": true}" << std::endl;
+    for (;;) {
+        std::size_t live = 0;
+        for (const channel_place& p : w.status().places) live += p.active && p.alive;
+        if (live >= wait_readers) break;
+        ::usleep(1000);
+    }
+    for (std::uint64_t i = 0; i < stop; ++i) {
+        const std::size_t n = chan_len(i, o.max_message);
+        channel_loan loan = w.loan(n);  // no time limit
+        for (std::size_t j = 0; j < n; ++j) loan.bytes()[j] = static_cast<unsigned char>((i * 31 + j) % 256);
+        loan.publish(n, static_cast<std::uint32_t>(i));
+    }
+    if (dies) ::_exit(0);  // as if killed: no close, no clean-up, no JSON line
+    w.close();
+    out.num("sent", static_cast<long long>(count));
+}
+
+void chan_read(std::map<std::string, std::string>& a, Out& out) {
+    const std::uint64_t die = a.count("die-after") ? std::stoull(a["die-after"]) : UINT64_MAX;
+    const std::size_t hold = a.count("hold") ? std::stoull(a["hold"]) : 0;
+    channel_reader r(open_only, a["name"], std::chrono::seconds(30));
+    std::cout << "{\"joined\": true}" << std::endl;
+    if (die == 0) ::_exit(0);
+    const std::uint64_t size = r.max_message();
+    std::deque<channel_message> held;
+    std::uint64_t received = 0, lost = 0, first = 0, last = 0;
+    std::string end;
+    for (;;) {
+        channel_message m;
+        try {
+            m = r.recv();
+        } catch (const error& e) {
+            if (e.code() == SHMB_WRITER_CLOSED) end = "closed";
+            else if (e.code() == SHMB_PEER_GONE) end = "writer_died";
+            else throw;
+            break;
+        }
+        if (!chan_ok(m, size)) {
+            out.ok = false;
+            out.str("error", "torn_message")
+                .str("message", "message " + std::to_string(m.seq()) + ": " + std::to_string(m.size()) +
+                                    " bytes, tag " + std::to_string(m.tag()) + ", not the pattern's");
+            return;
+        }
+        if (received == 0) first = m.seq();
+        last = m.seq();
+        ++received;
+        lost += m.lost();
+        if (received == die) ::_exit(0);  // as if killed, holding this message
+        held.push_back(std::move(m));
+        if (held.size() > hold) held.pop_front();  // releases the oldest
+    }
+    out.num("received", static_cast<long long>(received)).num("lost", static_cast<long long>(lost));
+    out.raw("first", received ? std::to_string(first) : "null");
+    out.raw("last", received ? std::to_string(last) : "null");
+    out.str("end", end);
 }
 
 int run(const std::string& cmd, std::map<std::string, std::string>& a, Out& out) {
@@ -183,6 +279,10 @@ int run(const std::string& cmd, std::map<std::string, std::string>& a, Out& out)
         } catch (const error& e) {
             out.raw("refused", "true").str("error", kind(e.code())).str("message", e.what());
         }
+    } else if (cmd == "chan-write") {
+        chan_write(a, out);
+    } else if (cmd == "chan-read") {
+        chan_read(a, out);
     } else {
         out.ok = false;
         out.str("error", "usage").str("message", "unknown command " + cmd);
@@ -206,6 +306,9 @@ int main(int argc, char** argv) {
     } catch (const error& e) {
         out.ok = false;
         out.str("error", kind(e.code())).str("message", e.what()).num("errno", e.sys_errno());
+    } catch (const std::exception& e) {  // a bad number on the command line, say
+        out.ok = false;
+        out.str("error", "usage").str("message", e.what());
     }
     return out.print();
 }
