@@ -64,6 +64,10 @@ echo "ok: a C program linked with libshmbridge.a runs"
 
 # The cpp-demo programs.
 "$demo/hello_c" "shmb_t_demo_hello_$$" >/dev/null
+readelf -d "$demo/hello_c_shared" | grep -q "NEEDED.*\[$soname\]" \
+  || fail "hello_c_shared (find_package, shmbridge::c_shared) does not need $soname"
+env -u LD_LIBRARY_PATH "$demo/hello_c_shared" "shmb_t_demo_hello_so_$$" >/dev/null
+echo "ok: find_package: shmbridge::c (static) and shmbridge::c_shared ($soname) programs run"
 name="shmb_t_demo_fields_$$"
 "$demo/program1" "$name" 2 300 >"$work/p1.out" &
 p1=$!
