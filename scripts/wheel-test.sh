@@ -3,7 +3,8 @@
 # into a new, empty venv for each CPython found (3.9, 3.11, 3.13), with its test extra
 # (pytest, numpy, mypy) from PyPI; then the Python tests and stubtest run against the installed
 # copy (checked to be the venv's, not the source tree's). Last, the sdist is installed into
-# another new venv, which compiles it with the project's build backend, and tested the same way.
+# another new venv, which compiles it with the project's build backend, and tested the same way;
+# and `pip install .` on a machine without cargo must fail clearly, downloading no Rust.
 set -euo pipefail
 source "$(dirname "$0")/py-env.sh"
 cd "$ROOT"
@@ -66,4 +67,25 @@ venv="$work/sdist-py${ran[-1]}"
 CARGO_TARGET_DIR="$ROOT/target/sdist" \
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$sdist[test]"
 test_in "$venv" "CPython ${ran[-1]}, $(basename "$sdist") built by pip"
+
+# `pip install .` on a machine without cargo: a clear error naming cargo and the Rust version,
+# and no Rust download (maturin's backend alone would fetch puccinialin and a toolchain).
+source "$ROOT/scripts/no-cargo-env.sh"
+min_rust="$(sed -n 's/^rust-version = "\([0-9.]*\)"/\1/p' crates/shmbridge-py/Cargo.toml)"
+no_cargo_bin "$work/no-cargo-bin"
+mkdir -p "$work/no-cargo-home"
+"$py" -m venv "$work/venv-nocargo"
+if (cd "$work" && env -u CARGO_HOME -u RUSTUP_HOME HOME="$work/no-cargo-home" PATH="$work/no-cargo-bin" \
+      "$work/venv-nocargo/bin/python" -m pip install --disable-pip-version-check "$ROOT" \
+      >"$work/nocargo.log" 2>&1); then
+  echo "FAIL: pip install . without cargo succeeded" >&2; exit 1
+fi
+for want in "cargo, Rust's build tool, was not found on PATH" "needs Rust $min_rust or newer" "rustup"; do
+  grep -qF "$want" "$work/nocargo.log" \
+    || { echo "FAIL: pip's error without cargo lacks '$want':"; cat "$work/nocargo.log"; exit 1; } >&2
+done
+if grep -qi puccinialin "$work/nocargo.log"; then
+  echo "FAIL: pip install . without cargo went for a Rust download:" >&2; cat "$work/nocargo.log" >&2; exit 1
+fi
+echo "ok: pip install . without cargo fails at once naming cargo and Rust $min_rust; nothing downloaded"
 echo "test-wheel: the wheel passed on CPython ${ran[*]}; the sdist builds and passes"

@@ -2,7 +2,8 @@
 # The add_subdirectory() consumer on a machine without Rust: configuring must fail at once with
 # a message that names cargo, the minimum Rust version (Cargo.toml's rust-version) and rustup,
 # not with a bare CMake error. Every tool stays reachable except cargo: PATH is a directory of
-# links to whatever the real PATH has, less cargo, and HOME / CARGO_HOME point at empty ones.
+# links to whatever the real PATH has, less Rust (scripts/no-cargo-env.sh), HOME is empty and
+# CARGO_HOME unset.
 # Usage: subdir_consumer_no_cargo.sh <shmbridge-source> <scratch-dir>
 set -euo pipefail
 src=$1 work=$2
@@ -10,17 +11,10 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 min=$(sed -n 's/^rust-version = "\([0-9.]*\)"/\1/p' "$src/Cargo.toml" | head -1)
 [ -n "$min" ] || fail "no rust-version in $src/Cargo.toml"
 
+source "$src/scripts/no-cargo-env.sh"
 rm -rf "$work"
-mkdir -p "$work/bin" "$work/home"
-IFS=: read -r -a dirs <<<"$PATH"
-for d in "${dirs[@]}"; do
-  [ -d "$d" ] || continue
-  for f in "$d"/*; do
-    name=${f##*/}
-    case $name in cargo | cargo-* | rustc | rustup) continue ;; esac
-    [ -x "$f" ] && [ ! -e "$work/bin/$name" ] && ln -s "$f" "$work/bin/$name"
-  done
-done
+mkdir -p "$work/home"
+no_cargo_bin "$work/bin"
 cmake=$(command -v cmake)
 if env -u CARGO_HOME -u RUSTUP_HOME HOME="$work/home" PATH="$work/bin" \
      "$cmake" -S "$src/tests/c/subdir_consumer" -B "$work/build" -DSHMBRIDGE_SOURCE_DIR="$src" \
