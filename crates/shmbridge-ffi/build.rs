@@ -3,7 +3,7 @@
 //!
 //! The ABI version follows Cargo's semver: `MAJOR` from 1.0 on, and `0.MINOR` before (in 0.x a
 //! new minor may break the ABI, as `shmbridgeConfigVersion.cmake`'s `SameMinorVersion` says).
-//! CMake (`CMakeLists.txt`) computes the same string to name the installed files and links.
+//! `CMake` (`CMakeLists.txt`) computes the same string to name the installed files and links.
 
 fn main() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
