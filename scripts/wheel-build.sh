@@ -42,7 +42,8 @@ mkdir -p "$out"
 echo "wheel: maturin build --release --zig --compatibility manylinux2014 --auditwheel check --strip"
 # Its own target directory: linking through zig changes every build script's fingerprint.
 maturin build --quiet --release --zig --compatibility manylinux2014 --auditwheel check --strip \
-  --interpreter "$venv/bin/python" --target-dir "$ROOT/target/wheel" --out "$out"
+  --interpreter "$venv/bin/python" --target-dir "$ROOT/target/wheel" --out "$out" \
+  2> >(grep -v 'is not set to `maturin`' >&2)   # it is maturin's, wrapped (pyproject.toml)
 if ! maturin sdist --out "$out" >"$out/sdist.log" 2>&1; then
   cat "$out/sdist.log" >&2
   exit 1
