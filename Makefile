@@ -30,6 +30,7 @@ help:
 	@echo "make demo    install what is missing, build, and hand a file between processes"
 	@echo "make test    install what is missing, build, and run every test suite"
 	@echo "make setup   only install what is missing"
+	@echo "make wheel   build the manylinux2014 wheel and the sdist to publish (build/dist); make test-wheel tests them"
 
 setup: $(SETUP_TARGETS)
 

@@ -1,5 +1,5 @@
 # System packages, from Debian, installed only when missing.
-APT_PACKAGES := cmake g++ make pkg-config libboost-dev python3-venv zlib1g-dev
+APT_PACKAGES := binutils cmake g++ make pkg-config libboost-dev python3-venv zlib1g-dev
 
 .PHONY: setup-system
 SETUP_TARGETS += setup-system

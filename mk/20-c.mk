@@ -39,9 +39,11 @@ check-header: setup-cbindgen
 	fi
 	@echo "include/shmbridge.h matches what cbindgen $(CBINDGEN_SERIES) generates"
 
+# cargo works in the workspace's target/ here (CMake's own default is inside the build
+# directory), so the release builds are shared with the other suites.
 $(C_BUILD)/CMakeCache.txt:
 	$(CMAKE) -S $(ROOT) -B $(C_BUILD) -DCMAKE_BUILD_TYPE=Release -DSHMBRIDGE_BUILD_TESTS=ON \
-	  -DCMAKE_INSTALL_PREFIX=$(C_INSTALL)
+	  -DCMAKE_INSTALL_PREFIX=$(C_INSTALL) -DSHMBRIDGE_CARGO_TARGET_DIR=$(ROOT)/target
 
 build-c: $(C_BUILD)/CMakeCache.txt
 	$(CMAKE) --build $(C_BUILD) -j $(C_JOBS)

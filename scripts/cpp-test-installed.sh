@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The installed package, used the way a user would: check the installed files, link a C program
-# through pkg-config and through plain -lshmbridge, and run the cpp-demo programs (built by
+# The installed package, used the way a user would: check the installed files (licences, the
+# versioned soname and its links), link a C program through pkg-config (shared, run with no
+# LD_LIBRARY_PATH; and static) and through plain libshmbridge.a, and run the cpp-demo programs (built by
 # their own CMake project against the installed package) against real Boost.Interprocess
 # programs and Python's stdlib SharedMemory.
 #
@@ -10,25 +11,51 @@ prefix=$1 demo=$2 boost=$3
 root=$(cd "$(dirname "$0")/.." && pwd)
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-for f in include/shmbridge.h include/shmbridge.hpp lib/libshmbridge.a lib/libshmbridge.so \
+version=$(sed -n 's/^version = "\([0-9.]*\)"/\1/p' "$root/Cargo.toml" | head -1)
+major=${version%%.*} rest=${version#*.} minor=${rest%%.*}
+if [ "$major" = 0 ]; then soname="libshmbridge.so.0.$minor"; else soname="libshmbridge.so.$major"; fi
+for f in include/shmbridge.h include/shmbridge.hpp lib/libshmbridge.a "lib/libshmbridge.so.$version" \
          lib/cmake/shmbridge/shmbridgeConfig.cmake lib/cmake/shmbridge/shmbridgeConfigVersion.cmake \
-         lib/pkgconfig/shmbridge.pc; do
+         lib/pkgconfig/shmbridge.pc lib/pkgconfig/shmbridge-static.pc \
+         share/doc/shmbridge/LICENSE-MIT share/doc/shmbridge/LICENSE-APACHE; do
   [ -f "$prefix/$f" ] || fail "not installed: $prefix/$f"
 done
-echo "ok: installed headers, static and shared library, CMake package, pkg-config file"
+[ "$(readlink "$prefix/lib/$soname")" = "libshmbridge.so.$version" ] \
+  || fail "$prefix/lib/$soname is not a link to libshmbridge.so.$version"
+[ "$(readlink "$prefix/lib/libshmbridge.so")" = "$soname" ] \
+  || fail "$prefix/lib/libshmbridge.so is not a link to $soname"
+got=$(readelf -d "$prefix/lib/libshmbridge.so.$version" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ "$got" = "$soname" ] || fail "the installed library's soname is '$got', expected $soname"
+if readelf -S "$prefix/lib/libshmbridge.a" | grep -q '\.debug_info'; then
+  fail "the installed libshmbridge.a carries debug info"
+fi
+echo "ok: installed headers, licences, libshmbridge.a (no debug info), $soname (links), CMake package, pkg-config files"
 
 work=$(mktemp -d /tmp/shmb_t_installed.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cc=${CC:-cc}
 
-# pkg-config (static: the Rust runtime's system libraries come from Libs.private).
-PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --modversion shmbridge >/dev/null \
-  || fail "pkg-config cannot find shmbridge"
+# pkg-config, as the README says, from a directory of its own and with no LD_LIBRARY_PATH: the
+# program finds libshmbridge.so through the rpath the .pc file gives it.
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+[ "$(pkg-config --modversion shmbridge)" = "$version" ] || fail "pkg-config does not find shmbridge $version"
+mkdir "$work/pc" && cp "$root/cpp-demo/hello.c" "$work/pc/app.c"
 # shellcheck disable=SC2046
-$cc -std=c11 -Wall -Wextra -Wpedantic -Werror -o "$work/hello_pc" "$root/cpp-demo/hello.c" \
-  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs shmbridge)
-LD_LIBRARY_PATH="$prefix/lib" "$work/hello_pc" "shmb_t_pc_$$" >/dev/null
-echo "ok: a C program built with pkg-config runs against libshmbridge.so"
+(cd "$work/pc" && $cc -std=c11 -Wall -Wextra -Wpedantic -Werror app.c -o app \
+   $(pkg-config --cflags --libs shmbridge))
+readelf -d "$work/pc/app" | grep -q "NEEDED.*\[$soname\]" || fail "the pkg-config program does not need $soname"
+(cd / && env -u LD_LIBRARY_PATH "$work/pc/app" "shmb_t_pc_$$" >/dev/null) \
+  || fail "the program built with pkg-config --libs shmbridge does not run"
+echo "ok: cc app.c \$(pkg-config --cflags --libs shmbridge) runs as it is (needs $soname, found by rpath)"
+# pkg-config, static: nothing of shmbridge is needed at run time.
+# shellcheck disable=SC2046
+(cd "$work/pc" && $cc -std=c11 -Wall -Wextra -Wpedantic -Werror app.c -o app_static \
+   $(pkg-config --cflags --libs shmbridge-static))
+if readelf -d "$work/pc/app_static" | grep -q 'NEEDED.*libshmbridge'; then
+  fail "the shmbridge-static program links libshmbridge.so"
+fi
+"$work/pc/app_static" "shmb_t_pcs_$$" >/dev/null
+echo "ok: cc app.c \$(pkg-config --cflags --libs shmbridge-static) is static and runs"
 # Plain -lshmbridge, statically.
 $cc -std=c11 -I"$prefix/include" -o "$work/hello_static" "$root/cpp-demo/hello.c" \
   "$prefix/lib/libshmbridge.a" -lpthread -ldl -lm -lrt -lutil
@@ -37,6 +64,10 @@ echo "ok: a C program linked with libshmbridge.a runs"
 
 # The cpp-demo programs.
 "$demo/hello_c" "shmb_t_demo_hello_$$" >/dev/null
+readelf -d "$demo/hello_c_shared" | grep -q "NEEDED.*\[$soname\]" \
+  || fail "hello_c_shared (find_package, shmbridge::c_shared) does not need $soname"
+env -u LD_LIBRARY_PATH "$demo/hello_c_shared" "shmb_t_demo_hello_so_$$" >/dev/null
+echo "ok: find_package: shmbridge::c (static) and shmbridge::c_shared ($soname) programs run"
 name="shmb_t_demo_fields_$$"
 "$demo/program1" "$name" 2 300 >"$work/p1.out" &
 p1=$!

@@ -23,8 +23,11 @@ rm -rf "$out"
 mkdir -p "$out"
 # Its own target directory, so the release build of the extension does not fight over
 # target/release with other builds.
+# (maturin warns that pyproject.toml's build-backend is not `maturin`: it is maturin's, wrapped
+# by build_backend/shmbridge_build.py, so the warning is dropped.)
 "$builder/bin/maturin" build --release --quiet --interpreter "$builder/bin/python" \
-  --target-dir "$ROOT/target/python" --out "$out" >/dev/null
+  --target-dir "$ROOT/target/python" --out "$out" >/dev/null \
+  2> >(grep -v 'is not set to `maturin`' >&2)
 wheel="$(ls "$out"/shmbridge-*.whl)"
 sum="$(sha256sum "$wheel" | cut -d' ' -f1)"
 echo "python: built $(basename "$wheel")"
