@@ -11,6 +11,9 @@ version=$(sed -n 's/^version = "\([0-9.]*\)"/\1/p' "$src/Cargo.toml" | head -1)
 major=${version%%.*} rest=${version#*.} minor=${rest%%.*}
 if [ "$major" = 0 ]; then soname="libshmbridge.so.0.$minor"; else soname="libshmbridge.so.$major"; fi
 
+# Configure afresh (a cache left by an older run would keep its old defaults); cargo's output
+# in the build directory stays, so a rerun is incremental.
+rm -f "$build/CMakeCache.txt"
 cmake -S "$src/tests/c/subdir_consumer" -B "$build" -DSHMBRIDGE_SOURCE_DIR="$src" >/dev/null
 grep -qx 'SHMBRIDGE_CARGO_PROFILE:STRING=release' "$build/CMakeCache.txt" \
   || fail "with no build type, the Rust profile is not release: $(grep SHMBRIDGE_CARGO_PROFILE "$build/CMakeCache.txt")"
