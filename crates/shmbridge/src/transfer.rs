@@ -3,16 +3,20 @@
 //! [`send_file`] and [`recv_file`] are the whole API; the C, C++ and Python faces wrap them.
 //!
 //! - **One-shot** ([`Mode::OneShot`]): a message-kind framed segment sized to the file. The
-//!   sender `read(2)`s the file straight into the mapping (no copy of the file in private
-//!   memory), computing the CRC-32 of each chunk while it is hot in cache, publishes it with
-//!   the checksum, marks the segment closed and returns, leaving the segment for the receiver.
+//!   sender `read(2)`s the file into a small buffer that stays in cache, computes the CRC-32
+//!   of each piece there and `pwrite(2)`s it into the segment, publishes it with the
+//!   checksum, marks the segment closed and returns, leaving the segment for the receiver.
 //! - **Streaming** ([`Mode::Stream`]): a stream-kind segment (see [`crate::stream`]) whose ring
 //!   is much smaller than the file. The sender fills the ring from the file while the receiver
 //!   drains it, so both sides use bounded memory whatever the file size; `send_file` returns
 //!   once the receiver has taken and verified every byte.
 //!
-//! The receiver writes straight from the mapping (`write(2)`) into a temporary file beside
-//! the target and renames it into place only when the byte count and the CRC-32 match. On any
+//! The receiver `pread(2)`s the payload into a small buffer, hashes it there and writes it to
+//! a temporary file beside the target, which it renames into place only when the byte count
+//! and the CRC-32 match. Every copy goes through the segment's descriptor, never through the
+//! mapping: a segment that another process shrinks mid-copy, or a sparse one on a full
+//! `/dev/shm`, is an error ([`ErrorKind::Truncated`], [`ErrorKind::NoSpace`]), never a
+//! `SIGBUS`. On any
 //! failure the temporary file is removed and the target is untouched. A sender killed at any
 //! moment makes the receiver fail (it holds the segment's writer liveness lock, which dies
 //! with it) or time out; a receiver killed mid-stream makes the sender fail the same way.
@@ -308,7 +312,8 @@ pub fn send_file(path: &Path, name: &str, opts: &SendOptions) -> Result<Report> 
         segment: SegmentOptions {
             permissions: opts.permissions,
             access: Access::ReadWrite,
-            populate: true,
+            // The payload goes in with pwrite, not through the mapping: no page tables to fill.
+            populate: false,
         },
     };
     let (crc, segment_size) = if mode == Mode::Stream {
@@ -339,22 +344,28 @@ fn send_one_shot(
     let framed = FramedSegment::create(name, size, seg_opts)?;
     let fill_payload = || -> Result<u32> {
         let w = framed.begin_write()?;
-        let base = w.as_mut_ptr();
+        let region = framed.region();
+        let base = framed.header_len();
         let mut crc = crc32fast::Hasher::new();
+        // The file goes through a small buffer that stays in cache (hashed there) and into the
+        // segment with pwrite: a segment shrunk meanwhile is an error, never a SIGBUS.
+        let mut bounce = vec![0u8; (size as usize).clamp(1, IO_CHUNK)];
         let mut off = 0u64;
         while off < size {
             let want = (size - off).min(IO_CHUNK as u64) as usize;
-            // SAFETY: off + want <= size == capacity: inside the payload area, which we own
-            // while the write is open (readers retry or wait until commit).
-            let dst = unsafe { base.add(off as usize) };
-            // SAFETY: dst is valid for want bytes (above).
-            let n = unsafe { sys::read_raw(file.as_fd(), dst, want) }
-                .map_err(|e| path_err(path, &e, "reading failed:"))?;
+            let n = region.copy_in(
+                base + off,
+                want,
+                &mut bounce,
+                |buf| read_some(file, path, buf),
+                |piece| {
+                    crc.update(piece);
+                    Ok(())
+                },
+            )?;
             if n == 0 {
                 return Err(changed(path, size, off));
             }
-            // SAFETY: the n bytes just read are in our payload area and nobody else writes them.
-            crc.update(unsafe { std::slice::from_raw_parts(dst, n) });
             off += n as u64;
             report_progress(opts.progress.as_ref(), off, Some(size), name)?;
         }
@@ -374,6 +385,13 @@ fn send_one_shot(
             Err(e)
         }
     }
+}
+
+/// One `read(2)` from `file` into `buf` (retrying on `EINTR`); 0 at the end of the file.
+fn read_some(file: &File, path: &Path, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length for the duration of the call.
+    unsafe { sys::read_raw(file.as_fd(), buf.as_mut_ptr(), buf.len()) }
+        .map_err(|e| path_err(path, &e, "reading failed:"))
 }
 
 fn send_stream(
@@ -550,14 +568,14 @@ impl Drop for TempFile {
     }
 }
 
-/// Open `name` once it exists, with its page tables filled up front (`MAP_POPULATE`: the
-/// receiver reads every page once, and one batched fill costs less than a fault per page).
-/// Read-write when allowed (a stream reader moves `read_pos`), read-only otherwise.
+/// Open `name` once it exists. The payload is read with pread, not through the mapping, so no
+/// page tables are filled up front. Read-write when allowed (a stream reader moves
+/// `read_pos`), read-only otherwise.
 fn open_when_ready(name: &str, wait: &mut Wait<'_>) -> Result<FramedSegment> {
     let opts = |access| SegmentOptions {
         permissions: None,
         access,
-        populate: true,
+        populate: false,
     };
     match FramedSegment::open_wait_with(name, &opts(Access::ReadWrite), wait) {
         Err(e) if e.kind() == ErrorKind::PermissionDenied => {
@@ -607,27 +625,25 @@ fn copy_payload(
 ) -> Result<(u64, u32)> {
     let mut first = true;
     let mut crc = 0;
-    let snap = framed.read_with(|ptr, len, _| {
+    // Through the segment's descriptor into a buffer that stays in cache, hashed there and
+    // written out from it: a segment shrunk under the copy is an error, never a SIGBUS.
+    let mut bounce = vec![0u8; IO_CHUNK];
+    let snap = framed.read_with(|region, at, len, _| {
         if !first {
             rewind()?;
         }
         first = false;
         let mut hasher = crc32fast::Hasher::new();
-        let mut off = 0usize;
-        while off < len {
-            let n = (len - off).min(IO_CHUNK);
-            // SAFETY: read_with guarantees len readable bytes at ptr; off + n <= len.
-            let chunk = unsafe { ptr.add(off) };
-            // SAFETY: chunk has n readable bytes (above). They may change under a racing
-            // write, which read_with detects afterwards and retries.
-            hasher.update(unsafe { std::slice::from_raw_parts(chunk, n) });
-            // SAFETY: as above.
-            unsafe { sys::write_all_raw(out, chunk, n) }.map_err(|e| {
+        let mut done = 0u64;
+        region.copy_out(at, len, &mut bounce, |piece| {
+            hasher.update(piece);
+            // SAFETY: `piece` is a private buffer, readable for its length.
+            unsafe { sys::write_all_raw(out, piece.as_ptr(), piece.len()) }.map_err(|e| {
                 Error::from_io(&e, "writing the output failed").with_segment(framed.name())
             })?;
-            off += n;
-            ticker.report(off as u64)?;
-        }
+            done += piece.len() as u64;
+            ticker.report(done)
+        })?;
         crc = hasher.finalize();
         Ok(Some(crc))
     })?;

@@ -572,3 +572,144 @@ pub(crate) fn cpus_allowed() -> usize {
         .unwrap_or(1)
         .max(1)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Copies through the descriptor: a shrunk or sparse object is an error code, never a signal.
+//
+// A copy through a mapping faults with SIGBUS when the object was shrunk below the page, or
+// when the page is a tmpfs hole and `/dev/shm` is full (a read fault allocates). The same
+// copy through the descriptor cannot fault: `pread` stops at the end of the file and reads a
+// hole as zeros without allocating, and `pwrite` into a hole on a full filesystem fails with
+// `ENOSPC`.
+
+/// The size of a memory page.
+pub(crate) fn page_size() -> usize {
+    // SAFETY: plain libc query.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+/// `pread(2)` until `buf` is full or the end of the file, retrying on `EINTR`. Returns the
+/// bytes read: fewer than `buf.len()` only at the end of the file.
+pub(crate) fn pread_full(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &mut [u8],
+    offset: u64,
+) -> io::Result<usize> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let at = libc::off_t::try_from(offset + done as u64)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: the pointer and length describe the unfilled tail of `buf`, valid for writes.
+        let n = unsafe {
+            libc::pread(
+                fd.as_raw_fd(),
+                buf[done..].as_mut_ptr().cast(),
+                buf.len() - done,
+                at,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        if n == 0 {
+            break;
+        }
+        done += n.unsigned_abs();
+    }
+    Ok(done)
+}
+
+/// `pwrite(2)` all of `buf` at `offset`, retrying on `EINTR` and short writes.
+pub(crate) fn pwrite_all(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &[u8],
+    offset: u64,
+) -> io::Result<()> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let at = libc::off_t::try_from(offset + done as u64)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: the pointer and length describe the unwritten tail of `buf`, valid for reads.
+        let n = unsafe {
+            libc::pwrite(
+                fd.as_raw_fd(),
+                buf[done..].as_ptr().cast(),
+                buf.len() - done,
+                at,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        if n == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        done += n.unsigned_abs();
+    }
+    Ok(())
+}
+
+/// What `lstat` says of a path in the shared-memory directory, given as raw bytes (names need
+/// not be UTF-8): the object itself, never what a symbolic link points to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LinkStat {
+    pub stat: Stat,
+    pub mtime_ns: i128,
+    pub is_symlink: bool,
+}
+
+fn shm_path_bytes(bare: &[u8]) -> io::Result<CString> {
+    let mut p = Vec::with_capacity(SHM_DIR.len() + 1 + bare.len());
+    p.extend_from_slice(SHM_DIR.as_bytes());
+    p.push(b'/');
+    p.extend_from_slice(bare);
+    CString::new(p).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// `lstat` of `/dev/shm/<bare>`.
+pub(crate) fn shm_lstat(bare: &[u8]) -> io::Result<LinkStat> {
+    let path = shm_path_bytes(bare)?;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `path` is NUL-terminated; `st` is valid for writes of a `stat`.
+    cvt(unsafe { libc::lstat(path.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: lstat succeeded, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    Ok(LinkStat {
+        stat: stat_of(&st),
+        mtime_ns: i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec),
+        is_symlink: st.st_mode & libc::S_IFMT == libc::S_IFLNK,
+    })
+}
+
+/// Remove `/dev/shm/<bare>` by its raw bytes (`unlink`, which is what `shm_unlink` does on
+/// Linux), for names that are not UTF-8.
+pub(crate) fn shm_unlink_bytes(bare: &[u8]) -> io::Result<()> {
+    let path = shm_path_bytes(bare)?;
+    // SAFETY: `path` is a valid NUL-terminated string.
+    cvt(unsafe { libc::unlink(path.as_ptr()) }).map(drop)
+}
+
+/// The identity (device, inode) and owner of an open descriptor.
+pub(crate) fn fd_identity(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<(u64, u64, u32)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is valid for writes of a `stat`; the descriptor is open.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_dev, st.st_ino, st.st_uid))
+}
+
+/// This process's effective user id.
+pub(crate) fn euid() -> u32 {
+    // SAFETY: plain libc query that cannot fail.
+    unsafe { libc::geteuid() }
+}
