@@ -427,14 +427,42 @@ impl Region {
         Ok(())
     }
 
-    /// `pwrite` `data` at mapping offset `off` (not in the direct prefix), reporting a shrink
-    /// before or during the write instead of letting `pwrite` re-grow the object.
-    fn pwrite_checked(&self, fd: BorrowedFd<'_>, base: u64, off: usize, data: &[u8]) -> Result<()> {
+    /// Write `data` at mapping offset `off` (not in the direct prefix) with a copy the kernel
+    /// makes, so that a page that cannot be backed is an error, not a signal: into the mapping
+    /// with `process_vm_writev` (a shrunk object or a hole on a full `/dev/shm` fails the
+    /// copy), or where that is refused with `pwrite` (checking the real size before and after,
+    /// since a `pwrite` past a shrunk end would re-grow the object).
+    fn write_checked(&self, fd: BorrowedFd<'_>, base: u64, off: usize, data: &[u8]) -> Result<()> {
+        // SAFETY: off..off+len lies inside our live, writable mapping (checked by the callers);
+        // no reference into it exists, and the kernel checks every page it touches.
+        match unsafe { sys::copy_into_own_memory(self.ptr.add(off), data) } {
+            Ok(Some(n)) if n == data.len() => return Ok(()),
+            Ok(Some(n)) => return Err(self.unbacked(off + n)),
+            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => return Err(self.unbacked(off)),
+            Err(e) => return Err(self.io_error(&e, "process_vm_writev")),
+            Ok(None) => {}
+        }
         self.check_backing()?;
         sys::pwrite_all(fd, data, base + off as u64).map_err(|e| self.io_error(&e, "pwrite"))?;
         // A shrink that raced the write left the object shorter (or re-grown only up to the
         // end of this write, with a hole before it): either way the mapping is not covered.
         self.check_backing()
+    }
+
+    /// The error for a write the kernel could not complete at mapping offset `at`: the object
+    /// was shrunk, or (when it was not) its page could not be allocated.
+    fn unbacked(&self, at: usize) -> Error {
+        match self.check_backing() {
+            Err(e) => e,
+            Ok(()) => Error::new(
+                ErrorKind::NoSpace,
+                format!(
+                    "cannot write at byte {at}: no memory to back the page (is {} full? reserve segments with fallocate)",
+                    sys::SHM_DIR
+                ),
+            )
+            .with_subject(self.label(), self.label_is_path),
+        }
     }
 
     /// Copy `data` into the region at `offset` (through the descriptor, see the module
@@ -453,7 +481,7 @@ impl Region {
         }
         if !self.is_direct(off, data.len()) {
             if let Some((fd, base)) = self.through_fd() {
-                return self.pwrite_checked(fd, base, off, data);
+                return self.write_checked(fd, base, off, data);
             }
             self.check_backing()?;
         }
@@ -479,7 +507,7 @@ impl Region {
                 let mut done = 0;
                 while done < len {
                     let n = (len - done).min(chunk.len());
-                    self.pwrite_checked(fd, base, off + done, &chunk[..n])?;
+                    self.write_checked(fd, base, off + done, &chunk[..n])?;
                     done += n;
                 }
                 return Ok(());
