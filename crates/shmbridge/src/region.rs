@@ -389,7 +389,10 @@ impl Region {
         let detail = if e.raw_os_error() == Some(libc::EFAULT) {
             format!("{what} failed: the other buffer is not accessible (a mapping that shrank?)")
         } else if e.raw_os_error() == Some(libc::ENOSPC) {
-            format!("{what} failed: no space left to back the pages (is {} full?)", sys::SHM_DIR)
+            format!(
+                "{what} failed: no space left to back the pages (is {} full?)",
+                sys::SHM_DIR
+            )
         } else {
             format!("{what} failed")
         };

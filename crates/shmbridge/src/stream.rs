@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::error::{Error, ErrorKind, Result};
 use crate::framed::{flags, FramedOptions, FramedSegment, Kind};
 use crate::mode::Access;
+use crate::segment::OwnerPolicy;
 use crate::sync::event::Event;
 use crate::sync::liveness::{Lease, Role};
 use crate::sync::Wait;
@@ -566,8 +567,8 @@ impl StreamWriter {
                         return Ok(0);
                     }
                     // SAFETY: `buf` is valid for writes of its length during the call.
-                    let got = unsafe { sys::read_raw(fd, buf.as_mut_ptr(), buf.len()) }
-                        .map_err(|e| {
+                    let got =
+                        unsafe { sys::read_raw(fd, buf.as_mut_ptr(), buf.len()) }.map_err(|e| {
                             Error::from_io(&e, "reading the input failed").with_segment(name)
                         })?;
                     more = got == buf.len();
@@ -745,6 +746,22 @@ impl StreamReader {
         Self::attach(FramedSegment::open_wait(name, Access::ReadWrite, wait)?)
     }
 
+    /// As [`open_wait`](Self::open_wait), accepting a segment of the owners `owner` allows.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_wait`](Self::open_wait) and [`attach_with_owner`](Self::attach_with_owner).
+    pub fn open_wait_with_owner(
+        name: &str,
+        wait: &mut Wait<'_>,
+        owner: &OwnerPolicy,
+    ) -> Result<Self> {
+        Self::attach_with_owner(
+            FramedSegment::open_wait(name, Access::ReadWrite, wait)?,
+            owner,
+        )
+    }
+
     /// Attach to a stream segment as its one reader.
     ///
     /// # Errors
@@ -753,6 +770,21 @@ impl StreamReader {
     /// another reader is attached (or was: a stream can be read once);
     /// [`ErrorKind::PermissionDenied`] for a read-only view.
     pub fn attach(framed: FramedSegment) -> Result<Self> {
+        Self::attach_with_owner(framed, &OwnerPolicy::default())
+    }
+
+    /// As [`attach`](Self::attach), accepting a segment of the owners `owner` allows
+    /// ([`attach`](Self::attach), [`open`](Self::open) and [`open_wait`](Self::open_wait)
+    /// accept only this user's own segments).
+    ///
+    /// # Errors
+    ///
+    /// As [`attach`](Self::attach); [`ErrorKind::PermissionDenied`] for a segment of another
+    /// owner.
+    pub fn attach_with_owner(framed: FramedSegment, owner: &OwnerPolicy) -> Result<Self> {
+        if let Some(obj) = framed.object() {
+            owner.check(obj)?;
+        }
         framed.region().check_writable()?;
         let ring = Ring::new(&framed)?;
         ring.positions()?;

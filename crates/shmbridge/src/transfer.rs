@@ -26,7 +26,7 @@
 //! `Break` from the callback stops a transfer that is waiting as promptly as one that copies.
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, ErrorKind, Result};
 use crate::framed::{flags, offsets, FramedOptions, FramedSegment, Kind};
 use crate::mode::Access;
-use crate::segment::{SegmentOptions, ShmObject};
+use crate::segment::{OwnerPolicy, SegmentOptions, ShmObject};
 use crate::stream::{StreamReader, StreamWriter, STREAM_HEADER_LEN};
 use crate::sync::Wait;
 use crate::sys;
@@ -176,6 +176,10 @@ impl Report {
 /// calls). Small enough that the CRC-32 pass over a chunk just copied finds it in cache.
 const IO_CHUNK: usize = 256 << 10;
 
+/// The most a source whose metadata says 0 bytes (a procfs or sysfs file) may hold: such a
+/// file is read to its end into memory before it is sent.
+pub const UNSIZED_SOURCE_LIMIT: u64 = 64 << 20;
+
 fn path_err(path: &Path, e: &std::io::Error, what: &str) -> Error {
     Error::from_io(e, format!("{what} {}", path.display())).with_path(path)
 }
@@ -299,6 +303,13 @@ pub fn send_file(path: &Path, name: &str, opts: &SendOptions) -> Result<Report> 
     let started = Instant::now();
     crate::name::validate(name)?;
     let (file, size, mtime) = open_source(path)?;
+    if size == 0 {
+        // procfs and sysfs files report 0 bytes and still have content: read to the end.
+        let data = read_unsized(&file, path)?;
+        if !data.is_empty() {
+            return send_buffer(&data, path, name, opts, started);
+        }
+    }
     let mode = match opts.mode {
         Mode::Auto => match opts.segment_size {
             Some(s) if size > s.saturating_sub(u64::from(crate::framed::HEADER_LEN)) => {
@@ -387,6 +398,104 @@ fn send_one_shot(
     }
 }
 
+/// Read a source whose metadata size is 0 to its end, refusing one past
+/// [`UNSIZED_SOURCE_LIMIT`].
+fn read_unsized(file: &File, path: &Path) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    file.take(UNSIZED_SOURCE_LIMIT + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| path_err(path, &e, "reading failed:"))?;
+    if data.len() as u64 > UNSIZED_SOURCE_LIMIT {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "{} reports a size of 0 but holds more than {} MiB: refused (copy it to a regular file first)",
+                path.display(),
+                UNSIZED_SOURCE_LIMIT >> 20
+            ),
+        )
+        .with_path(path));
+    }
+    Ok(data)
+}
+
+/// Send bytes already in memory (a source that reported size 0), one-shot or streamed as
+/// `opts` asks.
+fn send_buffer(
+    data: &[u8],
+    path: &Path,
+    name: &str,
+    opts: &SendOptions,
+    started: Instant,
+) -> Result<Report> {
+    let size = data.len() as u64;
+    let header = u64::from(STREAM_HEADER_LEN);
+    let mode = match opts.mode {
+        Mode::Auto => match opts.segment_size {
+            Some(s) if size > s.saturating_sub(u64::from(crate::framed::HEADER_LEN)) => {
+                Mode::Stream
+            }
+            _ => Mode::OneShot,
+        },
+        m => m,
+    };
+    let seg_opts = FramedOptions {
+        segment: SegmentOptions {
+            permissions: opts.permissions,
+            access: Access::ReadWrite,
+            populate: false,
+        },
+    };
+    let crc = crc32fast::hash(data);
+    let segment_size = if mode == Mode::Stream {
+        let seg_size = opts.segment_size.unwrap_or(DEFAULT_STREAM_SEGMENT);
+        if seg_size <= header {
+            return Err(Error::new(
+                ErrorKind::InvalidSize,
+                format!("a stream segment must be larger than its {header}-byte header (asked for {seg_size})"),
+            )
+            .with_segment(name));
+        }
+        let mut w = StreamWriter::create(name, seg_size - header, Some(size), &seg_opts)?;
+        let ticker = Ticker::new(opts.progress.as_ref(), Some(size), name);
+        let mut hook = ticker.hook();
+        let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
+        let result = w.write(data, &mut wait).and_then(|()| {
+            ticker.report(size)?;
+            w.finish(&mut wait)
+        });
+        if result.is_err() {
+            w.abort();
+            if let Some(obj) = w.framed().object() {
+                let _ = obj.remove_if_same();
+            }
+        }
+        result?;
+        seg_size
+    } else {
+        let framed = FramedSegment::create(name, size, &seg_opts)?;
+        let published = framed
+            .write(data)
+            .and_then(|()| report_progress(opts.progress.as_ref(), size, Some(size), name))
+            .and_then(|()| framed.close_writer());
+        if let Err(e) = published {
+            let _ = framed.close_writer();
+            let _ = ShmObject::remove(name);
+            return Err(e);
+        }
+        framed.region().len() as u64
+    };
+    Ok(Report {
+        name: name.trim_start_matches('/').to_owned(),
+        path: path.to_owned(),
+        bytes: size,
+        crc32: crc,
+        mode,
+        segment_size,
+        elapsed: started.elapsed(),
+    })
+}
+
 /// One `read(2)` from `file` into `buf` (retrying on `EINTR`); 0 at the end of the file.
 fn read_some(file: &File, path: &Path, buf: &mut [u8]) -> Result<usize> {
     // SAFETY: `buf` is valid for writes of its length for the duration of the call.
@@ -456,6 +565,7 @@ impl TempFile {
         use std::sync::atomic::AtomicU32;
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let target_err = |kind, detail: String| Error::new(kind, detail).with_path(target);
+        check_target_kind(target)?;
         if target.is_dir() {
             return Err(target_err(
                 ErrorKind::InvalidArgument,
@@ -548,6 +658,8 @@ impl TempFile {
             self.path = named;
         }
         drop(file);
+        // Again just before the rename: something may have been put there meanwhile.
+        check_target_kind(target)?;
         std::fs::rename(&self.path, target)
             .map_err(|e| path_err(target, &e, "cannot rename the temporary file onto"))?;
         self.path = PathBuf::new();
@@ -657,6 +769,66 @@ fn copy_payload(
     Ok((snap.len, crc))
 }
 
+/// Refuse a segment whose owner `owner` does not allow (before anything is read from it).
+fn check_owner(framed: &FramedSegment, owner: &OwnerPolicy) -> Result<()> {
+    match framed.object() {
+        Some(obj) => owner.check(obj),
+        None => Ok(()),
+    }
+}
+
+/// Refuse a target that is the segment being received (`recv x /dev/shm/x`): writing it would
+/// replace the data being read, and removing the segment afterwards would delete the result.
+fn check_not_the_segment(framed: &FramedSegment, path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let (Some(fd), Ok(meta)) = (framed.region().fd(), std::fs::metadata(path)) else {
+        return Ok(());
+    };
+    match sys::fd_identity(fd.as_fd()) {
+        Ok((dev, ino, _)) if dev == meta.dev() && ino == meta.ino() => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "{} is the segment being received: give a path outside {}",
+                path.display(),
+                sys::SHM_DIR
+            ),
+        )
+        .with_path(path)),
+        _ => Ok(()),
+    }
+}
+
+/// Refuse to replace anything but a regular file (or a symbolic link, which the rename
+/// replaces itself): a device (`/dev/null`), FIFO, socket or directory at the target stays.
+fn check_target_kind(target: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let Ok(meta) = std::fs::symlink_metadata(target) else {
+        return Ok(());
+    };
+    let ft = meta.file_type();
+    let what = if ft.is_dir() {
+        "a directory; give the path of the file to write"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(
+        ErrorKind::InvalidArgument,
+        format!(
+            "{} is {what}: recv writes only regular files and never replaces anything else",
+            target.display()
+        ),
+    )
+    .with_path(target))
+}
+
 /// After a failed receive: a one-shot segment whose sender is gone can never complete, so it
 /// is removed (a stream reader removes a dead stream itself).
 fn forget_dead(framed: &FramedSegment, e: &Error) {
@@ -685,6 +857,24 @@ fn forget_dead(framed: &FramedSegment, e: &Error) {
 /// - [`ErrorKind::BadMagic`] and the other header errors: not a shmbridge framed segment;
 /// - [`ErrorKind::AlreadyExists`]: another receiver already took the stream.
 pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> {
+    recv_file_with_owner(name, path, opts, &OwnerPolicy::default())
+}
+
+/// As [`recv_file`], accepting segments of the owners `owner` allows ([`recv_file`] accepts
+/// only this user's own segments: anyone can create a segment under the name a receiver
+/// waits for).
+///
+/// # Errors
+///
+/// As [`recv_file`]; [`ErrorKind::PermissionDenied`] for a segment of an owner `owner` does
+/// not allow (the segment is left alone); [`ErrorKind::InvalidArgument`] for a target that is
+/// a directory, device, FIFO or socket, or that is the segment itself.
+pub fn recv_file_with_owner(
+    name: &str,
+    path: &Path,
+    opts: &RecvOptions,
+    owner: &OwnerPolicy,
+) -> Result<Report> {
     let started = Instant::now();
     let bare = crate::name::validate(name)?.to_owned();
     let tmp = TempFile::create(path)?;
@@ -694,6 +884,8 @@ pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> 
         let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
         open_when_ready(&bare, &mut wait)?
     };
+    check_owner(&framed, owner)?;
+    check_not_the_segment(&framed, path)?;
     let segment_size = framed.region().len() as u64;
     let (bytes, crc32, mode) = match framed.kind() {
         Kind::Message => {
@@ -714,7 +906,7 @@ pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> 
             (bytes, crc, Mode::OneShot)
         }
         Kind::Stream => {
-            let mut reader = StreamReader::attach(framed)?;
+            let mut reader = StreamReader::attach_with_owner(framed, owner)?;
             ticker.total = reader.total_len();
             let mut hook = ticker.hook();
             let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
@@ -752,6 +944,21 @@ pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> 
 ///
 /// As [`recv_file`].
 pub fn recv_to_fd(name: &str, out: BorrowedFd<'_>, opts: &RecvOptions) -> Result<Report> {
+    recv_to_fd_with_owner(name, out, opts, &OwnerPolicy::default())
+}
+
+/// As [`recv_to_fd`], accepting segments of the owners `owner` allows.
+///
+/// # Errors
+///
+/// As [`recv_to_fd`]; [`ErrorKind::PermissionDenied`] for a segment of an owner `owner` does
+/// not allow.
+pub fn recv_to_fd_with_owner(
+    name: &str,
+    out: BorrowedFd<'_>,
+    opts: &RecvOptions,
+    owner: &OwnerPolicy,
+) -> Result<Report> {
     let started = Instant::now();
     let bare = crate::name::validate(name)?.to_owned();
     let mut ticker = Ticker::new(opts.progress.as_ref(), None, &bare);
@@ -760,6 +967,7 @@ pub fn recv_to_fd(name: &str, out: BorrowedFd<'_>, opts: &RecvOptions) -> Result
         let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
         open_when_ready(&bare, &mut wait)?
     };
+    check_owner(&framed, owner)?;
     let segment_size = framed.region().len() as u64;
     let (bytes, crc32, mode) = match framed.kind() {
         Kind::Message => {
@@ -788,7 +996,7 @@ pub fn recv_to_fd(name: &str, out: BorrowedFd<'_>, opts: &RecvOptions) -> Result
             (b, c, Mode::OneShot)
         }
         Kind::Stream => {
-            let mut reader = StreamReader::attach(framed)?;
+            let mut reader = StreamReader::attach_with_owner(framed, owner)?;
             ticker.total = reader.total_len();
             let mut hook = ticker.hook();
             let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);

@@ -762,3 +762,26 @@ pub(crate) unsafe fn copy_into_own_memory(dst: *mut u8, src: &[u8]) -> io::Resul
         }
     }
 }
+
+/// Open `/dev/shm/<bare>` given as raw bytes (a name that need not be UTF-8), read-only, with
+/// the same refusals as [`shm_open_existing`]: no symbolic links, no blocking on a FIFO.
+pub(crate) fn shm_open_bytes_read_only(bare: &[u8]) -> io::Result<OwnedFd> {
+    let path = shm_path_bytes(bare)?;
+    loop {
+        // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: open returned a fresh descriptor that nothing else owns.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
