@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use shmbridge::{
     FramedOptions, OwnerPolicy, Progress, ProgressFn, RecvOptions, Report, SegmentOptions,
-    SendOptions,
-    StreamReader, StreamWriter, TransferMode,
+    SendOptions, StreamReader, StreamWriter, TransferMode,
 };
 
 use crate::error::{guard, guard_value, out_arg, shmb_result, str_arg, FfiError};
@@ -647,7 +646,9 @@ unsafe fn stream_reader_open(
         let name = unsafe { str_arg(name, func, "name", shmb_result::SHMB_INVALID_NAME) }?;
         // SAFETY: forwarded from this function's contract.
         let wait = unsafe { CWait::from_c(wait, func) }?;
-        let r = wait.run(false, |w| StreamReader::open_wait_with_owner(name, w, &owner))?;
+        let r = wait.run(false, |w| {
+            StreamReader::open_wait_with_owner(name, w, &owner)
+        })?;
         let name = c_string(r.framed().name());
         // SAFETY: checked non-NULL; writable by contract.
         unsafe {

@@ -306,11 +306,13 @@ pub(crate) fn owner_arg(owner: Option<&Bound<'_, PyAny>>) -> PyResult<OwnerPolic
     if let Ok(uid) = o.extract::<u32>() {
         return Ok(OwnerPolicy::Allow(vec![uid]));
     }
-    o.extract::<Vec<u32>>().map(OwnerPolicy::Allow).map_err(|_| {
-        PyValueError::new_err(
-            "owner must be None, 'self', 'any', a user id or a sequence of user ids",
-        )
-    })
+    o.extract::<Vec<u32>>()
+        .map(OwnerPolicy::Allow)
+        .map_err(|_| {
+            PyValueError::new_err(
+                "owner must be None, 'self', 'any', a user id or a sequence of user ids",
+            )
+        })
 }
 
 /// Receive the file sent through the segment `name` into `path`, atomically: `path` appears

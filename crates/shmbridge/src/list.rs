@@ -283,7 +283,10 @@ mod tests {
         assert!(!found.name_is_exact());
         let shown = found.display_name();
         assert!(shown.ends_with("\\xff\\e[2J\\nrow"), "{shown}");
-        assert!(!shown.contains('\n') && !shown.contains('\u{1b}'), "{shown}");
+        assert!(
+            !shown.contains('\n') && !shown.contains('\u{1b}'),
+            "{shown}"
+        );
         assert_eq!(found.size, 9);
         assert_eq!(info_raw(&odd).unwrap().size, 9);
         found.remove().unwrap();

@@ -458,6 +458,9 @@ impl StreamWriter {
     /// Wait for free space and return the ring's free contiguous area (its offset in the
     /// segment, its length), at most `max` bytes (and at most [`CHUNK`]).
     fn reserve(&self, max: usize, wait: &mut Wait<'_>) -> Result<(u64, usize)> {
+        // Before the control words are touched: a segment shrunk below them (between steps,
+        // where a shrink that did not hit a copy lands) is an error, not a SIGBUS.
+        self.framed.region().check_backing()?;
         let ring = self.ring();
         let cap = ring.cap;
         let pos = self.pos;
@@ -872,6 +875,8 @@ impl StreamReader {
         if self.verified.is_some() {
             return Ok(None);
         }
+        // As in the writer's reserve: check the real size before touching the control words.
+        self.framed.region().check_backing()?;
         let ring = self.ring();
         let pos = self.pos;
         let (state, w) = ring.data().wait_until(
