@@ -213,7 +213,8 @@ fn sparse_segments_on_a_full_dev_shm_are_errors_never_sigbus() {
     let hdr_path = dir.path("hdr");
     {
         let seg = Seg::new("hdr");
-        let f = shmbridge::FramedSegment::create(&seg.0, 16, &Default::default()).unwrap();
+        let f = shmbridge::FramedSegment::create(&seg.0, 16, &shmbridge::FramedOptions::default())
+            .unwrap();
         f.write(b"x").unwrap();
         f.close_writer().unwrap();
         let mut hdr = vec![0u8; 128];
@@ -577,7 +578,8 @@ fn reap_removes_a_dead_segment_whose_name_is_not_utf8() {
     let odd = RawName::new(b"\xff");
     let seg = Seg::new("reap_src");
     {
-        let f = shmbridge::FramedSegment::create(&seg.0, 16, &Default::default()).unwrap();
+        let f = shmbridge::FramedSegment::create(&seg.0, 16, &shmbridge::FramedOptions::default())
+            .unwrap();
         let mut all = vec![0u8; 144];
         f.region().read_at(0, &mut all).unwrap();
         std::fs::write(&odd.0, &all).unwrap();

@@ -262,18 +262,17 @@ mod tests {
 
     #[test]
     fn names_that_are_not_utf8_or_not_printable_are_listed_escaped_and_removable() {
-        use std::os::unix::ffi::OsStrExt as _;
-        let base = crate::name::unique("shmb_t_lsodd_");
-        let mut odd = base.as_bytes().to_vec();
-        odd.extend_from_slice(b"\xff\x1b[2J\nrow");
-        let path = std::path::Path::new(sys::SHM_DIR).join(OsStr::from_bytes(&odd));
-        std::fs::write(&path, b"raw bytes").unwrap();
         struct RmPath(std::path::PathBuf);
         impl Drop for RmPath {
             fn drop(&mut self) {
                 let _ = std::fs::remove_file(&self.0);
             }
         }
+        let base = crate::name::unique("shmb_t_lsodd_");
+        let mut odd = base.as_bytes().to_vec();
+        odd.extend_from_slice(b"\xff\x1b[2J\nrow");
+        let path = std::path::Path::new(sys::SHM_DIR).join(OsStr::from_bytes(&odd));
+        std::fs::write(&path, b"raw bytes").unwrap();
         let _rm = RmPath(path.clone());
         let all = list().unwrap();
         let found = all

@@ -324,7 +324,7 @@ fn full_dev_shm_child() {
             assert!(buf.iter().all(|&b| b == 0), "holes read as zeros");
             assert_eq!(s.get::<u64>(5 << 20).unwrap(), 0);
             assert_eq!(shmbridge::size_prefixed::read(s.region()).unwrap(), b"");
-            let err = s.write_at(6 << 20, &[7u8; 100_000]).unwrap_err();
+            let err = s.write_at(6 << 20, &vec![7u8; 100_000]).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::NoSpace, "{err}");
             assert_eq!(s.set(7 << 20, 1u64).unwrap_err().kind(), ErrorKind::NoSpace);
             let err = FramedSegment::open("sparse", Access::ReadOnly).unwrap_err();
@@ -372,11 +372,11 @@ fn chown_segment(name: &str, uid: u32) {
 
 #[test]
 fn receivers_refuse_other_users_segments_unless_allowed() {
+    const NOBODY: u32 = 65534;
     if !is_root() {
         eprintln!("skipped: giving a segment to another user needs root");
         return;
     }
-    const NOBODY: u32 = 65534;
     let dir = Dir::new();
     let src = dir.file("src", b"nobody's bytes");
     let seg = TestSegment::new("owner");
