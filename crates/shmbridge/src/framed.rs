@@ -973,9 +973,14 @@ impl FramedSegment {
         })
     }
 
-    /// Current payload length (a snapshot; a racing write may change it).
+    /// Current payload length (a snapshot; a racing write may change it). 0 when another
+    /// process shrank the segment below its mapping (a read then reports
+    /// [`ErrorKind::Truncated`]): the length is read only after the real size was checked.
     #[must_use]
     pub fn payload_len(&self) -> u64 {
+        if self.region.check_backing().is_err() {
+            return 0;
+        }
         self.u64_at(offsets::PAYLOAD_LEN).load(Ordering::Acquire)
     }
 

@@ -404,8 +404,9 @@ impl Region {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::OutOfBounds`] past the end; [`ErrorKind::Truncated`] if the backing object
-    /// is (or becomes, during the copy) smaller than the mapping.
+    /// [`ErrorKind::OutOfBounds`] past the end of the mapping; [`ErrorKind::Truncated`] when
+    /// bytes asked for lie past the backing object's real end (another process shrank it,
+    /// before or during the copy). Bytes that are still there read as they are.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let off = self.check_range(offset, buf.len())?;
         if buf.is_empty() {
