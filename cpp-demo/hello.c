@@ -41,7 +41,10 @@ int main(int argc, char **argv) {
     }
     seen = shmb_framed_publish_count(reader);
     rc = shmb_framed_write(writer, text, strlen(text));
-    if (rc == SHMB_OK) rc = shmb_framed_wait(reader, seen, 1000, &now);
+    if (rc == SHMB_OK) {
+        const shmb_wait one_second = {1000, NULL, NULL};
+        rc = shmb_framed_wait(reader, seen, &one_second, &now);
+    }
     if (rc == SHMB_OK) rc = shmb_framed_read(reader, buf, sizeof buf - 1, &len);
     if (rc == SHMB_OK) {
         buf[len] = 0;
