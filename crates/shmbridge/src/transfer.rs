@@ -310,23 +310,8 @@ pub fn send_file(path: &Path, name: &str, opts: &SendOptions) -> Result<Report> 
             return send_buffer(&data, path, name, opts, started);
         }
     }
-    let mode = match opts.mode {
-        Mode::Auto => match opts.segment_size {
-            Some(s) if size > s.saturating_sub(u64::from(crate::framed::HEADER_LEN)) => {
-                Mode::Stream
-            }
-            _ => Mode::OneShot,
-        },
-        m => m,
-    };
-    let seg_opts = FramedOptions {
-        segment: SegmentOptions {
-            permissions: opts.permissions,
-            access: Access::ReadWrite,
-            // The payload goes in with pwrite, not through the mapping: no page tables to fill.
-            populate: false,
-        },
-    };
+    let mode = resolve_mode(opts, size);
+    let seg_opts = segment_options(opts);
     let (crc, segment_size) = if mode == Mode::Stream {
         send_stream(&file, path, name, size, mtime, opts, &seg_opts)?
     } else {
@@ -398,6 +383,54 @@ fn send_one_shot(
     }
 }
 
+/// One-shot or streaming, as `opts` asks for a source of `size` bytes.
+fn resolve_mode(opts: &SendOptions, size: u64) -> Mode {
+    match opts.mode {
+        Mode::Auto => match opts.segment_size {
+            Some(s) if size > s.saturating_sub(u64::from(crate::framed::HEADER_LEN)) => {
+                Mode::Stream
+            }
+            _ => Mode::OneShot,
+        },
+        m => m,
+    }
+}
+
+/// The options of a sender's segment. The payload goes in with kernel copies, not through the
+/// mapping: no page tables to fill.
+fn segment_options(opts: &SendOptions) -> FramedOptions {
+    FramedOptions {
+        segment: SegmentOptions {
+            permissions: opts.permissions,
+            access: Access::ReadWrite,
+            populate: false,
+        },
+    }
+}
+
+/// The whole size of a stream segment, checked to leave room for a ring.
+fn stream_segment_size(opts: &SendOptions, name: &str) -> Result<u64> {
+    let seg_size = opts.segment_size.unwrap_or(DEFAULT_STREAM_SEGMENT);
+    let header = u64::from(STREAM_HEADER_LEN);
+    if seg_size <= header {
+        return Err(Error::new(
+            ErrorKind::InvalidSize,
+            format!("a stream segment must be larger than its {header}-byte header (asked for {seg_size})"),
+        )
+        .with_segment(name));
+    }
+    Ok(seg_size)
+}
+
+/// A failed stream is dead for good (a stopped or timed-out finish included): abort it and
+/// take its name away, so no receiver starts on it.
+fn abandon(w: &mut StreamWriter) {
+    w.abort();
+    if let Some(obj) = w.framed().object() {
+        let _ = obj.remove_if_same();
+    }
+}
+
 /// Read a source whose metadata size is 0 to its end, refusing one past
 /// [`UNSIZED_SOURCE_LIMIT`].
 fn read_unsized(file: &File, path: &Path) -> Result<Vec<u8>> {
@@ -430,32 +463,11 @@ fn send_buffer(
 ) -> Result<Report> {
     let size = data.len() as u64;
     let header = u64::from(STREAM_HEADER_LEN);
-    let mode = match opts.mode {
-        Mode::Auto => match opts.segment_size {
-            Some(s) if size > s.saturating_sub(u64::from(crate::framed::HEADER_LEN)) => {
-                Mode::Stream
-            }
-            _ => Mode::OneShot,
-        },
-        m => m,
-    };
-    let seg_opts = FramedOptions {
-        segment: SegmentOptions {
-            permissions: opts.permissions,
-            access: Access::ReadWrite,
-            populate: false,
-        },
-    };
+    let mode = resolve_mode(opts, size);
+    let seg_opts = segment_options(opts);
     let crc = crc32fast::hash(data);
     let segment_size = if mode == Mode::Stream {
-        let seg_size = opts.segment_size.unwrap_or(DEFAULT_STREAM_SEGMENT);
-        if seg_size <= header {
-            return Err(Error::new(
-                ErrorKind::InvalidSize,
-                format!("a stream segment must be larger than its {header}-byte header (asked for {seg_size})"),
-            )
-            .with_segment(name));
-        }
+        let seg_size = stream_segment_size(opts, name)?;
         let mut w = StreamWriter::create(name, seg_size - header, Some(size), &seg_opts)?;
         let ticker = Ticker::new(opts.progress.as_ref(), Some(size), name);
         let mut hook = ticker.hook();
@@ -465,10 +477,7 @@ fn send_buffer(
             w.finish(&mut wait)
         });
         if result.is_err() {
-            w.abort();
-            if let Some(obj) = w.framed().object() {
-                let _ = obj.remove_if_same();
-            }
+            abandon(&mut w);
         }
         result?;
         seg_size
@@ -512,15 +521,8 @@ fn send_stream(
     opts: &SendOptions,
     seg_opts: &FramedOptions,
 ) -> Result<(u32, u64)> {
-    let seg_size = opts.segment_size.unwrap_or(DEFAULT_STREAM_SEGMENT);
+    let seg_size = stream_segment_size(opts, name)?;
     let header = u64::from(STREAM_HEADER_LEN);
-    if seg_size <= header {
-        return Err(Error::new(
-            ErrorKind::InvalidSize,
-            format!("a stream segment must be larger than its {header}-byte header (asked for {seg_size})"),
-        )
-        .with_segment(name));
-    }
     let mut w = StreamWriter::create(name, seg_size - header, Some(size), seg_opts)?;
     let ticker = Ticker::new(opts.progress.as_ref(), Some(size), name);
     let mut hook = ticker.hook();
@@ -535,12 +537,7 @@ fn send_stream(
     };
     let result = run();
     if result.is_err() {
-        // The stream is dead for good (a stopped or timed-out finish included): abort it and
-        // take its name away, so no receiver starts on it.
-        w.abort();
-        if let Some(obj) = w.framed().object() {
-            let _ = obj.remove_if_same();
-        }
+        abandon(&mut w);
     }
     result.map(|crc| (crc, seg_size))
 }
