@@ -693,4 +693,30 @@ mod tests {
             ErrorKind::InvalidSize
         );
     }
+
+    #[test]
+    fn the_pwrite_fallback_reports_a_shrink_and_never_regrows() {
+        struct Rm(String);
+        impl Drop for Rm {
+            fn drop(&mut self) {
+                let _ = crate::ShmObject::remove(&self.0);
+            }
+        }
+        let name = crate::name::unique("shmb_t_pwrite_");
+        let _rm = Rm(name.clone());
+        sys::refuse_process_vm_writev();
+        let seg = crate::Segment::create(&name, 1 << 20).unwrap();
+        seg.write_at(500_000, b"through pwrite").unwrap();
+        let mut got = [0u8; 14];
+        seg.read_at(500_000, &mut got).unwrap();
+        assert_eq!(&got, b"through pwrite");
+        seg.object().truncate(8192).unwrap();
+        let err = seg.write_at(900_000, b"past the end").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Truncated, "{err}");
+        assert_eq!(seg.object().size().unwrap(), 8192, "not re-grown");
+        assert_eq!(
+            seg.fill(0, 1 << 20, 0).unwrap_err().kind(),
+            ErrorKind::Truncated
+        );
+    }
 }

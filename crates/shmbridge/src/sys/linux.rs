@@ -785,3 +785,10 @@ pub(crate) fn shm_open_bytes_read_only(bare: &[u8]) -> io::Result<OwnedFd> {
         }
     }
 }
+
+/// Make [`copy_into_own_memory`] refuse from now on, as a seccomp filter would (tests of the
+/// `pwrite` fallback).
+#[cfg(test)]
+pub(crate) fn refuse_process_vm_writev() {
+    PVM_OK.store(false, std::sync::atomic::Ordering::Relaxed);
+}
