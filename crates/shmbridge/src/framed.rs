@@ -705,7 +705,8 @@ impl FramedSegment {
         self.payload_offset(0, data.len())?;
         let mut w = self.begin_write()?;
         w.write_at(0, data)?;
-        w.commit(data.len() as u64, true)
+        // The checksum of the caller's bytes, not a second pass over the segment.
+        w.commit_with_crc(data.len() as u64, Some(crc32fast::hash(data)))
     }
 
     /// Start replacing the payload: the sequence turns odd, so readers wait or retry until
