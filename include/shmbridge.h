@@ -94,6 +94,18 @@
 #define SHMB_UNKNOWN_TOTAL UINT64_MAX
 
 /**
+ * `allow_owner` of `shmb_recv_options` (and of `shmb_stream_reader_open_owner()`): accept
+ * only segments owned by this process's effective user (the default; root is not exempt).
+ */
+#define SHMB_OWNER_SELF -1
+
+/**
+ * `allow_owner`: accept a segment of any owner (its bytes are then only as trustworthy as
+ * every local user).
+ */
+#define SHMB_OWNER_ANY -2
+
+/**
  * A `timeout_ms` that waits without a time limit.
  */
 #define SHMB_TIMEOUT_FOREVER -1
@@ -714,6 +726,13 @@ typedef struct shmb_recv_options {
      * Passed to `progress`, never dereferenced by the library.
      */
     void *progress_user;
+    /**
+     * Whose segments are accepted: `SHMB_OWNER_SELF` (-1, the default: only this user's own;
+     * anyone can create a segment under the name a receiver waits for), `SHMB_OWNER_ANY`
+     * (-2), or one more user id to accept. Another owner's segment fails with
+     * `SHMB_PERMISSION_DENIED` and is left alone.
+     */
+    int64_t allow_owner;
 } shmb_recv_options;
 
 /**
@@ -2165,7 +2184,7 @@ void shmb_send_options_init(struct shmb_send_options *opts);
 
 /**
  * Fill `*opts` with the defaults of `shmb_recv_options` (no time limit, remove the segment,
- * no fsync, no progress callback). NULL is a no-op.
+ * no fsync, no progress callback, only this user's segments). NULL is a no-op.
  *
  * # Safety
  *
@@ -2351,6 +2370,25 @@ void shmb_stream_writer_free(struct shmb_stream_writer *writer);
 shmb_result shmb_stream_reader_open(const char *name,
                                     const struct shmb_wait *wait,
                                     struct shmb_stream_reader **out);
+
+/**
+ * As `shmb_stream_reader_open()`, accepting a stream owned by `allow_owner` as well as this
+ * user's own: `SHMB_OWNER_SELF` (-1: only this user's, what `shmb_stream_reader_open()`
+ * does), `SHMB_OWNER_ANY` (-2), or a user id. Anyone can create a segment under the name a
+ * reader waits for, so another owner's stream fails with `SHMB_PERMISSION_DENIED` unless
+ * allowed here.
+ *
+ * Errors: those of `shmb_stream_reader_open()`; `SHMB_INVALID_ARGUMENT` for an
+ * `allow_owner` that is none of those.
+ *
+ * # Safety
+ *
+ * As `shmb_stream_reader_open()`.
+ */
+shmb_result shmb_stream_reader_open_owner(const char *name,
+                                          int64_t allow_owner,
+                                          const struct shmb_wait *wait,
+                                          struct shmb_stream_reader **out);
 
 /**
  * Copy the next bytes of the stream into `buf` (at most `cap`), waiting for data as `wait`

@@ -649,6 +649,10 @@ struct recv_options {
     /// fsync the file and its directory before returning.
     bool fsync = false;
     progress_fn progress;
+    /// Whose segments are accepted: SHMB_OWNER_SELF (the default: only this user's own; anyone
+    /// can create a segment under the name a receiver waits for), SHMB_OWNER_ANY, or one more
+    /// user id. Another owner's segment throws SHMB_PERMISSION_DENIED.
+    std::int64_t allow_owner = SHMB_OWNER_SELF;
 };
 
 /// What a finished transfer did.
@@ -747,6 +751,7 @@ inline transfer_report recv_file(const char* name, const char* path,
     o.timeout_ms = detail::timeout_ms(options.timeout);
     o.keep = options.keep;
     o.fsync = options.fsync;
+    o.allow_owner = options.allow_owner;
     detail::progress_ctx ctx;
     if (options.progress) {
         ctx.fn = &options.progress;
@@ -828,6 +833,16 @@ public:
         shmb_stream_reader* raw = nullptr;
         detail::wait_ctx ctx(w);
         ctx.check(shmb_stream_reader_open(name, &ctx.c, &raw));
+        h_.reset(raw);
+    }
+    /// As above, also accepting a stream owned by `allow_owner` (SHMB_OWNER_ANY, or a user id;
+    /// SHMB_OWNER_SELF is the constructor above). Throws SHMB_PERMISSION_DENIED for another
+    /// owner's stream.
+    stream_reader(open_only_t, const char* name, std::int64_t allow_owner,
+                  const wait_options& w = {}) {
+        shmb_stream_reader* raw = nullptr;
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_stream_reader_open_owner(name, allow_owner, &ctx.c, &raw));
         h_.reset(raw);
     }
     stream_reader(stream_reader&&) noexcept = default;

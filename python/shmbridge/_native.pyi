@@ -6,7 +6,7 @@ Hand-written, checked against the built module by ``python -m mypy.stubtest shmb
 import os
 import sys
 from types import TracebackType
-from typing import Callable, Iterator, Literal, final, overload
+from typing import Callable, Iterator, Literal, Sequence, final, overload
 
 from typing_extensions import Buffer, Self
 
@@ -331,6 +331,7 @@ def recv_file(
     keep: bool = False,
     fsync: bool = False,
     progress: _ProgressCallback | None = None,
+    owner: int | str | Sequence[int] | None = None,
 ) -> TransferReport: ...
 @final
 class StreamWriter:
@@ -365,7 +366,13 @@ class StreamWriter:
 
 @final
 class StreamReader:
-    def __new__(cls, name: str, *, timeout: float | None = None) -> Self: ...
+    def __new__(
+        cls,
+        name: str,
+        *,
+        timeout: float | None = None,
+        owner: int | str | Sequence[int] | None = None,
+    ) -> Self: ...
     @property
     def name(self) -> str: ...
     @property

@@ -3,6 +3,7 @@
 #define SHMB_TEST_PREFIX "shmb_t_cxx_"
 #include "harness.hpp"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -248,6 +249,54 @@ static void test_files_and_anonymous() {
     CHECK(static_cast<const char*>(anon.get_address())[99] == 'a');
 }
 
+// Hostile segments (issue 10): a FIFO or a 10-byte segment under the name fails at once, a
+// read of a segment shrunk to nothing throws SHMB_TRUNCATED, another user's segment is
+// refused unless allow_owner says otherwise.
+static void test_hostile() {
+    const std::string fifo = name("fifo");
+    const std::string shorty = name("short");
+    const std::string big = name("big");
+    CHECK(::mkfifo(("/dev/shm/" + fifo).c_str(), 0600) == 0);
+    CHECK_THROWS(framed_segment(open_only, fifo.c_str(), read_only), SHMB_INVALID_ARGUMENT, 0);
+    CHECK_THROWS(framed_segment(open_only, fifo.c_str(), read_only,
+                                wait_options(std::chrono::hours(1))),
+                 SHMB_INVALID_ARGUMENT, 0);
+    CHECK_THROWS(shared_memory_object(open_only, fifo.c_str(), read_only), SHMB_INVALID_ARGUMENT,
+                 0);
+    {
+        std::ofstream f("/dev/shm/" + shorty, std::ios::binary);
+        f.write("SHMBRIDG\x01\x00", 10);
+    }
+    CHECK_THROWS(framed_segment(open_only, shorty.c_str(), read_only,
+                                wait_options(std::chrono::hours(1))),
+                 SHMB_BAD_MAGIC, 0);
+    {
+        shared_memory_object s(create_only, big.c_str(), read_write);
+        s.truncate(1 << 20);
+        mapped_region r(s, read_only);
+        s.truncate(0);
+        std::vector<char> buf(1 << 20);
+        CHECK_THROWS(r.read(0, buf.data(), buf.size()), SHMB_TRUNCATED, 0);
+    }
+    if (::geteuid() == 0) {
+        const std::string owned = name("owned");
+        const std::string src = "/tmp/" + owned + ".src";
+        const std::string out = "/tmp/" + owned + ".out";
+        {
+            std::ofstream f(src, std::ios::binary);
+            f << "nobody's bytes";
+        }
+        send_file(src.c_str(), owned.c_str());
+        CHECK(::chown(("/dev/shm/" + owned).c_str(), 65534, 65534) == 0);
+        CHECK_THROWS(recv_file(owned.c_str(), out.c_str()), SHMB_PERMISSION_DENIED, 0);
+        recv_options o;
+        o.allow_owner = 65534;
+        CHECK(recv_file(owned.c_str(), out.c_str(), o).bytes == 14);
+        std::remove(src.c_str());
+        std::remove(out.c_str());
+    }
+}
+
 int main() {
     cleanup_at_exit cleanup;
     try {
@@ -257,6 +306,7 @@ int main() {
         test_typed_fields();
         test_framed();
         test_files_and_anonymous();
+        test_hostile();
     } catch (const std::exception& e) {
         ++failures;
         std::fprintf(stderr, "unexpected exception: %s\n", e.what());

@@ -7,8 +7,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use shmbridge::{
-    FramedOptions, Progress, ProgressFn, RecvOptions, Report, SegmentOptions, SendOptions,
-    StreamReader, StreamWriter, TransferMode,
+    FramedOptions, OwnerPolicy, Progress, ProgressFn, RecvOptions, Report, SegmentOptions,
+    SendOptions, StreamReader, StreamWriter, TransferMode,
 };
 
 use crate::error::{guard, guard_value, out_arg, shmb_result, str_arg, FfiError};
@@ -30,6 +30,30 @@ pub const SHMB_TRANSFER_STREAM: shmb_transfer_mode = 2;
 /// The `total` a progress callback or `shmb_stream_reader_total()` reports when the length is
 /// not known in advance, and the `total` to give `shmb_stream_writer_create()` then.
 pub const SHMB_UNKNOWN_TOTAL: u64 = u64::MAX;
+
+/// `allow_owner` of `shmb_recv_options` (and of `shmb_stream_reader_open_owner()`): accept
+/// only segments owned by this process's effective user (the default; root is not exempt).
+pub const SHMB_OWNER_SELF: i64 = -1;
+/// `allow_owner`: accept a segment of any owner (its bytes are then only as trustworthy as
+/// every local user).
+pub const SHMB_OWNER_ANY: i64 = -2;
+
+/// The core's owner policy for an `allow_owner` value: `SHMB_OWNER_SELF`, `SHMB_OWNER_ANY`,
+/// or a user id (0 to 2^32-1) accepted besides this process's own.
+pub(crate) fn owner_policy(func: &str, allow_owner: i64) -> Result<OwnerPolicy, FfiError> {
+    match allow_owner {
+        SHMB_OWNER_SELF => Ok(OwnerPolicy::SameUser),
+        SHMB_OWNER_ANY => Ok(OwnerPolicy::Any),
+        uid => u32::try_from(uid).map(|u| OwnerPolicy::Allow(vec![u])).map_err(|_| {
+            FfiError::new(
+                shmb_result::SHMB_INVALID_ARGUMENT,
+                format!(
+                    "{func}: allow_owner {uid} is not a user id, SHMB_OWNER_SELF (-1) or SHMB_OWNER_ANY (-2)"
+                ),
+            )
+        }),
+    }
+}
 
 /// A progress callback: called from the thread doing the transfer, after each chunk (about
 /// every 256 KiB one-shot, 1 MiB streaming), with the bytes moved so far, the total
@@ -79,6 +103,11 @@ pub struct shmb_recv_options {
     pub progress: shmb_progress_fn,
     /// Passed to `progress`, never dereferenced by the library.
     pub progress_user: *mut c_void,
+    /// Whose segments are accepted: `SHMB_OWNER_SELF` (-1, the default: only this user's own;
+    /// anyone can create a segment under the name a receiver waits for), `SHMB_OWNER_ANY`
+    /// (-2), or one more user id to accept. Another owner's segment fails with
+    /// `SHMB_PERMISSION_DENIED` and is left alone.
+    pub allow_owner: i64,
 }
 
 /// What a finished transfer did, written by `shmb_send_file()` / `shmb_recv_file()` on
@@ -135,6 +164,7 @@ impl Default for shmb_recv_options {
             fsync: false,
             progress: None,
             progress_user: std::ptr::null_mut(),
+            allow_owner: SHMB_OWNER_SELF,
         }
     }
 }
@@ -156,7 +186,7 @@ pub unsafe extern "C" fn shmb_send_options_init(opts: *mut shmb_send_options) {
 }
 
 /// Fill `*opts` with the defaults of `shmb_recv_options` (no time limit, remove the segment,
-/// no fsync, no progress callback). NULL is a no-op.
+/// no fsync, no progress callback, only this user's segments). NULL is a no-op.
 ///
 /// # Safety
 ///
@@ -318,7 +348,8 @@ pub unsafe extern "C" fn shmb_recv_file(
             fsync: o.fsync,
             progress,
         };
-        let report = shmbridge::recv_file(name, path, &core)?;
+        let owner = owner_policy(F, o.allow_owner)?;
+        let report = shmbridge::recv_file_with_owner(name, path, &core, &owner)?;
         // SAFETY: forwarded from this function's contract.
         unsafe { put(out, shmb_transfer_report::from(&report)) };
         Ok(())
@@ -568,13 +599,56 @@ pub unsafe extern "C" fn shmb_stream_reader_open(
     out: *mut *mut shmb_stream_reader,
 ) -> shmb_result {
     const F: &str = "shmb_stream_reader_open";
-    guard(F, || {
-        let out = out_arg(out, F, "out")?;
+    // SAFETY: forwarded from this function's contract.
+    unsafe { stream_reader_open(F, name, SHMB_OWNER_SELF, wait, out) }
+}
+
+/// As `shmb_stream_reader_open()`, accepting a stream owned by `allow_owner` as well as this
+/// user's own: `SHMB_OWNER_SELF` (-1: only this user's, what `shmb_stream_reader_open()`
+/// does), `SHMB_OWNER_ANY` (-2), or a user id. Anyone can create a segment under the name a
+/// reader waits for, so another owner's stream fails with `SHMB_PERMISSION_DENIED` unless
+/// allowed here.
+///
+/// Errors: those of `shmb_stream_reader_open()`; `SHMB_INVALID_ARGUMENT` for an
+/// `allow_owner` that is none of those.
+///
+/// # Safety
+///
+/// As `shmb_stream_reader_open()`.
+#[no_mangle]
+pub unsafe extern "C" fn shmb_stream_reader_open_owner(
+    name: *const c_char,
+    allow_owner: i64,
+    wait: *const shmb_wait,
+    out: *mut *mut shmb_stream_reader,
+) -> shmb_result {
+    const F: &str = "shmb_stream_reader_open_owner";
+    // SAFETY: forwarded from this function's contract.
+    unsafe { stream_reader_open(F, name, allow_owner, wait, out) }
+}
+
+/// The body of both stream reader opens.
+///
+/// # Safety
+///
+/// As `shmb_stream_reader_open()`.
+unsafe fn stream_reader_open(
+    func: &str,
+    name: *const c_char,
+    allow_owner: i64,
+    wait: *const shmb_wait,
+    out: *mut *mut shmb_stream_reader,
+) -> shmb_result {
+    guard(func, || {
+        let owner = owner_policy(func, allow_owner)?;
+        let out = out_arg(out, func, "out")?;
         // SAFETY: forwarded from this function's contract.
-        let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
+        let name = unsafe { str_arg(name, func, "name", shmb_result::SHMB_INVALID_NAME) }?;
         // SAFETY: forwarded from this function's contract.
-        let wait = unsafe { CWait::from_c(wait, F) }?;
-        let r = wait.run(false, |w| StreamReader::open_wait(name, w))?;
+        let wait = unsafe { CWait::from_c(wait, func) }?;
+        let r = wait.run(false, |w| {
+            StreamReader::open_wait_with_owner(name, w, &owner)
+        })?;
         let name = c_string(r.framed().name());
         // SAFETY: checked non-NULL; writable by contract.
         unsafe {

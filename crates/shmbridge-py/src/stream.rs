@@ -328,13 +328,21 @@ impl StreamReader {
 #[pymethods]
 impl StreamReader {
     /// Attach to the stream `name`, waiting up to `timeout` (None: no limit) for its writer to
-    /// create it; `timeout` is also the default of `read()`.
+    /// create it; `timeout` is also the default of `read()`. Only a stream owned by this user
+    /// is accepted (`PermissionError` otherwise) unless `owner` allows it (`"any"`, a user id,
+    /// or a sequence of user ids), as for `recv_file`.
     #[new]
-    #[pyo3(signature = (name, *, timeout = None))]
-    fn new(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<Self> {
+    #[pyo3(signature = (name, *, timeout = None, owner = None))]
+    fn new(
+        py: Python<'_>,
+        name: &str,
+        timeout: Option<f64>,
+        owner: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         let timeout = parse_timeout(timeout)?;
+        let owner = crate::transfer::owner_arg(owner)?;
         let r = blocking(py, timeout, Limit::Deadline, |w| {
-            core::StreamReader::open_wait(name, w)
+            core::StreamReader::open_wait_with_owner(name, w, &owner)
         })?
         .py()?;
         let name = r.framed().name().to_owned();

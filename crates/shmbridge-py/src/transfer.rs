@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyIsADirectoryError, PyValueError};
 use pyo3::prelude::*;
-use shmbridge::{Error, ErrorKind, Progress, ProgressFn, RecvOptions, SendOptions, TransferMode};
+use shmbridge::{
+    Error, ErrorKind, OwnerPolicy, Progress, ProgressFn, RecvOptions, SendOptions, TransferMode,
+};
 
 use crate::errors;
 use crate::wait::parse_timeout;
@@ -283,6 +285,36 @@ pub fn send_file(
     }
 }
 
+/// The owner policy of an `owner=` argument: None (only this user's own segments), `"any"`,
+/// a user id, or a sequence of user ids (accepted besides this user's own).
+pub(crate) fn owner_arg(owner: Option<&Bound<'_, PyAny>>) -> PyResult<OwnerPolicy> {
+    let Some(o) = owner else {
+        return Ok(OwnerPolicy::SameUser);
+    };
+    if o.is_none() {
+        return Ok(OwnerPolicy::SameUser);
+    }
+    if let Ok(s) = o.extract::<String>() {
+        return match s.as_str() {
+            "any" => Ok(OwnerPolicy::Any),
+            "self" => Ok(OwnerPolicy::SameUser),
+            _ => Err(PyValueError::new_err(format!(
+                "owner must be None, 'self', 'any', a user id or a sequence of user ids, not {s:?}"
+            ))),
+        };
+    }
+    if let Ok(uid) = o.extract::<u32>() {
+        return Ok(OwnerPolicy::Allow(vec![uid]));
+    }
+    o.extract::<Vec<u32>>()
+        .map(OwnerPolicy::Allow)
+        .map_err(|_| {
+            PyValueError::new_err(
+                "owner must be None, 'self', 'any', a user id or a sequence of user ids",
+            )
+        })
+}
+
 /// Receive the file sent through the segment `name` into `path`, atomically: `path` appears
 /// only once every byte arrived and its CRC-32 matched; on any failure it is untouched and no
 /// temporary file is left.
@@ -297,8 +329,13 @@ pub fn send_file(
 /// verify), `FileNotFoundError` / `PermissionError` (the target directory; checked before
 /// anything is consumed), `IsADirectoryError`, `FileExistsError` (another receiver took the
 /// stream), `shmbridge.BadMagic` and the other header errors.
+///
+/// Only segments owned by this user are accepted (anyone can create a segment under the name
+/// a receiver waits for): another owner's raises `PermissionError` and is left alone, unless
+/// `owner` allows it (`"any"`, a user id, or a sequence of user ids). Root is not exempt.
 #[pyfunction]
-#[pyo3(signature = (name, path, *, timeout = None, keep = false, fsync = false, progress = None))]
+#[pyo3(signature = (name, path, *, timeout = None, keep = false, fsync = false, progress = None, owner = None))]
+#[allow(clippy::too_many_arguments)]
 pub fn recv_file(
     py: Python<'_>,
     name: &str,
@@ -307,8 +344,10 @@ pub fn recv_file(
     keep: bool,
     fsync: bool,
     progress: Option<Py<PyAny>>,
+    owner: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<TransferReport> {
     let started = Instant::now();
+    let owner = owner_arg(owner)?;
     let timeout = parse_timeout(timeout)?;
     let bare = shmbridge::name::validate(name)
         .map_err(|e| to_py(py, &e, None))?
@@ -331,7 +370,9 @@ pub fn recv_file(
         fsync,
         progress: Some(hook.progress_fn()),
     };
-    match hook.run(py, || shmbridge::recv_file(&bare, &path, &opts))? {
+    match hook.run(py, || {
+        shmbridge::recv_file_with_owner(&bare, &path, &opts, &owner)
+    })? {
         Ok(report) => {
             hook.finish(py, report.bytes)?;
             let mut r = TransferReport::from(report);

@@ -313,22 +313,31 @@ impl FramedSegment {
         let created_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        region.fill(0, header_len32 as usize, 0)?;
-        region.set(offsets::VERSION_MAJOR, VERSION_MAJOR)?;
-        region.set(offsets::VERSION_MINOR, VERSION_MINOR)?;
-        region.set(offsets::HEADER_LEN, header_len32)?;
-        region.set(offsets::KIND, kind.code())?;
-        region.set(offsets::CAPACITY, capacity)?;
-        region.set(offsets::CREATOR_PID, pid)?;
-        region.set(
+        // The header is assembled privately and written through the descriptor (a hole on a
+        // full /dev/shm is then ENOSPC, not SIGBUS); only afterwards is the header page used
+        // through the mapping.
+        let mut hdr = vec![0u8; header_len32 as usize];
+        let mut put = |off: u64, bytes: &[u8]| {
+            hdr[off as usize..off as usize + bytes.len()].copy_from_slice(bytes);
+        };
+        put(offsets::VERSION_MAJOR, &VERSION_MAJOR.to_le_bytes());
+        put(offsets::VERSION_MINOR, &VERSION_MINOR.to_le_bytes());
+        put(offsets::HEADER_LEN, &header_len32.to_le_bytes());
+        put(offsets::KIND, &kind.code().to_le_bytes());
+        put(offsets::CAPACITY, &capacity.to_le_bytes());
+        put(offsets::CREATOR_PID, &pid.to_le_bytes());
+        put(
             offsets::CREATOR_START,
-            sys::process_start_time(pid).unwrap_or(0),
-        )?;
-        region.set(offsets::CREATED_NS, created_ns)?;
+            &sys::process_start_time(pid).unwrap_or(0).to_le_bytes(),
+        );
+        put(offsets::CREATED_NS, &created_ns.to_le_bytes());
+        region.write_at(MAGIC.len() as u64, &hdr[MAGIC.len()..])?;
         // The magic goes last: a reader of a mapping that is already shared (an anonymous one
         // across fork) that sees it sees a complete header.
         fence(Ordering::Release);
         region.write_at(offsets::MAGIC, &MAGIC)?;
+        let mut region = region;
+        region.set_direct_prefix(sys::page_size());
         Ok(Self::with_parts(
             region,
             header_len,
@@ -461,8 +470,23 @@ impl FramedSegment {
                 format!("not a framed segment: {size} bytes is smaller than a framed header"),
             );
         }
+        // The common header is read once through the descriptor: a hostile sparse object on a
+        // full /dev/shm reads as zeros (bad magic) instead of faulting.
+        let mut hdr = [0u8; MIN_HEADER_LEN as usize];
+        let seen = hdr.len().min(region.len());
+        region.read_at(0, &mut hdr[..seen])?;
+        let u16_at = |o: u64| u16::from_le_bytes([hdr[o as usize], hdr[o as usize + 1]]);
+        let u32_at = |o: u64| {
+            let o = o as usize;
+            u32::from_le_bytes([hdr[o], hdr[o + 1], hdr[o + 2], hdr[o + 3]])
+        };
+        let u64_at = |o: u64| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&hdr[o as usize..o as usize + 8]);
+            u64::from_le_bytes(b)
+        };
         let mut magic = [0u8; 8];
-        region.read_at(offsets::MAGIC, &mut magic)?;
+        magic.copy_from_slice(&hdr[..8]);
         if magic != MAGIC {
             return err(
                 ErrorKind::BadMagic,
@@ -473,15 +497,17 @@ impl FramedSegment {
             );
         }
         fence(Ordering::Acquire);
-        let major: u16 = region.get(offsets::VERSION_MAJOR)?;
-        let minor: u16 = region.get(offsets::VERSION_MINOR)?;
+        let major = u16_at(offsets::VERSION_MAJOR);
+        let minor = u16_at(offsets::VERSION_MINOR);
         if major != VERSION_MAJOR {
             return err(
                 ErrorKind::UnsupportedVersion,
                 format!("framed layout version {major}.{minor} is not supported (this library reads {VERSION_MAJOR}.x)"),
             );
         }
-        let header_len: u32 = region.get(offsets::HEADER_LEN)?;
+        // Bytes past a short segment's end stay zero here; header_len (at least 128) is then
+        // past the real size, which the checks below report as truncated.
+        let header_len = u32_at(offsets::HEADER_LEN);
         if header_len < MIN_HEADER_LEN || header_len % 64 != 0 {
             return err(
                 ErrorKind::CorruptHeader,
@@ -497,7 +523,7 @@ impl FramedSegment {
                 ),
             );
         }
-        let capacity: u64 = region.get(offsets::CAPACITY)?;
+        let capacity = u64_at(offsets::CAPACITY);
         if capacity > size - header_len {
             return err(
                 ErrorKind::Truncated,
@@ -507,7 +533,11 @@ impl FramedSegment {
                 ),
             );
         }
-        let kind = Kind::from_code(region.get(offsets::KIND)?);
+        let kind = Kind::from_code(u32_at(offsets::KIND));
+        // The magic is there, so the first page holds data (it is no hole): from here on the
+        // header words are used through the mapping, and small payloads in that page too.
+        let mut region = region;
+        region.set_direct_prefix(sys::page_size());
         let framed = Self::with_parts(region, header_len, capacity, kind, minor);
         let payload_len = framed.u64_at(offsets::PAYLOAD_LEN).load(Ordering::Acquire);
         if payload_len > capacity && kind == Kind::Message {
@@ -697,7 +727,8 @@ impl FramedSegment {
         self.payload_offset(0, data.len())?;
         let mut w = self.begin_write()?;
         w.write_at(0, data)?;
-        w.commit(data.len() as u64, true)
+        // The checksum of the caller's bytes, not a second pass over the segment.
+        w.commit_with_crc(data.len() as u64, Some(crc32fast::hash(data)))
     }
 
     /// Start replacing the payload: the sequence turns odd, so readers wait or retry until
@@ -877,15 +908,10 @@ impl FramedSegment {
     ///
     /// As [`read`](Self::read).
     pub fn read_into(&self, out: &mut Vec<u8>) -> Result<Snapshot> {
-        self.read_with(|payload_ptr, len, want_crc| {
+        self.read_with(|region, at, len, want_crc| {
             out.clear();
-            out.reserve(len);
-            // SAFETY: read_with guarantees `len` bytes at payload_ptr inside the mapping; `out`
-            // has room for `len` bytes after reserve, and set_len follows the copy.
-            unsafe {
-                std::ptr::copy_nonoverlapping(payload_ptr, out.as_mut_ptr(), len);
-                out.set_len(len);
-            }
+            out.resize(len, 0);
+            region.read_at(at, out)?;
             Ok(want_crc.then(|| crc32fast::hash(out)))
         })
     }
@@ -898,29 +924,29 @@ impl FramedSegment {
     ///
     /// As [`read`](Self::read).
     pub fn read_into_slice(&self, buf: &mut [u8]) -> Result<Snapshot> {
-        self.read_with(|payload_ptr, len, want_crc| {
+        self.read_with(|region, at, len, want_crc| {
             if len > buf.len() {
                 return Ok(None);
             }
-            // SAFETY: read_with guarantees `len` bytes at payload_ptr inside the mapping; `buf`
-            // holds at least `len` bytes and is not part of the mapping.
-            unsafe { std::ptr::copy_nonoverlapping(payload_ptr, buf.as_mut_ptr(), len) };
+            region.read_at(at, &mut buf[..len])?;
             Ok(want_crc.then(|| crc32fast::hash(&buf[..len])))
         })
     }
 
-    /// The one consistent read: run `f(ptr, len, want_crc)` over the payload in place inside
-    /// the seqlock. `f` may run more than once when writes race it (only a run that no write
-    /// overlapped counts); it copies or writes out the bytes (never keeps references: they may
-    /// change under it) and returns their CRC-32 when `want_crc` is true (the header has a
-    /// checksum to verify) — or `None` to skip verification (a buffer too small).
+    /// The one consistent read: run `f(region, offset, len, want_crc)` over the payload
+    /// (`len` bytes at `offset` in `region`) inside the seqlock. `f` may run more than once
+    /// when writes race it (only a run that no write overlapped counts); it copies or writes
+    /// out the bytes with the region's checked copies ([`Region::read_at`],
+    /// [`Region::copy_out`]: through the descriptor, so a shrink is an error, not a signal)
+    /// and returns their CRC-32 when `want_crc` is true (the header has a checksum to
+    /// verify) — or `None` to skip verification (a buffer too small).
     ///
     /// # Errors
     ///
     /// As [`read`](Self::read), plus whatever `f` returns.
     pub(crate) fn read_with(
         &self,
-        mut f: impl FnMut(*const u8, usize, bool) -> Result<Option<u32>>,
+        mut f: impl FnMut(&Region, u64, usize, bool) -> Result<Option<u32>>,
     ) -> Result<Snapshot> {
         self.require_message()?;
         self.region.check_backing()?;
@@ -937,7 +963,7 @@ impl FramedSegment {
                     corrupt_len.set(len);
                     return Ok(None);
                 }
-                let got = f(self.payload_ptr(), len as usize, want.is_some())?;
+                let got = f(&self.region, self.header_len, len as usize, want.is_some())?;
                 Ok(Some((len, got, want)))
             },
             || {
@@ -970,9 +996,14 @@ impl FramedSegment {
         })
     }
 
-    /// Current payload length (a snapshot; a racing write may change it).
+    /// Current payload length (a snapshot; a racing write may change it). 0 when another
+    /// process shrank the segment below its mapping (a read then reports
+    /// [`ErrorKind::Truncated`]): the length is read only after the real size was checked.
     #[must_use]
     pub fn payload_len(&self) -> u64 {
+        if self.region.check_backing().is_err() {
+            return 0;
+        }
         self.u64_at(offsets::PAYLOAD_LEN).load(Ordering::Acquire)
     }
 
@@ -1020,8 +1051,9 @@ pub struct PayloadWriter<'a> {
 }
 
 impl PayloadWriter<'_> {
-    /// The payload area, `capacity()` bytes, for filling in place (e.g. `read(2)` straight from
-    /// a file).
+    /// The payload area, `capacity()` bytes, for filling in place. Zero-copy: writing through
+    /// it faults (`SIGBUS`) if another process shrank the segment; the checked ways are
+    /// [`write_at`](Self::write_at) and the transfer functions.
     #[must_use]
     pub fn as_mut_ptr(&self) -> *mut u8 {
         self.framed.payload_ptr()
@@ -1054,12 +1086,18 @@ impl PayloadWriter<'_> {
     pub fn commit(self, len: u64, checksum: bool) -> Result<()> {
         let crc = if checksum {
             self.framed.payload_offset(0, len as usize)?;
-            self.framed.region.check_backing()?;
-            // SAFETY: len <= capacity (checked), the mapping covers it (check_backing), and we
-            // are the writer, so the bytes do not change under us.
-            let bytes =
-                unsafe { std::slice::from_raw_parts(self.framed.payload_ptr(), len as usize) };
-            Some(crc32fast::hash(bytes))
+            let mut hasher = crc32fast::Hasher::new();
+            let mut bounce = vec![0u8; (len as usize).clamp(1, crate::region::BOUNCE_LEN)];
+            self.framed.region.copy_out(
+                self.framed.header_len,
+                len as usize,
+                &mut bounce,
+                |piece| {
+                    hasher.update(piece);
+                    Ok(())
+                },
+            )?;
+            Some(hasher.finalize())
         } else {
             None
         };
@@ -1081,7 +1119,9 @@ impl PayloadWriter<'_> {
 
 impl Drop for PayloadWriter<'_> {
     fn drop(&mut self) {
-        if !self.done {
+        // A segment shrunk below its header (the likely reason the write failed) is left
+        // alone: its header words are gone.
+        if !self.done && self.framed.region.check_backing().is_ok() {
             self.framed.end_write(self.start, 0, None, false);
         }
     }

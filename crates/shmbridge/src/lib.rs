@@ -50,15 +50,15 @@ pub use channel::{ChannelOptions, ChannelReader, ChannelWriter, Policy};
 pub use error::{Error, ErrorKind, Result};
 pub use file::{map_file, FileMapping};
 pub use framed::{FramedOptions, FramedSegment, HeaderInfo, Kind, Snapshot};
-pub use list::{info, list, Detected, SegmentInfo};
+pub use list::{info, info_raw, list, Detected, SegmentInfo};
 pub use mode::{Access, MapAccess, OpenMode, DEFAULT_PERMISSIONS};
 pub use region::{Region, Scalar};
-pub use segment::{Segment, SegmentOptions, ShmObject, MAX_SIZE};
+pub use segment::{OwnerPolicy, Segment, SegmentOptions, ShmObject, MAX_SIZE};
 pub use stream::{StreamReader, StreamWriter};
 pub use sync::{duration_from_secs, Hook, Wait, TICK};
 pub use transfer::{
-    recv_file, recv_to_fd, send_file, Mode as TransferMode, Progress, ProgressFn, RecvOptions,
-    Report, SendOptions,
+    recv_file, recv_file_with_owner, recv_to_fd, recv_to_fd_with_owner, send_file,
+    Mode as TransferMode, Progress, ProgressFn, RecvOptions, Report, SendOptions,
 };
 
 /// The directory where named segments appear as files on this platform (`/dev/shm`).

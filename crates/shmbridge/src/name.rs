@@ -46,6 +46,46 @@ pub fn validate(name: &str) -> Result<&str> {
     Ok(bare)
 }
 
+/// A name (or any file name) as a terminal may show it: printable characters as they are,
+/// everything else escaped, so a name can neither clear the screen (`\e[2J`), fake a table
+/// row (a newline) nor vanish (bytes that are not UTF-8). Escapes: `\\` for a backslash,
+/// `\n`, `\t`, `\r`, `\e` for ESC, and `\xNN` for any other control character or byte
+/// that is not part of valid UTF-8 (`\u{NNNN}` for Unicode format and control characters
+/// such as U+202E, which reorder text). A name that needs no escape comes back unchanged.
+#[must_use]
+pub fn escaped(raw: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(raw.len());
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                '\u{1b}' => out.push_str("\\e"),
+                c if (c as u32) < 0x80 && c.is_ascii_control() => {
+                    let _ = write!(out, "\\x{:02x}", c as u32);
+                }
+                c if c.is_control() || is_format_char(c) => {
+                    let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// Unicode format characters that change how text around them displays (bidirectional
+/// overrides and isolates, zero-width joiners and spaces, the BOM).
+fn is_format_char(c: char) -> bool {
+    matches!(c as u32, 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2069 | 0xFEFF | 0xAD)
+}
+
 /// The longest segment name (in bytes, without the leading `/`) this platform accepts.
 #[must_use]
 pub fn max_name_len() -> usize {
@@ -100,6 +140,21 @@ pub fn unique(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_shows_every_name_safely() {
+        assert_eq!(escaped(b"plain-name_1.bin"), "plain-name_1.bin");
+        assert_eq!(escaped("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(escaped(b"\x1b[2Jgone"), "\\e[2Jgone");
+        assert_eq!(escaped(b"a\nb\tc\rd"), "a\\nb\\tc\\rd");
+        assert_eq!(escaped(b"x\x07\x7f"), "x\\x07\\x7f");
+        assert_eq!(escaped(b"back\\slash"), "back\\\\slash");
+        assert_eq!(escaped(b"bad\xff\xfeutf8"), "bad\\xff\\xfeutf8");
+        assert_eq!(escaped("rtl\u{202e}txt".as_bytes()), "rtl\\u{202e}txt");
+        // Escaping is unambiguous: different names never look the same.
+        assert_ne!(escaped(b"\\x41"), escaped(b"A"));
+        assert_ne!(escaped(b"\\x41"), escaped(b"\x41"));
+    }
 
     #[test]
     fn accepts_plain_and_slash_prefixed_names() {

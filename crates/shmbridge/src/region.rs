@@ -6,17 +6,29 @@
 //! owner of the backing object may shrink (`ftruncate`) under us. Rust's references promise
 //! neither can happen, so the safe API never hands out long-lived `&[u8]` into a region:
 //!
-//! - [`Region::read_at`], [`Region::write_at`], [`Region::get`] and [`Region::set`] copy
-//!   through raw pointers, check the offsets against the mapping, and check the real size of
-//!   the backing object (`fstat`) first, so a segment truncated by another process gives
-//!   [`ErrorKind::Truncated`] instead of a `SIGBUS`. (A truncation racing the copy itself is
-//!   not caught; the window is the copy.)
+//! - [`Region::read_at`], [`Region::write_at`], [`Region::fill`], [`Region::get`] and
+//!   [`Region::set`] check the offsets against the mapping and then move the bytes **through
+//!   the backing object's descriptor** (`pread`/`pwrite`), not through the mapping. A copy
+//!   through the descriptor cannot fault: a segment shrunk by another process, before or
+//!   during the copy, gives [`ErrorKind::Truncated`]; a tmpfs hole (a segment sized with
+//!   `ftruncate` only) reads as zeros without allocating; a write into a hole on a full
+//!   `/dev/shm` gives [`ErrorKind::NoSpace`]. A `pwrite` past a shrunk end would re-grow the
+//!   object, so a write checks the real size before and after and reports the shrink.
+//! - The one exception is a region's **direct prefix**: bytes the owner of the region already
+//!   touches through the mapping (a framed segment's first page, which holds the header words
+//!   its seqlock and futexes use atomically). Copies that lie wholly inside it go through the
+//!   mapping with no system call, which keeps small framed messages fast; they are no riskier
+//!   than the header accesses themselves. Anonymous mappings (which nothing can shrink) and
+//!   copy-on-write file mappings (whose private pages the descriptor does not see) copy
+//!   through the mapping after an `fstat` check, as before.
 //! - [`Region::as_ptr`] gives the address for zero-copy use (C, C++, Python's buffer
 //!   protocol); [`Region::as_slice`] is `unsafe` and says what the caller must guarantee.
+//!   Zero-copy access cannot be protected by any check: `docs/ARCHITECTURE.md`, "The SIGBUS
+//!   boundary", says where a `SIGBUS` remains possible and how to avoid it.
 //!
 //! Dropping a region unmaps it and never fails or panics.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -66,7 +78,13 @@ struct Source {
     fd: Arc<OwnedFd>,
     /// Offset in the object just past the end of the mapping.
     end: u64,
+    /// Whether the mapping is shared (`MAP_SHARED`), so that the descriptor sees the same
+    /// bytes; false for copy-on-write mappings.
+    shared: bool,
 }
+
+/// Bytes moved per `pread`/`pwrite` when a copy goes through a bounce buffer.
+pub(crate) const BOUNCE_LEN: usize = 256 << 10;
 
 /// A mapping of shared memory, a file, or anonymous shared memory.
 ///
@@ -81,6 +99,9 @@ pub struct Region {
     label: Arc<str>,
     /// Whether `label` is a file path (a file mapping) rather than a segment name.
     label_is_path: bool,
+    /// Bytes from the start that copies may move through the mapping directly (see the
+    /// module documentation); 0 unless the owner says the pages are in use anyway.
+    direct: usize,
 }
 
 // SAFETY: the region owns its mapping; the raw pointer is only dereferenced through methods
@@ -142,9 +163,11 @@ impl Region {
             source: Some(Source {
                 fd,
                 end: offset + len as u64,
+                shared: !matches!(access, crate::MapAccess::CopyOnWrite),
             }),
             label,
             label_is_path,
+            direct: 0,
         })
     }
 
@@ -157,6 +180,7 @@ impl Region {
             source: None,
             label,
             label_is_path,
+            direct: 0,
         }
     }
 
@@ -195,6 +219,7 @@ impl Region {
             source: None,
             label,
             label_is_path: false,
+            direct: 0,
         })
     }
 
@@ -324,31 +349,146 @@ impl Region {
         }
     }
 
-    /// Copy `buf.len()` bytes at `offset` out of the mapping.
+    /// Let copies that lie wholly within the first `len` bytes go through the mapping (no
+    /// system call). Only for bytes the owner touches through the mapping anyway — a framed
+    /// segment's header page once its magic was read through the descriptor — so that such a
+    /// copy adds no risk the owner does not already take. Clamped to the mapping's length.
+    pub(crate) fn set_direct_prefix(&mut self, len: usize) {
+        self.direct = len.min(self.len);
+    }
+
+    /// The descriptor and the object offset of mapping offset 0, when copies go through the
+    /// descriptor (a shared mapping of an object); `None` for anonymous and copy-on-write ones.
+    fn through_fd(&self) -> Option<(BorrowedFd<'_>, u64)> {
+        let src = self.source.as_ref().filter(|s| s.shared)?;
+        Some((src.fd.as_fd(), src.end - self.len as u64))
+    }
+
+    fn is_direct(&self, off: usize, len: usize) -> bool {
+        off + len <= self.direct
+    }
+
+    /// The error for a copy through the descriptor that the object's end cut short.
+    fn truncated_at(&self, at: u64) -> Error {
+        let now = self
+            .source
+            .as_ref()
+            .and_then(|s| sys::fstat(&s.fd).ok())
+            .map_or_else(String::new, |st| format!(" (it is now {} bytes)", st.size));
+        Error::new(
+            ErrorKind::Truncated,
+            format!(
+                "truncated: the object ends before byte {at} of the {} bytes mapped{now}: another process shrank it",
+                self.source.as_ref().map_or(0, |s| s.end)
+            ),
+        )
+        .with_subject(self.label(), self.label_is_path)
+    }
+
+    fn io_error(&self, e: &std::io::Error, what: &str) -> Error {
+        let detail = if e.raw_os_error() == Some(libc::EFAULT) {
+            format!("{what} failed: the other buffer is not accessible (a mapping that shrank?)")
+        } else if e.raw_os_error() == Some(libc::ENOSPC) {
+            format!(
+                "{what} failed: no space left to back the pages (is {} full?)",
+                sys::SHM_DIR
+            )
+        } else {
+            format!("{what} failed")
+        };
+        Error::from_io(e, detail).with_subject(self.label(), self.label_is_path)
+    }
+
+    /// Copy `buf.len()` bytes at `offset` out of the region (through the descriptor, see the
+    /// module documentation).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::OutOfBounds`] past the end; [`ErrorKind::Truncated`] if the backing object
-    /// shrank below the mapping.
+    /// [`ErrorKind::OutOfBounds`] past the end of the mapping; [`ErrorKind::Truncated`] when
+    /// bytes asked for lie past the backing object's real end (another process shrank it,
+    /// before or during the copy). Bytes that are still there read as they are.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let off = self.check_range(offset, buf.len())?;
-        self.check_backing()?;
-        // SAFETY: off..off+len is inside the live mapping (checked above), the backing object
-        // covers it, and `buf` is a distinct private buffer.
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if !self.is_direct(off, buf.len()) {
+            if let Some((fd, base)) = self.through_fd() {
+                let at = base + off as u64;
+                let n = sys::pread_full(fd, buf, at).map_err(|e| self.io_error(&e, "pread"))?;
+                if n < buf.len() {
+                    return Err(self.truncated_at(at + n as u64));
+                }
+                return Ok(());
+            }
+            self.check_backing()?;
+        }
+        // SAFETY: off..off+len is inside the live mapping (checked above); the pages are in the
+        // direct prefix (touched by the owner anyway), anonymous (nothing can shrink them) or a
+        // copy-on-write mapping whose object covers them (check_backing); `buf` is a distinct
+        // private buffer.
         unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(off), buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
 
-    /// Copy `data` into the mapping at `offset`.
+    /// Write `data` at mapping offset `off` (not in the direct prefix) with a copy the kernel
+    /// makes, so that a page that cannot be backed is an error, not a signal: into the mapping
+    /// with `process_vm_writev` (a shrunk object or a hole on a full `/dev/shm` fails the
+    /// copy), or where that is refused with `pwrite` (checking the real size before and after,
+    /// since a `pwrite` past a shrunk end would re-grow the object).
+    fn write_checked(&self, fd: BorrowedFd<'_>, base: u64, off: usize, data: &[u8]) -> Result<()> {
+        // SAFETY: off..off+len lies inside our live, writable mapping (checked by the callers);
+        // no reference into it exists, and the kernel checks every page it touches.
+        match unsafe { sys::copy_into_own_memory(self.ptr.add(off), data) } {
+            Ok(Some(n)) if n == data.len() => return Ok(()),
+            Ok(Some(n)) => return Err(self.unbacked(off + n)),
+            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => return Err(self.unbacked(off)),
+            Err(e) => return Err(self.io_error(&e, "process_vm_writev")),
+            Ok(None) => {}
+        }
+        self.check_backing()?;
+        sys::pwrite_all(fd, data, base + off as u64).map_err(|e| self.io_error(&e, "pwrite"))?;
+        // A shrink that raced the write left the object shorter (or re-grown only up to the
+        // end of this write, with a hole before it): either way the mapping is not covered.
+        self.check_backing()
+    }
+
+    /// The error for a write the kernel could not complete at mapping offset `at`: the object
+    /// was shrunk, or (when it was not) its page could not be allocated.
+    fn unbacked(&self, at: usize) -> Error {
+        match self.check_backing() {
+            Err(e) => e,
+            Ok(()) => Error::new(
+                ErrorKind::NoSpace,
+                format!(
+                    "cannot write at byte {at}: no memory to back the page (is {} full? reserve segments with fallocate)",
+                    sys::SHM_DIR
+                ),
+            )
+            .with_subject(self.label(), self.label_is_path),
+        }
+    }
+
+    /// Copy `data` into the region at `offset` (through the descriptor, see the module
+    /// documentation).
     ///
     /// # Errors
     ///
     /// [`ErrorKind::PermissionDenied`] on a read-only mapping; [`ErrorKind::OutOfBounds`] past
-    /// the end; [`ErrorKind::Truncated`] if the backing object shrank below the mapping.
+    /// the end; [`ErrorKind::Truncated`] if the backing object shrank below the mapping;
+    /// [`ErrorKind::NoSpace`] when a hole cannot be backed (a full `/dev/shm`).
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
         self.check_writable()?;
         let off = self.check_range(offset, data.len())?;
-        self.check_backing()?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        if !self.is_direct(off, data.len()) {
+            if let Some((fd, base)) = self.through_fd() {
+                return self.write_checked(fd, base, off, data);
+            }
+            self.check_backing()?;
+        }
         // SAFETY: as in read_at, and the mapping is writable.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(off), data.len()) };
         Ok(())
@@ -362,10 +502,84 @@ impl Region {
     pub fn fill(&self, offset: u64, len: usize, byte: u8) -> Result<()> {
         self.check_writable()?;
         let off = self.check_range(offset, len)?;
-        self.check_backing()?;
+        if len == 0 {
+            return Ok(());
+        }
+        if !self.is_direct(off, len) {
+            if let Some((fd, base)) = self.through_fd() {
+                let chunk = vec![byte; len.min(BOUNCE_LEN)];
+                let mut done = 0;
+                while done < len {
+                    let n = (len - done).min(chunk.len());
+                    self.write_checked(fd, base, off + done, &chunk[..n])?;
+                    done += n;
+                }
+                return Ok(());
+            }
+            self.check_backing()?;
+        }
         // SAFETY: as in write_at.
         unsafe { std::ptr::write_bytes(self.ptr.add(off), byte, len) };
         Ok(())
+    }
+
+    /// Move `len` bytes at `offset` out of the region through `buf` (a bounce buffer the
+    /// caller keeps, so that it stays in cache), handing each filled piece to `sink` (hash
+    /// it, write it out). As safe as [`read_at`](Self::read_at).
+    ///
+    /// # Errors
+    ///
+    /// As [`read_at`](Self::read_at); whatever `sink` returns (which stops the copy).
+    pub(crate) fn copy_out(
+        &self,
+        offset: u64,
+        len: usize,
+        buf: &mut [u8],
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        debug_assert!(!buf.is_empty());
+        self.check_range(offset, len)?;
+        let mut done = 0usize;
+        while done < len {
+            let n = (len - done).min(buf.len());
+            self.read_at(offset + done as u64, &mut buf[..n])?;
+            sink(&buf[..n])?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Fill up to `len` bytes at `offset` from `source` through `buf`: `source` fills a slice
+    /// and returns how much it filled (0: no more), and each piece is then written into the
+    /// region as [`write_at`](Self::write_at) does and handed to `seen` (to hash it). Returns
+    /// the bytes moved, fewer than `len` when `source` ran out.
+    ///
+    /// # Errors
+    ///
+    /// As [`write_at`](Self::write_at); whatever `source` or `seen` return.
+    pub(crate) fn copy_in(
+        &self,
+        offset: u64,
+        len: usize,
+        buf: &mut [u8],
+        mut source: impl FnMut(&mut [u8]) -> Result<usize>,
+        mut seen: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<usize> {
+        debug_assert!(!buf.is_empty());
+        self.check_writable()?;
+        self.check_range(offset, len)?;
+        let mut done = 0usize;
+        while done < len {
+            let want = (len - done).min(buf.len());
+            let n = source(&mut buf[..want])?.min(want);
+            if n == 0 {
+                break;
+            }
+            self.write_at(offset + done as u64, &buf[..n])?;
+            seen(&buf[..n])?;
+            done += n;
+        }
+        Ok(done)
     }
 
     /// Read a little-endian scalar at `offset` (any alignment), e.g. the seed's
@@ -477,6 +691,32 @@ mod tests {
         assert_eq!(
             Region::anonymous(usize::MAX).unwrap_err().kind(),
             ErrorKind::InvalidSize
+        );
+    }
+
+    #[test]
+    fn the_pwrite_fallback_reports_a_shrink_and_never_regrows() {
+        struct Rm(String);
+        impl Drop for Rm {
+            fn drop(&mut self) {
+                let _ = crate::ShmObject::remove(&self.0);
+            }
+        }
+        let name = crate::name::unique("shmb_t_pwrite_");
+        let _rm = Rm(name.clone());
+        sys::refuse_process_vm_writev();
+        let seg = crate::Segment::create(&name, 1 << 20).unwrap();
+        seg.write_at(500_000, b"through pwrite").unwrap();
+        let mut got = [0u8; 14];
+        seg.read_at(500_000, &mut got).unwrap();
+        assert_eq!(&got, b"through pwrite");
+        seg.object().truncate(8192).unwrap();
+        let err = seg.write_at(900_000, b"past the end").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Truncated, "{err}");
+        assert_eq!(seg.object().size().unwrap(), 8192, "not re-grown");
+        assert_eq!(
+            seg.fill(0, 1 << 20, 0).unwrap_err().kind(),
+            ErrorKind::Truncated
         );
     }
 }

@@ -310,6 +310,125 @@ impl ShmObject {
     }
 }
 
+/// Whose segments a receiver accepts.
+///
+/// `/dev/shm` is world-writable: any user can create a segment under the name a receiver
+/// waits for, and hand it their own bytes. So receiving (`recv_file`, `recv_to_fd`, stream
+/// readers) refuses a segment owned by another user unless the caller allows that owner
+/// explicitly. Root is not exempt: a root receiver accepts only root's segments by default.
+/// The owner is read with `fstat` on the opened descriptor, so it cannot change between the
+/// check and the copy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum OwnerPolicy {
+    /// Only segments owned by this process's effective user (the default).
+    #[default]
+    SameUser,
+    /// This process's effective user, or one of these user ids.
+    Allow(Vec<u32>),
+    /// Any owner (the segment's bytes are then only as trustworthy as every local user).
+    Any,
+}
+
+impl OwnerPolicy {
+    /// Parse what a command line gives: `any`, `self`, or user ids separated by commas
+    /// (`1000,1001`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for anything else.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim() {
+            "any" => Ok(Self::Any),
+            "self" | "" => Ok(Self::SameUser),
+            list => list
+                .split(',')
+                .map(|u| {
+                    u.trim().parse::<u32>().map_err(|_| {
+                        Error::new(
+                            ErrorKind::InvalidArgument,
+                            format!("invalid owner {u:?}: give a numeric user id, 'self' or 'any'"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Self::Allow),
+        }
+    }
+
+    /// Whether a segment owned by `uid` is accepted.
+    #[must_use]
+    pub fn allows(&self, uid: u32) -> bool {
+        match self {
+            Self::Any => true,
+            Self::SameUser => uid == sys::euid(),
+            Self::Allow(list) => uid == sys::euid() || list.contains(&uid),
+        }
+    }
+
+    /// Refuse `object` unless its owner is accepted.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`] naming the owner and how to allow it; an OS error
+    /// from `fstat`.
+    pub fn check(&self, object: &ShmObject) -> Result<()> {
+        let uid = object.owner_uid()?;
+        if self.allows(uid) {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "refused: the segment is owned by uid {uid}, not by this user (uid {}); anyone can create a segment under a name you wait for, so only your own are accepted unless you allow that owner (--allow-owner {uid}, owner= in Python, allow_owner in C)",
+                sys::euid()
+            ),
+        )
+        .with_segment(object.name()))
+    }
+}
+
+/// Check a name given as raw bytes (names in `/dev/shm` need not be UTF-8): what
+/// [`name::validate`] checks, on bytes.
+fn validate_raw(raw: &[u8]) -> Result<&[u8]> {
+    let bare = raw.strip_prefix(b"/").unwrap_or(raw);
+    let shown = name::escaped(bare);
+    let fail =
+        |why: &str| Err(Error::new(ErrorKind::InvalidName, why.to_owned()).with_segment(&shown));
+    if bare.is_empty() || bare == b"." || bare == b".." {
+        return fail("invalid name: not a segment name");
+    }
+    if bare.contains(&b'/') || bare.contains(&0) {
+        return fail("invalid name: a segment name must not contain '/' or a NUL byte");
+    }
+    if bare.len() > sys::MAX_NAME_LEN {
+        return fail("invalid name: too long");
+    }
+    Ok(bare)
+}
+
+impl ShmObject {
+    /// Remove the segment whose name is the raw bytes `raw` — for names that are not UTF-8,
+    /// which [`remove`](Self::remove) cannot take (`list` reports them with
+    /// [`SegmentInfo::raw_name`](crate::SegmentInfo::raw_name)).
+    ///
+    /// # Errors
+    ///
+    /// As [`remove`](Self::remove); the segment is named by its escaped form
+    /// ([`name::escaped`]).
+    pub fn remove_raw(raw: &[u8]) -> Result<()> {
+        let bare = validate_raw(raw)?;
+        sys::shm_unlink_bytes(bare).map_err(|e| {
+            let errno = e.raw_os_error().unwrap_or(0);
+            let detail = if errno == libc::ENOENT {
+                "remove: no segment with this name exists"
+            } else {
+                "remove failed"
+            };
+            Error::os(errno, detail).with_segment(name::escaped(bare))
+        })
+    }
+}
+
 pub(crate) fn check_size(name: &str, size: u64, zero_ok: bool) -> Result<()> {
     if size == 0 && !zero_ok {
         return Err(Error::new(

@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::error::{Error, ErrorKind, Result};
 use crate::framed::{flags, FramedOptions, FramedSegment, Kind};
 use crate::mode::Access;
+use crate::segment::OwnerPolicy;
 use crate::sync::event::Event;
 use crate::sync::liveness::{Lease, Role};
 use crate::sync::Wait;
@@ -50,6 +51,10 @@ pub const STREAM_HEADER_LEN: u32 = 384;
 
 /// The most bytes moved by one `read(2)`/`write(2)` between a descriptor and the ring.
 pub const CHUNK: usize = 1 << 20;
+
+/// The bounce buffer of a copy between the ring and a descriptor: small enough to stay in
+/// cache between the copy, the CRC-32 and the write.
+const BOUNCE: usize = crate::region::BOUNCE_LEN;
 
 /// `total_len` when the writer does not know the length in advance.
 pub const UNKNOWN_LEN: u64 = u64::MAX;
@@ -364,6 +369,8 @@ pub struct StreamWriter {
     crc: crc32fast::Hasher,
     pos: u64,
     total: Option<u64>,
+    /// The bounce buffer of copies from a descriptor (allocated on first use).
+    bounce: Vec<u8>,
     /// The end (finished or aborted) was published.
     ended: bool,
     /// The reader confirmed the end, or the stream was aborted: nothing more to do.
@@ -413,6 +420,7 @@ impl StreamWriter {
             crc: crc32fast::Hasher::new(),
             pos: 0,
             total: total_len,
+            bounce: Vec::new(),
             ended: false,
             done: false,
         })
@@ -447,9 +455,12 @@ impl StreamWriter {
         Ok(())
     }
 
-    /// Wait for free space and return the ring's free contiguous area (pointer, length), at
-    /// most `max` bytes (and at most [`CHUNK`]).
-    fn reserve(&self, max: usize, wait: &mut Wait<'_>) -> Result<(*mut u8, usize)> {
+    /// Wait for free space and return the ring's free contiguous area (its offset in the
+    /// segment, its length), at most `max` bytes (and at most [`CHUNK`]).
+    fn reserve(&self, max: usize, wait: &mut Wait<'_>) -> Result<(u64, usize)> {
+        // Before the control words are touched: a segment shrunk below them (between steps,
+        // where a shrink that did not hit a copy lands) is an error, not a SIGBUS.
+        self.framed.region().check_backing()?;
         let ring = self.ring();
         let cap = ring.cap;
         let pos = self.pos;
@@ -470,16 +481,11 @@ impl StreamWriter {
         let free = cap - (pos - r);
         let off = pos % cap;
         let n = free.min(cap - off).min(max as u64).min(CHUNK as u64) as usize;
-        // SAFETY: off < cap, and the payload area holds cap bytes.
-        Ok((unsafe { self.framed.payload_ptr().add(off as usize) }, n))
+        Ok((self.framed.header_len() + off, n))
     }
 
-    /// Publish `n` bytes just placed at the reserved area `ptr`.
-    fn commit(&mut self, ptr: *const u8, n: usize) {
-        // SAFETY: ptr..ptr+n is the area reserve() returned: inside the ring and owned by the
-        // writer until write_pos moves past it, so the reader does not touch it meanwhile.
-        self.crc
-            .update(unsafe { std::slice::from_raw_parts(ptr, n) });
+    /// Publish `n` bytes just placed in the reserved area (already folded into the CRC-32).
+    fn commit(&mut self, n: usize) {
         self.pos += n as u64;
         let ring = self.ring();
         ring.u64(offsets::WRITE_POS)
@@ -499,11 +505,10 @@ impl StreamWriter {
         self.check_open()?;
         self.check_room(data.len() as u64)?;
         while !data.is_empty() {
-            let (ptr, n) = self.reserve(data.len(), wait)?;
-            // SAFETY: reserve() returned n writable bytes at ptr owned by the writer; data has
-            // at least n bytes and does not overlap the mapping's ring area we own.
-            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr, n) };
-            self.commit(ptr, n);
+            let (at, n) = self.reserve(data.len(), wait)?;
+            self.framed.region().write_at(at, &data[..n])?;
+            self.crc.update(&data[..n]);
+            self.commit(n);
             data = &data[n..];
         }
         Ok(())
@@ -524,8 +529,9 @@ impl StreamWriter {
         Ok(())
     }
 
-    /// `read(2)` from `fd` straight into the ring until end of file or `max` bytes, waiting
-    /// for room as needed. Calls `progress(total written)` after each chunk; an error it
+    /// `read(2)` from `fd` into the ring (through a small buffer that stays in cache, hashed
+    /// there and `pwrite`n into the segment) until end of file or `max` bytes, waiting for
+    /// room as needed. Calls `progress(total written)` after each chunk; an error it
     /// returns stops the copy and is returned. Returns the bytes moved by this call.
     ///
     /// # Errors
@@ -546,15 +552,40 @@ impl StreamWriter {
                 break;
             }
             let left = left.min(usize::MAX as u64) as usize;
-            let (ptr, n) = self.reserve(left, wait)?;
-            // SAFETY: reserve() returned n writable bytes at ptr, owned by the writer.
-            let got = unsafe { sys::read_raw(fd, ptr, n) }.map_err(|e| {
-                Error::from_io(&e, "reading the input failed").with_segment(self.framed.name())
-            })?;
+            let (at, n) = self.reserve(left, wait)?;
+            if self.bounce.is_empty() {
+                self.bounce = vec![0u8; BOUNCE];
+            }
+            let name = self.framed.name();
+            let crc = &mut self.crc;
+            // Reads go on while they fill the buffer (a regular file); a pipe or terminal
+            // that gives less ends the step with what it gave.
+            let mut more = true;
+            let got = self.framed.region().copy_in(
+                at,
+                n,
+                &mut self.bounce,
+                |buf| {
+                    if !more {
+                        return Ok(0);
+                    }
+                    // SAFETY: `buf` is valid for writes of its length during the call.
+                    let got =
+                        unsafe { sys::read_raw(fd, buf.as_mut_ptr(), buf.len()) }.map_err(|e| {
+                            Error::from_io(&e, "reading the input failed").with_segment(name)
+                        })?;
+                    more = got == buf.len();
+                    Ok(got)
+                },
+                |piece| {
+                    crc.update(piece);
+                    Ok(())
+                },
+            )?;
             if got == 0 {
                 break;
             }
-            self.commit(ptr, got);
+            self.commit(got);
             progress(self.pos)?;
         }
         Ok(self.pos - start)
@@ -693,6 +724,8 @@ pub struct StreamReader {
     pos: u64,
     verified: Option<u32>,
     done: bool,
+    /// The bounce buffer of copies to a descriptor (allocated on first use).
+    bounce: Vec<u8>,
     /// The stream reader's liveness lock, held from attach to the end.
     _lease: Lease,
 }
@@ -716,6 +749,22 @@ impl StreamReader {
         Self::attach(FramedSegment::open_wait(name, Access::ReadWrite, wait)?)
     }
 
+    /// As [`open_wait`](Self::open_wait), accepting a segment of the owners `owner` allows.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_wait`](Self::open_wait) and [`attach_with_owner`](Self::attach_with_owner).
+    pub fn open_wait_with_owner(
+        name: &str,
+        wait: &mut Wait<'_>,
+        owner: &OwnerPolicy,
+    ) -> Result<Self> {
+        Self::attach_with_owner(
+            FramedSegment::open_wait(name, Access::ReadWrite, wait)?,
+            owner,
+        )
+    }
+
     /// Attach to a stream segment as its one reader.
     ///
     /// # Errors
@@ -724,6 +773,21 @@ impl StreamReader {
     /// another reader is attached (or was: a stream can be read once);
     /// [`ErrorKind::PermissionDenied`] for a read-only view.
     pub fn attach(framed: FramedSegment) -> Result<Self> {
+        Self::attach_with_owner(framed, &OwnerPolicy::default())
+    }
+
+    /// As [`attach`](Self::attach), accepting a segment of the owners `owner` allows
+    /// ([`attach`](Self::attach), [`open`](Self::open) and [`open_wait`](Self::open_wait)
+    /// accept only this user's own segments).
+    ///
+    /// # Errors
+    ///
+    /// As [`attach`](Self::attach); [`ErrorKind::PermissionDenied`] for a segment of another
+    /// owner.
+    pub fn attach_with_owner(framed: FramedSegment, owner: &OwnerPolicy) -> Result<Self> {
+        if let Some(obj) = framed.object() {
+            owner.check(obj)?;
+        }
         framed.region().check_writable()?;
         let ring = Ring::new(&framed)?;
         ring.positions()?;
@@ -764,6 +828,7 @@ impl StreamReader {
             pos,
             verified: None,
             done: false,
+            bounce: Vec::new(),
             _lease: lease,
         })
     }
@@ -803,16 +868,15 @@ impl StreamReader {
         }
     }
 
-    /// Wait for data; return the next filled contiguous area (at most [`CHUNK`] bytes), or
-    /// `None` at the end of a stream whose count and CRC-32 were verified.
-    fn next_chunk(
-        &mut self,
-        max: usize,
-        wait: &mut Wait<'_>,
-    ) -> Result<Option<(*const u8, usize)>> {
+    /// Wait for data; return the next filled contiguous area (its offset in the segment, its
+    /// length, at most [`CHUNK`] bytes), or `None` at the end of a stream whose count and
+    /// CRC-32 were verified.
+    fn next_chunk(&mut self, max: usize, wait: &mut Wait<'_>) -> Result<Option<(u64, usize)>> {
         if self.verified.is_some() {
             return Ok(None);
         }
+        // As in the writer's reserve: check the real size before touching the control words.
+        self.framed.region().check_backing()?;
         let ring = self.ring();
         let pos = self.pos;
         let (state, w) = ring.data().wait_until(
@@ -845,11 +909,7 @@ impl StreamReader {
                 .min(ring.cap - off)
                 .min(max as u64)
                 .min(CHUNK as u64) as usize;
-            // SAFETY: off < cap and the payload area is cap bytes long.
-            return Ok(Some((
-                unsafe { self.framed.payload_ptr().add(off as usize) },
-                n,
-            )));
+            return Ok(Some((self.framed.header_len() + off, n)));
         }
         match state {
             W_FINISHED => {
@@ -882,12 +942,8 @@ impl StreamReader {
         }
     }
 
-    /// Hash and release `n` bytes at `ptr` (from `next_chunk`).
-    fn consume(&mut self, ptr: *const u8, n: usize) {
-        // SAFETY: ptr..ptr+n is a filled area next_chunk returned; the writer does not touch it
-        // until read_pos moves past it.
-        self.crc
-            .update(unsafe { std::slice::from_raw_parts(ptr, n) });
+    /// Release `n` bytes (from `next_chunk`, already folded into the CRC-32).
+    fn consume(&mut self, n: usize) {
         self.pos += n as u64;
         let ring = self.ring();
         ring.u64(offsets::READ_POS)
@@ -909,17 +965,17 @@ impl StreamReader {
         }
         match self.next_chunk(buf.len(), wait)? {
             None => Ok(0),
-            Some((ptr, n)) => {
-                // SAFETY: ptr has n readable bytes (next_chunk); buf has at least n.
-                unsafe { std::ptr::copy_nonoverlapping(ptr, buf.as_mut_ptr(), n) };
-                self.consume(ptr, n);
+            Some((at, n)) => {
+                self.framed.region().read_at(at, &mut buf[..n])?;
+                self.crc.update(&buf[..n]);
+                self.consume(n);
                 Ok(n)
             }
         }
     }
 
-    /// `write(2)` every byte of the stream straight from the ring to `fd`, until the verified
-    /// end. Calls `progress(total consumed)` after each chunk; an error it returns stops the
+    /// `write(2)` every byte of the stream to `fd` (`pread` from the ring into a small buffer
+    /// that stays in cache, hashed there), until the verified end. Calls `progress(total consumed)` after each chunk; an error it returns stops the
     /// copy and is returned. Returns the CRC-32.
     ///
     /// # Errors
@@ -931,12 +987,22 @@ impl StreamReader {
         wait: &mut Wait<'_>,
         mut progress: impl FnMut(u64) -> Result<()>,
     ) -> Result<u32> {
-        while let Some((ptr, n)) = self.next_chunk(CHUNK, wait)? {
-            // SAFETY: next_chunk returned n readable bytes at ptr, stable until consume().
-            unsafe { sys::write_all_raw(fd, ptr, n) }.map_err(|e| {
-                Error::from_io(&e, "writing the output failed").with_segment(self.framed.name())
-            })?;
-            self.consume(ptr, n);
+        while let Some((at, n)) = self.next_chunk(CHUNK, wait)? {
+            if self.bounce.is_empty() {
+                self.bounce = vec![0u8; BOUNCE];
+            }
+            let name = self.framed.name();
+            let crc = &mut self.crc;
+            self.framed
+                .region()
+                .copy_out(at, n, &mut self.bounce, |piece| {
+                    crc.update(piece);
+                    // SAFETY: `piece` is a private buffer, readable for its length.
+                    unsafe { sys::write_all_raw(fd, piece.as_ptr(), piece.len()) }.map_err(|e| {
+                        Error::from_io(&e, "writing the output failed").with_segment(name)
+                    })
+                })?;
+            self.consume(n);
             progress(self.pos)?;
         }
         Ok(self.verified.unwrap_or(0))

@@ -3,16 +3,20 @@
 //! [`send_file`] and [`recv_file`] are the whole API; the C, C++ and Python faces wrap them.
 //!
 //! - **One-shot** ([`Mode::OneShot`]): a message-kind framed segment sized to the file. The
-//!   sender `read(2)`s the file straight into the mapping (no copy of the file in private
-//!   memory), computing the CRC-32 of each chunk while it is hot in cache, publishes it with
-//!   the checksum, marks the segment closed and returns, leaving the segment for the receiver.
+//!   sender `read(2)`s the file into a small buffer that stays in cache, computes the CRC-32
+//!   of each piece there and `pwrite(2)`s it into the segment, publishes it with the
+//!   checksum, marks the segment closed and returns, leaving the segment for the receiver.
 //! - **Streaming** ([`Mode::Stream`]): a stream-kind segment (see [`crate::stream`]) whose ring
 //!   is much smaller than the file. The sender fills the ring from the file while the receiver
 //!   drains it, so both sides use bounded memory whatever the file size; `send_file` returns
 //!   once the receiver has taken and verified every byte.
 //!
-//! The receiver writes straight from the mapping (`write(2)`) into a temporary file beside
-//! the target and renames it into place only when the byte count and the CRC-32 match. On any
+//! The receiver `pread(2)`s the payload into a small buffer, hashes it there and writes it to
+//! a temporary file beside the target, which it renames into place only when the byte count
+//! and the CRC-32 match. Every copy goes through the segment's descriptor, never through the
+//! mapping: a segment that another process shrinks mid-copy, or a sparse one on a full
+//! `/dev/shm`, is an error ([`ErrorKind::Truncated`], [`ErrorKind::NoSpace`]), never a
+//! `SIGBUS`. On any
 //! failure the temporary file is removed and the target is untouched. A sender killed at any
 //! moment makes the receiver fail (it holds the segment's writer liveness lock, which dies
 //! with it) or time out; a receiver killed mid-stream makes the sender fail the same way.
@@ -22,7 +26,7 @@
 //! `Break` from the callback stops a transfer that is waiting as promptly as one that copies.
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
@@ -34,7 +38,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, ErrorKind, Result};
 use crate::framed::{flags, offsets, FramedOptions, FramedSegment, Kind};
 use crate::mode::Access;
-use crate::segment::{SegmentOptions, ShmObject};
+use crate::segment::{OwnerPolicy, SegmentOptions, ShmObject};
 use crate::stream::{StreamReader, StreamWriter, STREAM_HEADER_LEN};
 use crate::sync::Wait;
 use crate::sys;
@@ -172,6 +176,10 @@ impl Report {
 /// calls). Small enough that the CRC-32 pass over a chunk just copied finds it in cache.
 const IO_CHUNK: usize = 256 << 10;
 
+/// The most a source whose metadata says 0 bytes (a procfs or sysfs file) may hold: such a
+/// file is read to its end into memory before it is sent.
+pub const UNSIZED_SOURCE_LIMIT: u64 = 64 << 20;
+
 fn path_err(path: &Path, e: &std::io::Error, what: &str) -> Error {
     Error::from_io(e, format!("{what} {}", path.display())).with_path(path)
 }
@@ -295,22 +303,15 @@ pub fn send_file(path: &Path, name: &str, opts: &SendOptions) -> Result<Report> 
     let started = Instant::now();
     crate::name::validate(name)?;
     let (file, size, mtime) = open_source(path)?;
-    let mode = match opts.mode {
-        Mode::Auto => match opts.segment_size {
-            Some(s) if size > s.saturating_sub(u64::from(crate::framed::HEADER_LEN)) => {
-                Mode::Stream
-            }
-            _ => Mode::OneShot,
-        },
-        m => m,
-    };
-    let seg_opts = FramedOptions {
-        segment: SegmentOptions {
-            permissions: opts.permissions,
-            access: Access::ReadWrite,
-            populate: true,
-        },
-    };
+    if size == 0 {
+        // procfs and sysfs files report 0 bytes and still have content: read to the end.
+        let data = read_unsized(&file, path)?;
+        if !data.is_empty() {
+            return send_buffer(&data, path, name, opts, started);
+        }
+    }
+    let mode = resolve_mode(opts, size);
+    let seg_opts = segment_options(opts);
     let (crc, segment_size) = if mode == Mode::Stream {
         send_stream(&file, path, name, size, mtime, opts, &seg_opts)?
     } else {
@@ -339,22 +340,28 @@ fn send_one_shot(
     let framed = FramedSegment::create(name, size, seg_opts)?;
     let fill_payload = || -> Result<u32> {
         let w = framed.begin_write()?;
-        let base = w.as_mut_ptr();
+        let region = framed.region();
+        let base = framed.header_len();
         let mut crc = crc32fast::Hasher::new();
+        // The file goes through a small buffer that stays in cache (hashed there) and into the
+        // segment with pwrite: a segment shrunk meanwhile is an error, never a SIGBUS.
+        let mut bounce = vec![0u8; (size as usize).clamp(1, IO_CHUNK)];
         let mut off = 0u64;
         while off < size {
             let want = (size - off).min(IO_CHUNK as u64) as usize;
-            // SAFETY: off + want <= size == capacity: inside the payload area, which we own
-            // while the write is open (readers retry or wait until commit).
-            let dst = unsafe { base.add(off as usize) };
-            // SAFETY: dst is valid for want bytes (above).
-            let n = unsafe { sys::read_raw(file.as_fd(), dst, want) }
-                .map_err(|e| path_err(path, &e, "reading failed:"))?;
+            let n = region.copy_in(
+                base + off,
+                want,
+                &mut bounce,
+                |buf| read_some(file, path, buf),
+                |piece| {
+                    crc.update(piece);
+                    Ok(())
+                },
+            )?;
             if n == 0 {
                 return Err(changed(path, size, off));
             }
-            // SAFETY: the n bytes just read are in our payload area and nobody else writes them.
-            crc.update(unsafe { std::slice::from_raw_parts(dst, n) });
             off += n as u64;
             report_progress(opts.progress.as_ref(), off, Some(size), name)?;
         }
@@ -376,15 +383,33 @@ fn send_one_shot(
     }
 }
 
-fn send_stream(
-    file: &File,
-    path: &Path,
-    name: &str,
-    size: u64,
-    mtime: (i64, i64),
-    opts: &SendOptions,
-    seg_opts: &FramedOptions,
-) -> Result<(u32, u64)> {
+/// One-shot or streaming, as `opts` asks for a source of `size` bytes.
+fn resolve_mode(opts: &SendOptions, size: u64) -> Mode {
+    match opts.mode {
+        Mode::Auto => match opts.segment_size {
+            Some(s) if size > s.saturating_sub(u64::from(crate::framed::HEADER_LEN)) => {
+                Mode::Stream
+            }
+            _ => Mode::OneShot,
+        },
+        m => m,
+    }
+}
+
+/// The options of a sender's segment. The payload goes in with kernel copies, not through the
+/// mapping: no page tables to fill.
+fn segment_options(opts: &SendOptions) -> FramedOptions {
+    FramedOptions {
+        segment: SegmentOptions {
+            permissions: opts.permissions,
+            access: Access::ReadWrite,
+            populate: false,
+        },
+    }
+}
+
+/// The whole size of a stream segment, checked to leave room for a ring.
+fn stream_segment_size(opts: &SendOptions, name: &str) -> Result<u64> {
     let seg_size = opts.segment_size.unwrap_or(DEFAULT_STREAM_SEGMENT);
     let header = u64::from(STREAM_HEADER_LEN);
     if seg_size <= header {
@@ -394,6 +419,110 @@ fn send_stream(
         )
         .with_segment(name));
     }
+    Ok(seg_size)
+}
+
+/// A failed stream is dead for good (a stopped or timed-out finish included): abort it and
+/// take its name away, so no receiver starts on it.
+fn abandon(w: &mut StreamWriter) {
+    w.abort();
+    if let Some(obj) = w.framed().object() {
+        let _ = obj.remove_if_same();
+    }
+}
+
+/// Read a source whose metadata size is 0 to its end, refusing one past
+/// [`UNSIZED_SOURCE_LIMIT`].
+fn read_unsized(file: &File, path: &Path) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    file.take(UNSIZED_SOURCE_LIMIT + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| path_err(path, &e, "reading failed:"))?;
+    if data.len() as u64 > UNSIZED_SOURCE_LIMIT {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "{} reports a size of 0 but holds more than {} MiB: refused (copy it to a regular file first)",
+                path.display(),
+                UNSIZED_SOURCE_LIMIT >> 20
+            ),
+        )
+        .with_path(path));
+    }
+    Ok(data)
+}
+
+/// Send bytes already in memory (a source that reported size 0), one-shot or streamed as
+/// `opts` asks.
+fn send_buffer(
+    data: &[u8],
+    path: &Path,
+    name: &str,
+    opts: &SendOptions,
+    started: Instant,
+) -> Result<Report> {
+    let size = data.len() as u64;
+    let header = u64::from(STREAM_HEADER_LEN);
+    let mode = resolve_mode(opts, size);
+    let seg_opts = segment_options(opts);
+    let crc = crc32fast::hash(data);
+    let segment_size = if mode == Mode::Stream {
+        let seg_size = stream_segment_size(opts, name)?;
+        let mut w = StreamWriter::create(name, seg_size - header, Some(size), &seg_opts)?;
+        let ticker = Ticker::new(opts.progress.as_ref(), Some(size), name);
+        let mut hook = ticker.hook();
+        let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
+        let result = w.write(data, &mut wait).and_then(|()| {
+            ticker.report(size)?;
+            w.finish(&mut wait)
+        });
+        if result.is_err() {
+            abandon(&mut w);
+        }
+        result?;
+        seg_size
+    } else {
+        let framed = FramedSegment::create(name, size, &seg_opts)?;
+        let published = framed
+            .write(data)
+            .and_then(|()| report_progress(opts.progress.as_ref(), size, Some(size), name))
+            .and_then(|()| framed.close_writer());
+        if let Err(e) = published {
+            let _ = framed.close_writer();
+            let _ = ShmObject::remove(name);
+            return Err(e);
+        }
+        framed.region().len() as u64
+    };
+    Ok(Report {
+        name: name.trim_start_matches('/').to_owned(),
+        path: path.to_owned(),
+        bytes: size,
+        crc32: crc,
+        mode,
+        segment_size,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// One `read(2)` from `file` into `buf` (retrying on `EINTR`); 0 at the end of the file.
+fn read_some(file: &File, path: &Path, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length for the duration of the call.
+    unsafe { sys::read_raw(file.as_fd(), buf.as_mut_ptr(), buf.len()) }
+        .map_err(|e| path_err(path, &e, "reading failed:"))
+}
+
+fn send_stream(
+    file: &File,
+    path: &Path,
+    name: &str,
+    size: u64,
+    mtime: (i64, i64),
+    opts: &SendOptions,
+    seg_opts: &FramedOptions,
+) -> Result<(u32, u64)> {
+    let seg_size = stream_segment_size(opts, name)?;
+    let header = u64::from(STREAM_HEADER_LEN);
     let mut w = StreamWriter::create(name, seg_size - header, Some(size), seg_opts)?;
     let ticker = Ticker::new(opts.progress.as_ref(), Some(size), name);
     let mut hook = ticker.hook();
@@ -408,12 +537,7 @@ fn send_stream(
     };
     let result = run();
     if result.is_err() {
-        // The stream is dead for good (a stopped or timed-out finish included): abort it and
-        // take its name away, so no receiver starts on it.
-        w.abort();
-        if let Some(obj) = w.framed().object() {
-            let _ = obj.remove_if_same();
-        }
+        abandon(&mut w);
     }
     result.map(|crc| (crc, seg_size))
 }
@@ -438,6 +562,7 @@ impl TempFile {
         use std::sync::atomic::AtomicU32;
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let target_err = |kind, detail: String| Error::new(kind, detail).with_path(target);
+        check_target_kind(target)?;
         if target.is_dir() {
             return Err(target_err(
                 ErrorKind::InvalidArgument,
@@ -530,6 +655,8 @@ impl TempFile {
             self.path = named;
         }
         drop(file);
+        // Again just before the rename: something may have been put there meanwhile.
+        check_target_kind(target)?;
         std::fs::rename(&self.path, target)
             .map_err(|e| path_err(target, &e, "cannot rename the temporary file onto"))?;
         self.path = PathBuf::new();
@@ -550,14 +677,14 @@ impl Drop for TempFile {
     }
 }
 
-/// Open `name` once it exists, with its page tables filled up front (`MAP_POPULATE`: the
-/// receiver reads every page once, and one batched fill costs less than a fault per page).
-/// Read-write when allowed (a stream reader moves `read_pos`), read-only otherwise.
+/// Open `name` once it exists. The payload is read with pread, not through the mapping, so no
+/// page tables are filled up front. Read-write when allowed (a stream reader moves
+/// `read_pos`), read-only otherwise.
 fn open_when_ready(name: &str, wait: &mut Wait<'_>) -> Result<FramedSegment> {
     let opts = |access| SegmentOptions {
         permissions: None,
         access,
-        populate: true,
+        populate: false,
     };
     match FramedSegment::open_wait_with(name, &opts(Access::ReadWrite), wait) {
         Err(e) if e.kind() == ErrorKind::PermissionDenied => {
@@ -607,27 +734,25 @@ fn copy_payload(
 ) -> Result<(u64, u32)> {
     let mut first = true;
     let mut crc = 0;
-    let snap = framed.read_with(|ptr, len, _| {
+    // Through the segment's descriptor into a buffer that stays in cache, hashed there and
+    // written out from it: a segment shrunk under the copy is an error, never a SIGBUS.
+    let mut bounce = vec![0u8; IO_CHUNK];
+    let snap = framed.read_with(|region, at, len, _| {
         if !first {
             rewind()?;
         }
         first = false;
         let mut hasher = crc32fast::Hasher::new();
-        let mut off = 0usize;
-        while off < len {
-            let n = (len - off).min(IO_CHUNK);
-            // SAFETY: read_with guarantees len readable bytes at ptr; off + n <= len.
-            let chunk = unsafe { ptr.add(off) };
-            // SAFETY: chunk has n readable bytes (above). They may change under a racing
-            // write, which read_with detects afterwards and retries.
-            hasher.update(unsafe { std::slice::from_raw_parts(chunk, n) });
-            // SAFETY: as above.
-            unsafe { sys::write_all_raw(out, chunk, n) }.map_err(|e| {
+        let mut done = 0u64;
+        region.copy_out(at, len, &mut bounce, |piece| {
+            hasher.update(piece);
+            // SAFETY: `piece` is a private buffer, readable for its length.
+            unsafe { sys::write_all_raw(out, piece.as_ptr(), piece.len()) }.map_err(|e| {
                 Error::from_io(&e, "writing the output failed").with_segment(framed.name())
             })?;
-            off += n;
-            ticker.report(off as u64)?;
-        }
+            done += piece.len() as u64;
+            ticker.report(done)
+        })?;
         crc = hasher.finalize();
         Ok(Some(crc))
     })?;
@@ -649,6 +774,66 @@ fn not_a_transfer(name: &str, what: &str) -> Error {
         ),
     )
     .with_segment(name)
+}
+
+/// Refuse a segment whose owner `owner` does not allow (before anything is read from it).
+fn check_owner(framed: &FramedSegment, owner: &OwnerPolicy) -> Result<()> {
+    match framed.object() {
+        Some(obj) => owner.check(obj),
+        None => Ok(()),
+    }
+}
+
+/// Refuse a target that is the segment being received (`recv x /dev/shm/x`): writing it would
+/// replace the data being read, and removing the segment afterwards would delete the result.
+fn check_not_the_segment(framed: &FramedSegment, path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let (Some(fd), Ok(meta)) = (framed.region().fd(), std::fs::metadata(path)) else {
+        return Ok(());
+    };
+    match sys::fd_identity(fd.as_fd()) {
+        Ok((dev, ino, _)) if dev == meta.dev() && ino == meta.ino() => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "{} is the segment being received: give a path outside {}",
+                path.display(),
+                sys::SHM_DIR
+            ),
+        )
+        .with_path(path)),
+        _ => Ok(()),
+    }
+}
+
+/// Refuse to replace anything but a regular file (or a symbolic link, which the rename
+/// replaces itself): a device (`/dev/null`), FIFO, socket or directory at the target stays.
+fn check_target_kind(target: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let Ok(meta) = std::fs::symlink_metadata(target) else {
+        return Ok(());
+    };
+    let ft = meta.file_type();
+    let what = if ft.is_dir() {
+        "a directory; give the path of the file to write"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(
+        ErrorKind::InvalidArgument,
+        format!(
+            "{} is {what}: recv writes only regular files and never replaces anything else",
+            target.display()
+        ),
+    )
+    .with_path(target))
 }
 
 /// After a failed receive: a one-shot segment whose sender is gone can never complete, so it
@@ -679,6 +864,24 @@ fn forget_dead(framed: &FramedSegment, e: &Error) {
 /// - [`ErrorKind::BadMagic`] and the other header errors: not a shmbridge framed segment;
 /// - [`ErrorKind::AlreadyExists`]: another receiver already took the stream.
 pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> {
+    recv_file_with_owner(name, path, opts, &OwnerPolicy::default())
+}
+
+/// As [`recv_file`], accepting segments of the owners `owner` allows ([`recv_file`] accepts
+/// only this user's own segments: anyone can create a segment under the name a receiver
+/// waits for).
+///
+/// # Errors
+///
+/// As [`recv_file`]; [`ErrorKind::PermissionDenied`] for a segment of an owner `owner` does
+/// not allow (the segment is left alone); [`ErrorKind::InvalidArgument`] for a target that is
+/// a directory, device, FIFO or socket, or that is the segment itself.
+pub fn recv_file_with_owner(
+    name: &str,
+    path: &Path,
+    opts: &RecvOptions,
+    owner: &OwnerPolicy,
+) -> Result<Report> {
     let started = Instant::now();
     let bare = crate::name::validate(name)?.to_owned();
     let tmp = TempFile::create(path)?;
@@ -688,6 +891,8 @@ pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> 
         let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
         open_when_ready(&bare, &mut wait)?
     };
+    check_owner(&framed, owner)?;
+    check_not_the_segment(&framed, path)?;
     let segment_size = framed.region().len() as u64;
     let (bytes, crc32, mode) = match framed.kind() {
         Kind::Message => {
@@ -708,7 +913,7 @@ pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> 
             (bytes, crc, Mode::OneShot)
         }
         Kind::Stream => {
-            let mut reader = StreamReader::attach(framed)?;
+            let mut reader = StreamReader::attach_with_owner(framed, owner)?;
             ticker.total = reader.total_len();
             let mut hook = ticker.hook();
             let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
@@ -746,6 +951,21 @@ pub fn recv_file(name: &str, path: &Path, opts: &RecvOptions) -> Result<Report> 
 ///
 /// As [`recv_file`].
 pub fn recv_to_fd(name: &str, out: BorrowedFd<'_>, opts: &RecvOptions) -> Result<Report> {
+    recv_to_fd_with_owner(name, out, opts, &OwnerPolicy::default())
+}
+
+/// As [`recv_to_fd`], accepting segments of the owners `owner` allows.
+///
+/// # Errors
+///
+/// As [`recv_to_fd`]; [`ErrorKind::PermissionDenied`] for a segment of an owner `owner` does
+/// not allow.
+pub fn recv_to_fd_with_owner(
+    name: &str,
+    out: BorrowedFd<'_>,
+    opts: &RecvOptions,
+    owner: &OwnerPolicy,
+) -> Result<Report> {
     let started = Instant::now();
     let bare = crate::name::validate(name)?.to_owned();
     let mut ticker = Ticker::new(opts.progress.as_ref(), None, &bare);
@@ -754,6 +974,7 @@ pub fn recv_to_fd(name: &str, out: BorrowedFd<'_>, opts: &RecvOptions) -> Result
         let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);
         open_when_ready(&bare, &mut wait)?
     };
+    check_owner(&framed, owner)?;
     let segment_size = framed.region().len() as u64;
     let (bytes, crc32, mode) = match framed.kind() {
         Kind::Message => {
@@ -782,7 +1003,7 @@ pub fn recv_to_fd(name: &str, out: BorrowedFd<'_>, opts: &RecvOptions) -> Result
             (b, c, Mode::OneShot)
         }
         Kind::Stream => {
-            let mut reader = StreamReader::attach(framed)?;
+            let mut reader = StreamReader::attach_with_owner(framed, owner)?;
             ticker.total = reader.total_len();
             let mut hook = ticker.hook();
             let mut wait = Wait::forever().idle(opts.timeout).with_hook(&mut hook);

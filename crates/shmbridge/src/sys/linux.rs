@@ -588,3 +588,223 @@ pub(crate) fn realtime_ns() -> u64 {
         .and_then(|n| n.checked_add(u64::try_from(ts.tv_nsec).ok()?))
         .unwrap_or(0)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Copies through the descriptor: a shrunk or sparse object is an error code, never a signal.
+//
+// A copy through a mapping faults with SIGBUS when the object was shrunk below the page, or
+// when the page is a tmpfs hole and `/dev/shm` is full (a read fault allocates). The same
+// copy through the descriptor cannot fault: `pread` stops at the end of the file and reads a
+// hole as zeros without allocating, and `pwrite` into a hole on a full filesystem fails with
+// `ENOSPC`.
+
+/// The size of a memory page.
+pub(crate) fn page_size() -> usize {
+    // SAFETY: plain libc query.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+/// `pread(2)` until `buf` is full or the end of the file, retrying on `EINTR`. Returns the
+/// bytes read: fewer than `buf.len()` only at the end of the file.
+pub(crate) fn pread_full(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &mut [u8],
+    offset: u64,
+) -> io::Result<usize> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let at = libc::off_t::try_from(offset + done as u64)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: the pointer and length describe the unfilled tail of `buf`, valid for writes.
+        let n = unsafe {
+            libc::pread(
+                fd.as_raw_fd(),
+                buf[done..].as_mut_ptr().cast(),
+                buf.len() - done,
+                at,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        if n == 0 {
+            break;
+        }
+        done += n.unsigned_abs();
+    }
+    Ok(done)
+}
+
+/// `pwrite(2)` all of `buf` at `offset`, retrying on `EINTR` and short writes.
+pub(crate) fn pwrite_all(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &[u8],
+    offset: u64,
+) -> io::Result<()> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let at = libc::off_t::try_from(offset + done as u64)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: the pointer and length describe the unwritten tail of `buf`, valid for reads.
+        let n = unsafe {
+            libc::pwrite(
+                fd.as_raw_fd(),
+                buf[done..].as_ptr().cast(),
+                buf.len() - done,
+                at,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        if n == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        done += n.unsigned_abs();
+    }
+    Ok(())
+}
+
+/// What `lstat` says of a path in the shared-memory directory, given as raw bytes (names need
+/// not be UTF-8): the object itself, never what a symbolic link points to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LinkStat {
+    pub stat: Stat,
+    pub mtime_ns: i128,
+    pub is_symlink: bool,
+}
+
+fn shm_path_bytes(bare: &[u8]) -> io::Result<CString> {
+    let mut p = Vec::with_capacity(SHM_DIR.len() + 1 + bare.len());
+    p.extend_from_slice(SHM_DIR.as_bytes());
+    p.push(b'/');
+    p.extend_from_slice(bare);
+    CString::new(p).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// `lstat` of `/dev/shm/<bare>`.
+pub(crate) fn shm_lstat(bare: &[u8]) -> io::Result<LinkStat> {
+    let path = shm_path_bytes(bare)?;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `path` is NUL-terminated; `st` is valid for writes of a `stat`.
+    cvt(unsafe { libc::lstat(path.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: lstat succeeded, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    Ok(LinkStat {
+        stat: stat_of(&st),
+        mtime_ns: i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec),
+        is_symlink: st.st_mode & libc::S_IFMT == libc::S_IFLNK,
+    })
+}
+
+/// Remove `/dev/shm/<bare>` by its raw bytes (`unlink`, which is what `shm_unlink` does on
+/// Linux), for names that are not UTF-8.
+pub(crate) fn shm_unlink_bytes(bare: &[u8]) -> io::Result<()> {
+    let path = shm_path_bytes(bare)?;
+    // SAFETY: `path` is a valid NUL-terminated string.
+    cvt(unsafe { libc::unlink(path.as_ptr()) }).map(drop)
+}
+
+/// The identity (device, inode) and owner of an open descriptor.
+pub(crate) fn fd_identity(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<(u64, u64, u32)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is valid for writes of a `stat`; the descriptor is open.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_dev, st.st_ino, st.st_uid))
+}
+
+/// This process's effective user id.
+pub(crate) fn euid() -> u32 {
+    // SAFETY: plain libc query that cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Whether `process_vm_writev` on this process works here (a seccomp filter may refuse it).
+static PVM_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Copy `src` to `dst` (this process's own memory, typically a shared mapping) with the
+/// kernel doing the copy (`process_vm_writev` on ourselves): a page that cannot be faulted in
+/// (the object was shrunk, or a hole cannot be allocated on a full filesystem) makes the call
+/// return a short count or `EFAULT` instead of raising `SIGBUS`. Faster than `pwrite` on tmpfs
+/// (no per-page filesystem write path). `Ok(None)` when the kernel refuses the call here
+/// (`ENOSYS`, `EPERM`: seccomp), and from then on without trying: the caller falls back to
+/// `pwrite`.
+///
+/// # Safety
+///
+/// `dst` must be the start of `src.len()` bytes of this process's address space that nothing
+/// else (no Rust reference) assumes unchanged; the kernel checks accessibility itself.
+pub(crate) unsafe fn copy_into_own_memory(dst: *mut u8, src: &[u8]) -> io::Result<Option<usize>> {
+    use std::sync::atomic::Ordering;
+    if !PVM_OK.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    let local = libc::iovec {
+        iov_base: src.as_ptr().cast_mut().cast(),
+        iov_len: src.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: dst.cast(),
+        iov_len: src.len(),
+    };
+    loop {
+        // SAFETY: both iovecs describe memory of this process for the call's duration; the
+        // kernel validates `remote` page by page and reports faults as errors.
+        let n = unsafe {
+            libc::process_vm_writev(libc::getpid(), &raw const local, 1, &raw const remote, 1, 0)
+        };
+        if n >= 0 {
+            return Ok(Some(n.unsigned_abs()));
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => {}
+            Some(libc::ENOSYS | libc::EPERM) => {
+                PVM_OK.store(false, Ordering::Relaxed);
+                return Ok(None);
+            }
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Open `/dev/shm/<bare>` given as raw bytes (a name that need not be UTF-8), read-only, with
+/// the same refusals as [`shm_open_existing`]: no symbolic links, no blocking on a FIFO.
+pub(crate) fn shm_open_bytes_read_only(bare: &[u8]) -> io::Result<OwnedFd> {
+    let path = shm_path_bytes(bare)?;
+    loop {
+        // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: open returned a fresh descriptor that nothing else owns.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+/// Make [`copy_into_own_memory`] refuse from now on, as a seccomp filter would (tests of the
+/// `pwrite` fallback).
+#[cfg(test)]
+pub(crate) fn refuse_process_vm_writev() {
+    PVM_OK.store(false, std::sync::atomic::Ordering::Relaxed);
+}
