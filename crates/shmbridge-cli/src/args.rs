@@ -59,6 +59,11 @@ pub enum Cmd {
         /// fsync OUT before reporting success.
         #[arg(long)]
         fsync: bool,
+        /// Also accept a segment owned by these users (uids, comma-separated), or by anyone
+        /// (`any`). By default only this user's segments are received: anyone can create a
+        /// segment under the name a receiver waits for.
+        #[arg(long, value_parser = parse_owner, default_value = "self", value_name = "UIDS|any")]
+        allow_owner: shmbridge::OwnerPolicy,
     },
     /// List the segments on this machine.
     #[command(after_help = SEE_EXIT_CODES)]
@@ -91,6 +96,9 @@ pub enum Cmd {
         /// How long to wait for the payload.
         #[arg(short, long, value_parser = parse_timeout, default_value = "60s", value_name = "DURATION")]
         timeout: Timeout,
+        /// Also accept a segment owned by these users (uids, comma-separated), or by anyone.
+        #[arg(long, value_parser = parse_owner, default_value = "self", value_name = "UIDS|any")]
+        allow_owner: shmbridge::OwnerPolicy,
     },
     /// Remove framed segments whose creator is dead (except complete one-shot payloads still
     /// waiting for their receiver, unless --all).
@@ -213,6 +221,9 @@ pub struct SubArgs {
     /// limit.
     #[arg(short, long, value_parser = parse_timeout, default_value = "none", value_name = "DURATION")]
     pub timeout: Timeout,
+    /// Also accept a channel owned by these users (uids, comma-separated), or by anyone.
+    #[arg(long, value_parser = parse_owner, default_value = "self", value_name = "UIDS|any")]
+    pub allow_owner: shmbridge::OwnerPolicy,
 }
 
 /// The shells `completions` knows.
@@ -264,6 +275,15 @@ pub fn parse_timeout(s: &str) -> Result<Timeout, String> {
     shmbridge::duration_from_secs(v * mult)
         .map(Timeout)
         .map_err(|e| format!("{s:?}: {}", e.detail()))
+}
+
+/// `self`, `any`, or user ids separated by commas.
+///
+/// # Errors
+///
+/// A message for anything else.
+pub fn parse_owner(s: &str) -> Result<shmbridge::OwnerPolicy, String> {
+    shmbridge::OwnerPolicy::parse(s).map_err(|e| e.detail().to_owned())
 }
 
 /// `4096`, `64K`, `16M`, `1G`, `1.5k` (binary units).

@@ -129,7 +129,8 @@ pub fn subscribe(a: &SubArgs, interrupt: &Interrupt) -> Outcome {
         }
     };
     let mut wait = Wait::forever().idle(a.timeout.0).with_hook(&mut hook);
-    let r = ChannelReader::open(&a.name, &mut wait).map_err(|e| failed(e, interrupt))?;
+    let r = ChannelReader::open_with_owner(&a.name, &mut wait, &a.allow_owner)
+        .map_err(|e| failed(e, interrupt))?;
     if let Some(dir) = &a.out_dir {
         std::fs::create_dir_all(dir).map_err(|e| file_err(dir, &e, "cannot create"))?;
     }

@@ -36,7 +36,8 @@ pub const EXIT_STATUSES: &[ExitStatus] = &[
     ExitStatus {
         code: OTHER,
         meaning: "any other error (I/O error, `/dev/shm` full, the file changed while being \
-                  sent, a directory or special file given to `send`)",
+                  sent, a directory or special file given to `send` or as `recv`'s target, a \
+                  name that is not a regular file)",
         kinds: &[
             ErrorKind::InvalidArgument,
             ErrorKind::NoSpace,
@@ -58,8 +59,8 @@ pub const EXIT_STATUSES: &[ExitStatus] = &[
     },
     ExitStatus {
         code: 4,
-        meaning: "already exists (the segment name is taken, or a stream already has its \
-                  receiver)",
+        meaning: "already exists (the segment name is taken, a stream already has its \
+                  receiver, or every reader place of a channel is taken)",
         kinds: &[ErrorKind::AlreadyExists],
     },
     ExitStatus {
@@ -86,7 +87,8 @@ pub const EXIT_STATUSES: &[ExitStatus] = &[
     },
     ExitStatus {
         code: 8,
-        meaning: "permission denied (including a target directory that cannot be written)",
+        meaning: "permission denied (a target directory that cannot be written, or a segment \
+                  owned by another user that `--allow-owner` does not allow)",
         kinds: &[ErrorKind::PermissionDenied],
     },
     ExitStatus {

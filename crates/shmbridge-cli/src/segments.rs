@@ -34,7 +34,7 @@ fn owner_name(uid: u32) -> String {
 
 fn describe(info: SegmentInfo) -> Described {
     let mut j = json!({
-        "name": info.name,
+        "name": info.display_name(),
         "size": info.size,
         "uid": info.uid,
         "owner": owner_name(info.uid),
@@ -69,9 +69,9 @@ fn describe(info: SegmentInfo) -> Described {
                 "writer_closed": h.writer_closed(),
             });
             let state = if h.kind == Kind::Stream {
-                stream_state(&info.name, &mut j)
+                exact_name(&info).map_or_else(String::new, |n| stream_state(n, &mut j))
             } else if h.kind == Kind::Channel {
-                channel_state(&info.name, &mut j)
+                exact_name(&info).map_or_else(String::new, |n| channel_state(n, &mut j))
             } else if h.flags & flags::PUBLISHED != 0 {
                 if h.writer_closed() {
                     "complete".to_owned()
@@ -174,6 +174,12 @@ fn channel_state(name: &str, j: &mut Value) -> String {
     }
 }
 
+/// The segment's name, when it can be opened by it (it is UTF-8); a name that is not cannot be
+/// passed to the library's `&str` calls, only listed (escaped) and removed by its bytes.
+fn exact_name(info: &SegmentInfo) -> Option<&str> {
+    info.name_is_exact().then_some(info.name.as_str())
+}
+
 /// `shmbridge ls`.
 pub fn ls(json_out: bool) -> Outcome {
     let all = shmbridge::list()?;
@@ -187,7 +193,7 @@ pub fn ls(json_out: bool) -> Outcome {
         .iter()
         .map(|d| {
             [
-                d.info.name.clone(),
+                d.info.display_name(),
                 d.layout.clone(),
                 HumanBytes(d.info.size).to_string(),
                 owner_name(d.info.uid),
@@ -233,7 +239,7 @@ pub fn info(name: &str, json_out: bool) -> Outcome {
         outln!("{}", d.json)?;
         return Ok(());
     }
-    outln!("name:     {}", d.info.name)?;
+    outln!("name:     {}", d.info.display_name())?;
     outln!("layout:   {}", d.layout)?;
     outln!(
         "size:     {} ({} bytes)",
@@ -321,23 +327,25 @@ pub fn reap(all: bool, dry_run: bool, quiet: bool) -> Outcome {
             if !quiet {
                 errln!(
                     "kept {} (a complete payload waiting for its receiver; --all removes it)",
-                    info.name
+                    info.display_name()
                 );
             }
             continue;
         }
         if h.kind == Kind::Stream {
-            let draining = FramedSegment::open(&info.name, Access::ReadOnly)
-                .and_then(|f| shmbridge::stream::status(&f))
-                .is_ok_and(|s| s.reader_alive);
+            let draining = exact_name(&info).is_some()
+                && FramedSegment::open(&info.name, Access::ReadOnly)
+                    .and_then(|f| shmbridge::stream::status(&f))
+                    .is_ok_and(|s| s.reader_alive);
             if draining {
                 continue;
             }
         }
         if h.kind == Kind::Channel {
-            let reading = FramedSegment::open(&info.name, Access::ReadOnly)
-                .and_then(|f| shmbridge::channel::status(&f))
-                .is_ok_and(|c| c.reader_places.iter().any(|r| r.alive));
+            let reading = exact_name(&info).is_some()
+                && FramedSegment::open(&info.name, Access::ReadOnly)
+                    .and_then(|f| shmbridge::channel::status(&f))
+                    .is_ok_and(|c| c.reader_places.iter().any(|r| r.alive));
             if reading && !all {
                 continue;
             }
@@ -345,14 +353,14 @@ pub fn reap(all: bool, dry_run: bool, quiet: bool) -> Outcome {
         if dry_run {
             outln!(
                 "would remove {} (creator pid {} is gone)",
-                info.name,
+                info.display_name(),
                 h.creator_pid
             )?;
         } else {
-            match ShmObject::remove(&info.name) {
+            match info.remove() {
                 Ok(()) => outln!(
                     "removed {} (creator pid {} is gone)",
-                    info.name,
+                    info.display_name(),
                     h.creator_pid
                 )?,
                 Err(e) if e.kind() == ErrorKind::NotFound => {}

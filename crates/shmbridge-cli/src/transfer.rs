@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use shmbridge::{ErrorKind, Progress, ProgressFn, RecvOptions, Report, SendOptions, TransferMode};
+use shmbridge::{
+    ErrorKind, OwnerPolicy, Progress, ProgressFn, RecvOptions, Report, SendOptions, TransferMode,
+};
 
 use crate::args::{SendArgs, Timeout};
 use crate::report::{errln, Failure, Outcome};
@@ -131,8 +133,8 @@ pub fn recv(
     name: &str,
     out: &Path,
     timeout: Timeout,
-    keep: bool,
-    fsync: bool,
+    (keep, fsync): (bool, bool),
+    owner: &OwnerPolicy,
     quiet: bool,
     interrupt: &Interrupt,
 ) -> Outcome {
@@ -143,7 +145,7 @@ pub fn recv(
         fsync,
         progress: Some(progress),
     };
-    let r = shmbridge::recv_file(name, out, &opts);
+    let r = shmbridge::transfer::recv_file_with_owner(name, out, &opts, owner);
     bar.finish_and_clear();
     let r = r.map_err(|e| failed(e, interrupt))?;
     if !quiet {
@@ -153,7 +155,7 @@ pub fn recv(
 }
 
 /// `shmbridge cat`: the payload to standard output (no bar: stdout may be the terminal).
-pub fn cat(name: &str, timeout: Timeout, interrupt: &Interrupt) -> Outcome {
+pub fn cat(name: &str, timeout: Timeout, owner: &OwnerPolicy, interrupt: &Interrupt) -> Outcome {
     use std::os::fd::AsFd;
     let stdout = std::io::stdout();
     let stop = interrupt.clone();
@@ -169,7 +171,7 @@ pub fn cat(name: &str, timeout: Timeout, interrupt: &Interrupt) -> Outcome {
             }
         })),
     };
-    shmbridge::recv_to_fd(name, stdout.as_fd(), &opts)
+    shmbridge::transfer::recv_to_fd_with_owner(name, stdout.as_fd(), &opts, owner)
         .map(drop)
         .map_err(|e| failed(e, interrupt))
 }

@@ -5,10 +5,6 @@
 //! (a private mount namespace with a tiny tmpfs), another user's segment under the awaited
 //! name (`setpriv` as nobody), FIFOs and short segments, special files as targets, sources
 //! whose metadata size is 0, names that are not printable or not UTF-8.
-//!
-//! Tests that need a flag the command does not have yet are `#[ignore]`d with the reason;
-//! they become live once the flag is wired (`--allow-owner`, `ls`/`reap` using the core's
-//! name escaping).
 
 mod common;
 
@@ -319,7 +315,6 @@ fn recv_refuses_a_segment_another_user_planted_under_the_name() {
 }
 
 #[test]
-#[ignore = "needs the CLI flags the lead wires after merging (recv/cat --allow-owner UID|any)"]
 fn recv_takes_another_users_segment_when_allowed() {
     let dir = Dir::new();
     let evil = world_readable(&dir, b"nobody's bytes");
@@ -553,7 +548,6 @@ fn ls_json_shows_names_that_are_not_utf8() {
 }
 
 #[test]
-#[ignore = "needs the CLI flags the lead wires after merging (ls prints SegmentInfo::display_name)"]
 fn ls_escapes_control_characters_in_names() {
     let odd = RawName::new(b"\x1b[2J\nfake row");
     std::fs::write(&odd.0, b"raw").unwrap();
@@ -572,7 +566,6 @@ fn ls_escapes_control_characters_in_names() {
 }
 
 #[test]
-#[ignore = "needs the CLI flags the lead wires after merging (reap removes with SegmentInfo::remove)"]
 fn reap_removes_a_dead_segment_whose_name_is_not_utf8() {
     // A framed segment whose creator is gone, under a name that is not UTF-8.
     let odd = RawName::new(b"\xff");

@@ -44,6 +44,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::error::{Error, ErrorKind, Result};
 use crate::framed::{flags, FramedOptions, FramedSegment, Kind};
 use crate::mode::Access;
+use crate::segment::OwnerPolicy;
 use crate::sync::event::Event;
 use crate::sync::liveness::{Lease, Role};
 use crate::sync::Wait;
@@ -1137,12 +1138,39 @@ impl ChannelReader {
         Self::attach(FramedSegment::open_wait(name, Access::ReadWrite, wait)?)
     }
 
-    /// Take a reader place in an open channel segment.
+    /// As [`open`](Self::open), accepting a channel of the owners `owner` allows.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open) and [`attach_with_owner`](Self::attach_with_owner).
+    pub fn open_with_owner(name: &str, wait: &mut Wait<'_>, owner: &OwnerPolicy) -> Result<Self> {
+        Self::attach_with_owner(
+            FramedSegment::open_wait(name, Access::ReadWrite, wait)?,
+            owner,
+        )
+    }
+
+    /// Take a reader place in an open channel segment owned by this user.
     ///
     /// # Errors
     ///
     /// As [`open`](Self::open).
     pub fn attach(framed: FramedSegment) -> Result<Self> {
+        Self::attach_with_owner(framed, &OwnerPolicy::default())
+    }
+
+    /// As [`attach`](Self::attach), accepting a channel of the owners `owner` allows
+    /// ([`attach`](Self::attach) and [`open`](Self::open) accept only this user's own
+    /// channels: a reader trusts what it reads in place).
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open); [`ErrorKind::PermissionDenied`] for a channel of another
+    /// owner.
+    pub fn attach_with_owner(framed: FramedSegment, owner: &OwnerPolicy) -> Result<Self> {
+        if let Some(obj) = framed.object() {
+            owner.check(obj)?;
+        }
         framed.region().check_writable()?;
         let layout = Layout::load(&framed)?;
         let shared = Shared { framed, layout };
