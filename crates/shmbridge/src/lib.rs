@@ -28,6 +28,7 @@
 //! # Ok::<(), shmbridge::Error>(())
 //! ```
 
+pub mod array;
 mod error;
 mod file;
 pub mod framed;
