@@ -27,25 +27,25 @@ use shmbridge::Region;
 /// CPython's `Py_buffer` (identical from 3.3 to 3.14).
 #[repr(C)]
 pub(crate) struct PyBufferView {
-    buf: *mut c_void,
-    obj: *mut ffi::PyObject,
-    len: ffi::Py_ssize_t,
-    itemsize: ffi::Py_ssize_t,
-    readonly: c_int,
-    ndim: c_int,
-    format: *mut c_char,
-    shape: *mut ffi::Py_ssize_t,
-    strides: *mut ffi::Py_ssize_t,
-    suboffsets: *mut ffi::Py_ssize_t,
-    internal: *mut c_void,
+    pub(crate) buf: *mut c_void,
+    pub(crate) obj: *mut ffi::PyObject,
+    pub(crate) len: ffi::Py_ssize_t,
+    pub(crate) itemsize: ffi::Py_ssize_t,
+    pub(crate) readonly: c_int,
+    pub(crate) ndim: c_int,
+    pub(crate) format: *mut c_char,
+    pub(crate) shape: *mut ffi::Py_ssize_t,
+    pub(crate) strides: *mut ffi::Py_ssize_t,
+    pub(crate) suboffsets: *mut ffi::Py_ssize_t,
+    pub(crate) internal: *mut c_void,
 }
 
 /// `PyBUF_SIMPLE`: a contiguous run of bytes.
 const PYBUF_SIMPLE: c_int = 0;
 /// `PyBUF_WRITABLE`.
-const PYBUF_WRITABLE: c_int = 0x0001;
+pub(crate) const PYBUF_WRITABLE: c_int = 0x0001;
 /// The `Py_bf_getbuffer` type slot (typeslots.h: 1 in every version up to 3.14).
-const PY_BF_GETBUFFER: c_int = 1;
+pub(crate) const PY_BF_GETBUFFER: c_int = 1;
 
 extern "C" {
     fn PyBuffer_FillInfo(
@@ -56,8 +56,12 @@ extern "C" {
         readonly: c_int,
         flags: c_int,
     ) -> c_int;
-    fn PyObject_GetBuffer(obj: *mut ffi::PyObject, view: *mut PyBufferView, flags: c_int) -> c_int;
-    fn PyBuffer_Release(view: *mut PyBufferView);
+    pub(crate) fn PyObject_GetBuffer(
+        obj: *mut ffi::PyObject,
+        view: *mut PyBufferView,
+        flags: c_int,
+    ) -> c_int;
+    pub(crate) fn PyBuffer_Release(view: *mut PyBufferView);
 }
 
 /// The instance layout of `BufferExporter`.

@@ -209,6 +209,49 @@ impl ArrayHeader {
         Ok(header)
     }
 
+    /// An array with general byte `strides` over the smallest data area that holds it:
+    /// `origin` and `data_len` follow from the strides (a negative stride puts element
+    /// `(0, ..., 0)` after the ones it precedes in memory).
+    ///
+    /// # Errors
+    ///
+    /// As [`with_layout`](Self::with_layout).
+    pub fn with_strides(dtype: DType, shape: &[u64], strides: &[i64]) -> Result<Self> {
+        let itemsize = dtype.itemsize() as u64;
+        let probe = ArrayHeader {
+            dtype,
+            shape: shape.to_vec(),
+            strides: strides.to_vec(),
+            origin: 0,
+            data_offset: 0,
+            data_len: 0,
+            header_len: 0,
+            version_minor: VERSION_MINOR,
+            flags: 0,
+        };
+        let (origin, data_len) = if shape.len() != strides.len() || shape.contains(&0) {
+            (0, 0)
+        } else {
+            probe
+                .reach()
+                .and_then(|(low, high)| {
+                    let origin = u64::try_from(-low).ok()?;
+                    let span = u64::try_from(high - low).ok()?.checked_add(itemsize)?;
+                    Some((origin, span))
+                })
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidArgument,
+                        format!(
+                            "array header: shape {shape:?} with strides {strides:?} spans more \
+                             than 2^64 bytes"
+                        ),
+                    )
+                })?
+        };
+        Self::with_layout(dtype, shape, strides, origin, data_len)
+    }
+
     /// The same array with its data area at `data_offset` bytes from the header start (a
     /// multiple of 64, at least [`header_len`](Self::header_len)), e.g. 4096 for page-aligned
     /// data.
@@ -591,8 +634,9 @@ impl ArrayHeader {
     /// Number of elements (1 for a scalar, 0 when the shape has a 0).
     #[must_use]
     pub fn len(&self) -> u64 {
-        // Validated: the product fits.
-        self.shape.iter().product()
+        // Validated: the product of a non-empty shape fits (an empty one may have huge
+        // entries beside its 0, so multiply only when there is no 0).
+        element_count(&self.shape).unwrap_or(0)
     }
 
     /// Whether the array has no elements (a 0 in its shape).
@@ -889,6 +933,26 @@ mod tests {
     }
 
     #[test]
+    fn with_strides_finds_the_smallest_area() {
+        let h = ArrayHeader::with_strides(DType::Int32, &[4], &[-4]).unwrap();
+        assert_eq!((h.origin(), h.data_len()), (12, 16));
+        let h = ArrayHeader::with_strides(DType::UInt8, &[3, 5], &[8, 1]).unwrap();
+        assert_eq!((h.origin(), h.data_len()), (0, 21));
+        let h = ArrayHeader::with_strides(DType::Float64, &[5, 3], &[0, -8]).unwrap();
+        assert_eq!((h.origin(), h.data_len()), (16, 24));
+        let h = ArrayHeader::with_strides(DType::Float64, &[], &[]).unwrap();
+        assert_eq!((h.origin(), h.data_len()), (0, 8));
+        let h = ArrayHeader::with_strides(DType::Float64, &[2, 0], &[8, 8]).unwrap();
+        assert_eq!((h.origin(), h.data_len()), (0, 0));
+        let e = ArrayHeader::with_strides(DType::Float64, &[3], &[6]).unwrap_err();
+        assert!(e.to_string().contains("not a multiple"), "{e}");
+        let e = ArrayHeader::with_strides(DType::Int8, &[3], &[1, 1]).unwrap_err();
+        assert!(e.to_string().contains("2 strides for 1 dimensions"), "{e}");
+        let e = ArrayHeader::with_strides(DType::Int8, &[1 << 62, 1 << 62], &[4, 4]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
+
+    #[test]
     fn element_offset_checks_index() {
         let h = f32_2x3();
         assert_eq!(h.element_offset(&[1, 2]), Some(128 + 20));
@@ -1120,6 +1184,14 @@ mod tests {
         let e = decode_err(&b);
         assert_eq!(e.kind(), ErrorKind::CorruptHeader);
         assert!(e.to_string().contains("past the data area"), "{e}");
+        // Huge extents beside the 0 (found by the fuzzer: len() overflowed multiplying them).
+        let mut b = buffer(&h);
+        b.resize(1024, 0);
+        let big = ArrayHeader::with_layout(DType::Int8, &[1 << 40, 1 << 40, 0], &[1, 1, 1], 0, 0)
+            .unwrap();
+        b[..big.header_len() as usize].copy_from_slice(&big.encode());
+        let back = ArrayHeader::decode(&b, b.len() as u64).unwrap();
+        assert_eq!((back.len(), back.nbytes(), back.is_empty()), (0, 0, true));
         // Any stride magnitude is fine when there is nothing to reach.
         let mut b = buffer(&h);
         put_i64(&mut b, 72, i64::MIN);

@@ -33,4 +33,4 @@ pub use header::{
     c_strides, f_strides, ArrayHeader, Order, DATA_ALIGN, DIM_LEN, FIXED_LEN, MAGIC,
     MAX_HEADER_LEN, MAX_NDIM, VERSION_MAJOR, VERSION_MINOR,
 };
-pub use view::{ArrayView, ArrayViewMut};
+pub use view::{check_host, ArrayView, ArrayViewMut};

@@ -6,15 +6,26 @@ use super::dtype::Element;
 use super::header::ArrayHeader;
 use crate::error::{Error, ErrorKind, Result};
 
-/// Checks shared by both views: the host is little-endian, the header holds `T`s, and the
-/// data area is aligned for `T` and lies in `buffer`. Returns the data area's range.
-fn check<T: Element>(header: &ArrayHeader, buffer: *const u8) -> Result<(usize, usize)> {
+/// Fail on a host whose byte order is not the layout's (little-endian): a view there would
+/// read every element wrong. Every front checks this before making a view.
+///
+/// # Errors
+///
+/// [`ErrorKind::Unsupported`] on a big-endian host.
+pub fn check_host() -> Result<()> {
     if cfg!(target_endian = "big") {
         return Err(Error::new(
             ErrorKind::Unsupported,
             "array views need a little-endian host (the layout is little-endian)",
         ));
     }
+    Ok(())
+}
+
+/// Checks shared by both views: the host is little-endian, the header holds `T`s, and the
+/// data area is aligned for `T` and lies in `buffer`. Returns the data area's range.
+fn check<T: Element>(header: &ArrayHeader, buffer: *const u8) -> Result<(usize, usize)> {
+    check_host()?;
     if header.dtype() != T::DTYPE {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
