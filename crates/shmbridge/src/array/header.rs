@@ -53,8 +53,9 @@ pub enum Order {
     F,
 }
 
-/// Byte strides of a C-order (row-major) array of `shape` with elements of `itemsize` bytes,
-/// as numpy computes them (a 0 in the shape counts as 1). `None` if they overflow `i64`.
+/// Byte strides of a C-order (row-major) array of `shape` with elements of `itemsize` bytes
+/// (a 0 in the shape counts as 1, so the strides of an empty array stay those of its
+/// neighbours). `None` if they overflow `i64`.
 #[must_use]
 pub fn c_strides(shape: &[u64], itemsize: usize) -> Option<Vec<i64>> {
     let mut strides = vec![0i64; shape.len()];
@@ -513,16 +514,21 @@ impl ArrayHeader {
                 ),
             ));
         }
-        // 10. Shape: no overflow.
-        let nbytes = element_count(&self.shape)
-            .filter(|_| self.shape.iter().all(|&d| d <= MAX_EXTENT))
-            .and_then(|n| n.checked_mul(itemsize))
+        // 10. Shape: no overflow. The product of the non-zero extents counts (numpy's rule),
+        // so an empty array is not a way around the limit, and every valid header is one
+        // numpy can view.
+        let nbytes = self
+            .shape
+            .iter()
+            .filter(|&&d| d != 0)
+            .try_fold(itemsize, |n, &d| n.checked_mul(d))
             .filter(|&n| n <= MAX_EXTENT);
         if nbytes.is_none() {
             return Err(violation(
                 ErrorKind::CorruptHeader,
                 &format!(
-                    "shape {:?} of {} overflows (its size in bytes must fit in 63 bits)",
+                    "shape {:?} of {} overflows (the product of its non-zero extents, in \
+                     bytes, must fit in 63 bits)",
                     self.shape, self.dtype
                 ),
             ));
@@ -870,10 +876,10 @@ mod tests {
     }
 
     #[test]
-    fn strides_follow_numpy() {
+    fn c_and_f_strides() {
         assert_eq!(c_strides(&[2, 3, 4], 8).unwrap(), vec![96, 32, 8]);
         assert_eq!(f_strides(&[2, 3, 4], 8).unwrap(), vec![8, 16, 48]);
-        // numpy: np.empty((3, 0), 'f4').strides == (4, 4); np.empty((0, 3), 'f4') (12, 4)
+        // A 0 counts as 1 (numpy's own empty arrays have zero strides; both are valid).
         assert_eq!(c_strides(&[3, 0], 4).unwrap(), vec![4, 4]);
         assert_eq!(c_strides(&[0, 3], 4).unwrap(), vec![12, 4]);
         assert_eq!(c_strides(&[], 4).unwrap(), Vec::<i64>::new());
@@ -1121,6 +1127,7 @@ mod tests {
             [1 << 62, 4],
             [1 << 32, 1 << 32],
             [1 << 63, 0],
+            [1 << 62, 0], // the 0 does not help: 2^62 float32 are 2^64 bytes
         ] {
             let mut b = buffer(&f32_2x3());
             put_u64(&mut b, 64, shape[0]);
@@ -1184,12 +1191,15 @@ mod tests {
         let e = decode_err(&b);
         assert_eq!(e.kind(), ErrorKind::CorruptHeader);
         assert!(e.to_string().contains("past the data area"), "{e}");
-        // Huge extents beside the 0 (found by the fuzzer: len() overflowed multiplying them).
-        let mut b = buffer(&h);
-        b.resize(1024, 0);
-        let big = ArrayHeader::with_layout(DType::Int8, &[1 << 40, 1 << 40, 0], &[1, 1, 1], 0, 0)
+        // Huge extents beside the 0 (found by the fuzzer: len() overflowed multiplying them,
+        // before rule 10 counted the non-zero extents).
+        let e = ArrayHeader::with_layout(DType::Int8, &[1 << 40, 1 << 40, 0], &[1, 1, 1], 0, 0)
+            .unwrap_err();
+        assert!(e.to_string().contains("overflows"), "{e}");
+        let big = ArrayHeader::with_layout(DType::Int8, &[1 << 31, 1 << 31, 0], &[1, 1, 1], 0, 0)
             .unwrap();
-        b[..big.header_len() as usize].copy_from_slice(&big.encode());
+        let mut b = buffer(&big);
+        b.resize(1024, 0);
         let back = ArrayHeader::decode(&b, b.len() as u64).unwrap();
         assert_eq!((back.len(), back.nbytes(), back.is_empty()), (0, 0, true));
         // Any stride magnitude is fine when there is nothing to reach.
