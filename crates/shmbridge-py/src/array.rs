@@ -26,7 +26,7 @@ use shmbridge::Region;
 
 use crate::errors::{self, IntoPy};
 use crate::exporter::{
-    PyBufferView, PyBuffer_Release, PyObject_GetBuffer, PYBUF_WRITABLE, PY_BF_GETBUFFER,
+    get_buffer, heap_type, PyBufferView, PyBuffer_Release, PYBUF_WRITABLE, PY_BF_GETBUFFER,
 };
 use crate::mapping::{Mapping, SendPtr, RELEASE_GIL_AT};
 
@@ -567,50 +567,21 @@ static ARRAY_VIEW_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 fn array_view_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
     ARRAY_VIEW_TYPE.get_or_try_init(py, || {
-        let base = py.get_type::<ArrayViewBase>();
-        let mut slots = [
-            ffi::PyType_Slot {
-                slot: PY_BF_GETBUFFER,
-                pfunc: array_getbuffer as *mut c_void,
-            },
-            ffi::PyType_Slot {
-                slot: ffi::Py_tp_doc,
-                pfunc: c"ArrayView(mapping, offset=0, *, readonly=False)\n--\n\n\
-                    A typed view of the array whose header (docs/SPEC.md section 7) starts at \
-                    `offset` of `mapping`, validated in place against the mapping's real size. \
-                    `numpy.asarray(view)` is a zero-copy ndarray with the header's dtype, \
-                    shape and strides (buffer protocol); `numpy.from_dlpack(view)` and \
-                    `torch.from_dlpack(view)` take it through DLPack. Read-only when the \
-                    mapping is, or with readonly=True. The view keeps the memory mapped, \
-                    even after the mapping's close()."
-                    .as_ptr()
-                    .cast_mut()
-                    .cast(),
-            },
-            ffi::PyType_Slot {
-                slot: 0,
-                pfunc: std::ptr::null_mut(),
-            },
-        ];
-        let mut spec = ffi::PyType_Spec {
-            // The type keeps a pointer to its name: it must be 'static.
-            name: c"shmbridge._native.ArrayView".as_ptr(),
+        heap_type(
+            py,
+            c"shmbridge._native.ArrayView",
+            c"ArrayView(mapping, offset=0, *, readonly=False)\n--\n\n\
+              A typed view of the array whose header (docs/SPEC.md section 7) starts at \
+              `offset` of `mapping`, validated in place against the mapping's real size. \
+              `numpy.asarray(view)` is a zero-copy ndarray with the header's dtype, shape and \
+              strides (buffer protocol); `numpy.from_dlpack(view)` and `torch.from_dlpack(view)` \
+              take it through DLPack. Read-only when the mapping is, or with readonly=True. The \
+              view keeps the memory mapped, even after the mapping's close().",
+            &[(PY_BF_GETBUFFER, array_getbuffer as *mut c_void)],
             // 0: the base's instance layout (the PyO3 object holding ArrayViewBase).
-            basicsize: 0,
-            itemsize: 0,
-            flags: ffi::Py_TPFLAGS_DEFAULT as std::ffi::c_uint,
-            slots: slots.as_mut_ptr(),
-        };
-        let bases = PyTuple::new(py, [base])?;
-        // SAFETY: the spec and slots are valid for the call (CPython copies what it keeps,
-        // except the name and doc, which are static strings); the GIL is held.
-        let tp = unsafe {
-            Bound::from_owned_ptr_or_err(
-                py,
-                ffi::PyType_FromSpecWithBases(&raw mut spec, bases.as_ptr()),
-            )
-        }?;
-        Ok(tp.cast_into::<PyType>()?.unbind())
+            0,
+            Some(&py.get_type::<ArrayViewBase>()),
+        )
     })
 }
 
@@ -622,25 +593,11 @@ struct StridedInput {
 
 impl StridedInput {
     fn get(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let mut view = Box::new(PyBufferView {
-            buf: std::ptr::null_mut(),
-            obj: std::ptr::null_mut(),
-            len: 0,
-            itemsize: 0,
-            readonly: 0,
-            ndim: 0,
-            format: std::ptr::null_mut(),
-            shape: std::ptr::null_mut(),
-            strides: std::ptr::null_mut(),
-            suboffsets: std::ptr::null_mut(),
-            internal: std::ptr::null_mut(),
-        });
-        // SAFETY: a valid object and a writable view, with the GIL held (obj is Bound).
-        let rc = unsafe { PyObject_GetBuffer(obj.as_ptr(), &raw mut *view, PYBUF_RECORDS_RO) };
-        if rc != 0 {
-            return Err(PyErr::take(obj.py())
-                .unwrap_or_else(|| PyTypeError::new_err("data must support the buffer protocol")));
-        }
+        let view = get_buffer(
+            obj,
+            PYBUF_RECORDS_RO,
+            "data must support the buffer protocol",
+        )?;
         Ok(Self { view })
     }
 

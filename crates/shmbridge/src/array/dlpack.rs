@@ -110,6 +110,26 @@ struct Holder<M> {
     _owner: Box<dyn Send>,
 }
 
+/// Box `managed` with what it points into, and point its `manager_ctx` at the box.
+fn hold<M>(
+    managed: M,
+    shape: Box<[i64]>,
+    strides: Box<[i64]>,
+    owner: Box<dyn Send>,
+    ctx: fn(&mut M) -> &mut *mut c_void,
+) -> *mut M {
+    let holder = Box::into_raw(Box::new(Holder {
+        managed,
+        shape,
+        strides,
+        _owner: owner,
+    }));
+    // SAFETY: `holder` is a fresh, valid allocation (moving the boxed slices into it did not
+    // move their contents, which the tensor points to).
+    unsafe { *ctx(&mut (*holder).managed) = holder.cast() };
+    holder.cast()
+}
+
 fn tensor(
     header: &ArrayHeader,
     first: *mut u8,
@@ -177,15 +197,7 @@ pub unsafe fn export_legacy(
         manager_ctx: std::ptr::null_mut(),
         deleter: Some(delete_legacy),
     };
-    let holder = Box::into_raw(Box::new(Holder {
-        managed,
-        shape,
-        strides,
-        _owner: owner,
-    }));
-    // SAFETY: `holder` is a fresh, valid allocation (the boxed slices did not move).
-    unsafe { (*holder).managed.manager_ctx = holder.cast() };
-    holder.cast()
+    hold(managed, shape, strides, owner, |m| &mut m.manager_ctx)
 }
 
 /// A `DLManagedTensorVersioned` (version [`VERSION`]) with `flags`; otherwise as
@@ -210,15 +222,7 @@ pub unsafe fn export_versioned(
         flags,
         dl_tensor: tensor(header, first, &mut shape, &mut strides),
     };
-    let holder = Box::into_raw(Box::new(Holder {
-        managed,
-        shape,
-        strides,
-        _owner: owner,
-    }));
-    // SAFETY: as in export_legacy.
-    unsafe { (*holder).managed.manager_ctx = holder.cast() };
-    holder.cast()
+    hold(managed, shape, strides, owner, |m| &mut m.manager_ctx)
 }
 
 #[cfg(test)]

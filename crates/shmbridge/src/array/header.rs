@@ -390,15 +390,7 @@ impl ArrayHeader {
     /// object behind the mapping shrank; otherwise as [`decode`](Self::decode), naming the
     /// segment or file.
     pub fn read_from(region: &Region, offset: u64) -> Result<Self> {
-        if offset % DATA_ALIGN != 0 {
-            return Err(about(
-                Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!("array header at offset {offset}: not a multiple of {DATA_ALIGN}"),
-                ),
-                region,
-            ));
-        }
+        check_placement(region, offset)?;
         let avail = (region.len() as u64).checked_sub(offset).ok_or_else(|| {
             about(
                 Error::new(
@@ -427,15 +419,7 @@ impl ArrayHeader {
     /// [`ErrorKind::PermissionDenied`] for a read-only mapping; [`ErrorKind::Truncated`] when
     /// the backing object shrank.
     pub fn write_to(&self, region: &Region, offset: u64) -> Result<()> {
-        if offset % DATA_ALIGN != 0 {
-            return Err(about(
-                Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!("array header at offset {offset}: not a multiple of {DATA_ALIGN}"),
-                ),
-                region,
-            ));
-        }
+        check_placement(region, offset)?;
         let total = self.total_len();
         if offset
             .checked_add(total)
@@ -787,6 +771,20 @@ fn check_ndim(ndim: usize) -> Result<(), Violation> {
         ));
     }
     Ok(())
+}
+
+/// Rule 0 of SPEC 7.2: a header starts at a multiple of 64 in its mapping.
+fn check_placement(region: &Region, offset: u64) -> Result<()> {
+    if offset % DATA_ALIGN == 0 {
+        return Ok(());
+    }
+    Err(about(
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("array header at offset {offset}: not a multiple of {DATA_ALIGN}"),
+        ),
+        region,
+    ))
 }
 
 /// `err` with `region`'s label (segment name or file path) attached.
