@@ -110,32 +110,49 @@ struct Holder<M> {
     _owner: Box<dyn Send>,
 }
 
-/// Box `managed` with what it points into, and point its `manager_ctx` at the box.
-fn hold<M>(
-    managed: M,
-    shape: Box<[i64]>,
-    strides: Box<[i64]>,
-    owner: Box<dyn Send>,
-    ctx: fn(&mut M) -> &mut *mut c_void,
-) -> *mut M {
+/// The two managed structures: where their context pointer and their tensor are.
+trait Managed {
+    fn parts(&mut self) -> (&mut *mut c_void, &mut DLTensor);
+}
+
+impl Managed for DLManagedTensor {
+    fn parts(&mut self) -> (&mut *mut c_void, &mut DLTensor) {
+        (&mut self.manager_ctx, &mut self.dl_tensor)
+    }
+}
+
+impl Managed for DLManagedTensorVersioned {
+    fn parts(&mut self) -> (&mut *mut c_void, &mut DLTensor) {
+        (&mut self.manager_ctx, &mut self.dl_tensor)
+    }
+}
+
+/// Box `managed` with its shape, strides and `owner`, then point its tensor at the shape and
+/// strides and its `manager_ctx` at the box: only once the box is in place, since moving a
+/// `Box` invalidates pointers taken into it before (Stacked Borrows; Miri checks it).
+fn hold<M: Managed>(managed: M, header: &ArrayHeader, owner: Box<dyn Send>) -> *mut M {
+    let (shape, strides) = dims(header);
     let holder = Box::into_raw(Box::new(Holder {
         managed,
         shape,
         strides,
         _owner: owner,
     }));
-    // SAFETY: `holder` is a fresh, valid allocation (moving the boxed slices into it did not
-    // move their contents, which the tensor points to).
-    unsafe { *ctx(&mut (*holder).managed) = holder.cast() };
+    // SAFETY: `holder` is a fresh, valid allocation that nothing else refers to yet; the
+    // borrows of its fields are disjoint and end here, and the pointers they leave in the
+    // tensor stay valid until the deleter frees the holder.
+    unsafe {
+        let h = &mut *holder;
+        let (ctx, tensor) = h.managed.parts();
+        *ctx = holder.cast();
+        tensor.shape = h.shape.as_mut_ptr();
+        tensor.strides = h.strides.as_mut_ptr();
+    }
     holder.cast()
 }
 
-fn tensor(
-    header: &ArrayHeader,
-    first: *mut u8,
-    shape: &mut [i64],
-    strides: &mut [i64],
-) -> DLTensor {
+/// The tensor of `header` at `first`; `hold` fills in its shape and strides.
+fn tensor(header: &ArrayHeader, first: *mut u8) -> DLTensor {
     let (code, bits, lanes) = header.dtype().dlpack();
     DLTensor {
         data: first.cast(),
@@ -145,8 +162,8 @@ fn tensor(
         },
         ndim: i32::try_from(header.ndim()).unwrap_or(i32::MAX), // at most 32
         dtype: DLDataType { code, bits, lanes },
-        shape: shape.as_mut_ptr(),
-        strides: strides.as_mut_ptr(),
+        shape: std::ptr::null_mut(),
+        strides: std::ptr::null_mut(),
         byte_offset: 0,
     }
 }
@@ -191,13 +208,12 @@ pub unsafe fn export_legacy(
     first: *mut u8,
     owner: Box<dyn Send>,
 ) -> *mut DLManagedTensor {
-    let (mut shape, mut strides) = dims(header);
     let managed = DLManagedTensor {
-        dl_tensor: tensor(header, first, &mut shape, &mut strides),
+        dl_tensor: tensor(header, first),
         manager_ctx: std::ptr::null_mut(),
         deleter: Some(delete_legacy),
     };
-    hold(managed, shape, strides, owner, |m| &mut m.manager_ctx)
+    hold(managed, header, owner)
 }
 
 /// A `DLManagedTensorVersioned` (version [`VERSION`]) with `flags`; otherwise as
@@ -214,15 +230,14 @@ pub unsafe fn export_versioned(
     owner: Box<dyn Send>,
     flags: u64,
 ) -> *mut DLManagedTensorVersioned {
-    let (mut shape, mut strides) = dims(header);
     let managed = DLManagedTensorVersioned {
         version: VERSION,
         manager_ctx: std::ptr::null_mut(),
         deleter: Some(delete_versioned),
         flags,
-        dl_tensor: tensor(header, first, &mut shape, &mut strides),
+        dl_tensor: tensor(header, first),
     };
-    hold(managed, shape, strides, owner, |m| &mut m.manager_ctx)
+    hold(managed, header, owner)
 }
 
 #[cfg(test)]
