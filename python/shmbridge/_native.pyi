@@ -397,3 +397,79 @@ class StreamReader:
     ) -> None: ...
     def __iter__(self) -> Self: ...
     def __next__(self) -> bytes: ...
+
+# --- Typed arrays (docs/SPEC.md section 7; crates/shmbridge-py/src/array.rs) ---------------
+
+__all__ += ["ARRAY_MAGIC", "ARRAY_MAX_NDIM", "ArrayView", "array_size", "write_array_header"]
+
+ARRAY_MAGIC: bytes
+ARRAY_MAX_NDIM: int
+
+class _ArrayViewBase:
+    def __new__(cls, mapping: Mapping, offset: int = 0, *, readonly: bool = False) -> Self: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+    @property
+    def strides(self) -> tuple[int, ...]: ...
+    @property
+    def ndim(self) -> int: ...
+    @property
+    def itemsize(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def nbytes(self) -> int: ...
+    @property
+    def readonly(self) -> bool: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def data_offset(self) -> int: ...
+    @property
+    def c_contiguous(self) -> bool: ...
+    @property
+    def f_contiguous(self) -> bool: ...
+    def __dlpack_device__(self) -> tuple[int, int]: ...
+    def __dlpack__(
+        self,
+        *,
+        stream: object | None = None,
+        max_version: tuple[int, int] | None = None,
+        dl_device: tuple[int, int] | None = None,
+        copy: bool | None = None,
+    ) -> object: ...
+
+@final
+class ArrayView(_ArrayViewBase):
+    """A typed, validated view of an array header and its data in a mapping.
+
+    ``numpy.asarray(view)`` (buffer protocol) and ``numpy.from_dlpack(view)`` are zero-copy.
+    """
+
+    if sys.version_info >= (3, 12):
+        def __buffer__(self, flags: int, /) -> memoryview: ...
+
+class _DType:
+    # What ``dtype`` arguments accept besides a string: a numpy dtype (its ``.str``).
+    @property
+    def str(self) -> str: ...
+
+def write_array_header(
+    mapping: Mapping,
+    offset: int,
+    shape: tuple[int, ...] | list[int],
+    dtype: str | _DType,
+    *,
+    order: Literal["C", "F", "c", "f"] = "C",
+    strides: tuple[int, ...] | list[int] | None = None,
+    data: Buffer | None = None,
+) -> int: ...
+def array_size(
+    shape: tuple[int, ...] | list[int],
+    dtype: str | _DType,
+    *,
+    order: Literal["C", "F", "c", "f"] = "C",
+    strides: tuple[int, ...] | list[int] | None = None,
+) -> int: ...

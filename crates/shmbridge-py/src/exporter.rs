@@ -14,38 +14,38 @@
 //!
 //! It also reads arguments that support the buffer protocol ([`InputBuffer`]).
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyType;
+use pyo3::types::{PyTuple, PyType};
 use shmbridge::Region;
 
 /// CPython's `Py_buffer` (identical from 3.3 to 3.14).
 #[repr(C)]
 pub(crate) struct PyBufferView {
-    buf: *mut c_void,
-    obj: *mut ffi::PyObject,
-    len: ffi::Py_ssize_t,
-    itemsize: ffi::Py_ssize_t,
-    readonly: c_int,
-    ndim: c_int,
-    format: *mut c_char,
-    shape: *mut ffi::Py_ssize_t,
-    strides: *mut ffi::Py_ssize_t,
-    suboffsets: *mut ffi::Py_ssize_t,
-    internal: *mut c_void,
+    pub(crate) buf: *mut c_void,
+    pub(crate) obj: *mut ffi::PyObject,
+    pub(crate) len: ffi::Py_ssize_t,
+    pub(crate) itemsize: ffi::Py_ssize_t,
+    pub(crate) readonly: c_int,
+    pub(crate) ndim: c_int,
+    pub(crate) format: *mut c_char,
+    pub(crate) shape: *mut ffi::Py_ssize_t,
+    pub(crate) strides: *mut ffi::Py_ssize_t,
+    pub(crate) suboffsets: *mut ffi::Py_ssize_t,
+    pub(crate) internal: *mut c_void,
 }
 
 /// `PyBUF_SIMPLE`: a contiguous run of bytes.
 const PYBUF_SIMPLE: c_int = 0;
 /// `PyBUF_WRITABLE`.
-const PYBUF_WRITABLE: c_int = 0x0001;
+pub(crate) const PYBUF_WRITABLE: c_int = 0x0001;
 /// The `Py_bf_getbuffer` type slot (typeslots.h: 1 in every version up to 3.14).
-const PY_BF_GETBUFFER: c_int = 1;
+pub(crate) const PY_BF_GETBUFFER: c_int = 1;
 
 extern "C" {
     fn PyBuffer_FillInfo(
@@ -56,8 +56,12 @@ extern "C" {
         readonly: c_int,
         flags: c_int,
     ) -> c_int;
-    fn PyObject_GetBuffer(obj: *mut ffi::PyObject, view: *mut PyBufferView, flags: c_int) -> c_int;
-    fn PyBuffer_Release(view: *mut PyBufferView);
+    pub(crate) fn PyObject_GetBuffer(
+        obj: *mut ffi::PyObject,
+        view: *mut PyBufferView,
+        flags: c_int,
+    ) -> c_int;
+    pub(crate) fn PyBuffer_Release(view: *mut PyBufferView);
 }
 
 /// The instance layout of `BufferExporter`.
@@ -126,43 +130,59 @@ unsafe extern "C" fn exporter_dealloc(obj: *mut ffi::PyObject) {
     }
 }
 
+/// A heap type made from a spec: `name` and `doc` (static: CPython keeps pointers to them),
+/// the `(slot, function)` pairs, an instance size (0: the base's) and an optional base class.
+pub(crate) fn heap_type(
+    py: Python<'_>,
+    name: &'static CStr,
+    doc: &'static CStr,
+    funcs: &[(c_int, *mut c_void)],
+    basicsize: usize,
+    base: Option<&Bound<'_, PyType>>,
+) -> PyResult<Py<PyType>> {
+    let mut slots: Vec<ffi::PyType_Slot> = funcs
+        .iter()
+        .map(|&(slot, pfunc)| ffi::PyType_Slot { slot, pfunc })
+        .collect();
+    slots.push(ffi::PyType_Slot {
+        slot: ffi::Py_tp_doc,
+        pfunc: doc.as_ptr().cast_mut().cast(),
+    });
+    slots.push(ffi::PyType_Slot {
+        slot: 0,
+        pfunc: std::ptr::null_mut(),
+    });
+    let mut spec = ffi::PyType_Spec {
+        name: name.as_ptr(),
+        basicsize: c_int::try_from(basicsize).expect("small struct"),
+        itemsize: 0,
+        flags: ffi::Py_TPFLAGS_DEFAULT as std::ffi::c_uint,
+        slots: slots.as_mut_ptr(),
+    };
+    let bases = base.map(|b| PyTuple::new(py, [b])).transpose()?;
+    let bases_ptr = bases.as_ref().map_or(std::ptr::null_mut(), Bound::as_ptr);
+    // SAFETY: the spec and slots are valid for the call (CPython copies what it keeps, except
+    // the name and doc, which are static strings); `bases` is a tuple or null; the GIL is held.
+    let tp = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyType_FromSpecWithBases(&raw mut spec, bases_ptr))
+    }?;
+    Ok(tp.cast_into::<PyType>()?.unbind())
+}
+
 fn exporter_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
     EXPORTER_TYPE.get_or_try_init(py, || {
-        let mut slots = [
-            ffi::PyType_Slot {
-                slot: PY_BF_GETBUFFER,
-                pfunc: exporter_getbuffer as *mut c_void,
-            },
-            ffi::PyType_Slot {
-                slot: ffi::Py_tp_dealloc,
-                pfunc: exporter_dealloc as *mut c_void,
-            },
-            ffi::PyType_Slot {
-                slot: ffi::Py_tp_doc,
-                pfunc: c"Exports a shmbridge mapping through the buffer protocol; \
-                          memoryview(exporter) views it without a copy."
-                    .as_ptr()
-                    .cast_mut()
-                    .cast(),
-            },
-            ffi::PyType_Slot {
-                slot: 0,
-                pfunc: std::ptr::null_mut(),
-            },
-        ];
-        let mut spec = ffi::PyType_Spec {
-            // The type keeps a pointer to its name: it must be 'static.
-            name: c"shmbridge._native.BufferExporter".as_ptr(),
-            basicsize: c_int::try_from(std::mem::size_of::<ExporterObject>())
-                .expect("small struct"),
-            itemsize: 0,
-            flags: ffi::Py_TPFLAGS_DEFAULT as std::ffi::c_uint,
-            slots: slots.as_mut_ptr(),
-        };
-        // SAFETY: the spec and slots are valid for the call (CPython copies what it keeps,
-        // except the name, which is a static string); the GIL is held.
-        let tp = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_FromSpec(&raw mut spec)) }?;
-        Ok(tp.cast_into::<PyType>()?.unbind())
+        heap_type(
+            py,
+            c"shmbridge._native.BufferExporter",
+            c"Exports a shmbridge mapping through the buffer protocol; \
+              memoryview(exporter) views it without a copy.",
+            &[
+                (PY_BF_GETBUFFER, exporter_getbuffer as *mut c_void),
+                (ffi::Py_tp_dealloc, exporter_dealloc as *mut c_void),
+            ],
+            std::mem::size_of::<ExporterObject>(),
+            None,
+        )
     })
 }
 
@@ -205,34 +225,43 @@ pub(crate) struct InputBuffer {
     view: Box<PyBufferView>,
 }
 
+/// `PyObject_GetBuffer(obj, flags)` into a new view, or the exporter's exception. The caller
+/// releases the view with `PyBuffer_Release` (with the GIL held) when done.
+pub(crate) fn get_buffer(
+    obj: &Bound<'_, PyAny>,
+    flags: c_int,
+    what: &str,
+) -> PyResult<Box<PyBufferView>> {
+    let mut view = Box::new(PyBufferView {
+        buf: std::ptr::null_mut(),
+        obj: std::ptr::null_mut(),
+        len: 0,
+        itemsize: 0,
+        readonly: 0,
+        ndim: 0,
+        format: std::ptr::null_mut(),
+        shape: std::ptr::null_mut(),
+        strides: std::ptr::null_mut(),
+        suboffsets: std::ptr::null_mut(),
+        internal: std::ptr::null_mut(),
+    });
+    // SAFETY: a valid object and a writable view, with the GIL held (obj is Bound).
+    let rc = unsafe { PyObject_GetBuffer(obj.as_ptr(), &raw mut *view, flags) };
+    if rc != 0 {
+        return Err(PyErr::take(obj.py()).unwrap_or_else(|| PyTypeError::new_err(what.to_owned())));
+    }
+    Ok(view)
+}
+
 impl InputBuffer {
     /// Borrow `obj`'s bytes; `writable` asks for a buffer we may write into.
     pub(crate) fn get(obj: &Bound<'_, PyAny>, writable: bool) -> PyResult<Self> {
-        let mut view = Box::new(PyBufferView {
-            buf: std::ptr::null_mut(),
-            obj: std::ptr::null_mut(),
-            len: 0,
-            itemsize: 0,
-            readonly: 0,
-            ndim: 0,
-            format: std::ptr::null_mut(),
-            shape: std::ptr::null_mut(),
-            strides: std::ptr::null_mut(),
-            suboffsets: std::ptr::null_mut(),
-            internal: std::ptr::null_mut(),
-        });
         let flags = if writable {
             PYBUF_SIMPLE | PYBUF_WRITABLE
         } else {
             PYBUF_SIMPLE
         };
-        // SAFETY: a valid object and a writable view, with the GIL held (obj is Bound).
-        let rc = unsafe { PyObject_GetBuffer(obj.as_ptr(), &raw mut *view, flags) };
-        if rc != 0 {
-            let err = PyErr::take(obj.py())
-                .unwrap_or_else(|| PyTypeError::new_err("a bytes-like object is required"));
-            return Err(err);
-        }
+        let view = get_buffer(obj, flags, "a bytes-like object is required")?;
         Ok(Self { view })
     }
 

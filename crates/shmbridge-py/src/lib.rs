@@ -9,6 +9,7 @@
 // `Bound`, `#[new]` functions returning `Self`), and its signatures are fixed by Python.
 #![allow(clippy::needless_pass_by_value, clippy::unused_self)]
 
+mod array;
 #[cfg(feature = "cli")]
 mod cli;
 mod errors;
@@ -27,6 +28,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     exporter::register(m)?;
+    array::register(m)?;
     m.add_class::<mapping::Mapping>()?;
     m.add_class::<segment::Segment>()?;
     m.add_class::<segment::SegmentInfo>()?;

@@ -30,6 +30,7 @@
 //! # Ok::<(), shmbridge::Error>(())
 //! ```
 
+pub mod array;
 pub mod channel;
 mod error;
 mod file;
