@@ -9,6 +9,7 @@
 // `Bound`, `#[new]` functions returning `Self`), and its signatures are fixed by Python.
 #![allow(clippy::needless_pass_by_value, clippy::unused_self)]
 
+mod channel;
 mod errors;
 mod exporter;
 mod framed;
@@ -25,6 +26,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     exporter::register(m)?;
+    channel::register(m)?;
     m.add_class::<mapping::Mapping>()?;
     m.add_class::<segment::Segment>()?;
     m.add_class::<segment::SegmentInfo>()?;

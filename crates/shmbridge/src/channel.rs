@@ -740,7 +740,9 @@ impl ChannelWriter {
     /// # Errors
     ///
     /// [`ErrorKind::OutOfBounds`] when `len` exceeds `max_message`;
-    /// [`ErrorKind::InvalidArgument`] for a loan that is not this writer's.
+    /// [`ErrorKind::InvalidArgument`] for a loan that is not this writer's;
+    /// [`ErrorKind::Closed`] after [`close`](Self::close) (readers may already have seen the
+    /// end; the loan can still be discarded).
     pub fn publish_raw(
         &mut self,
         loan: &RawLoan,
@@ -748,6 +750,12 @@ impl ChannelWriter {
         tag: u32,
         msg_flags: u32,
     ) -> Result<u64> {
+        if self.closed {
+            return Err(self.shared.err(
+                ErrorKind::Closed,
+                "the channel is closed: a loan cannot be published after close",
+            ));
+        }
         self.check_len(len)?;
         self.take_loan(loan)?;
         Ok(self.publish_slot(loan.slot, len, tag, msg_flags))
