@@ -810,7 +810,7 @@ struct ReaderCore {
     /// Taking a message is one step at a time (the GIL already makes it so; this keeps it
     /// true without one).
     take: Mutex<()>,
-    name: String,
+    name: Arc<str>,
 }
 
 impl ReaderCore {
@@ -833,9 +833,13 @@ fn make_message<'py>(
     raw: Received,
 ) -> PyResult<Bound<'py, PyAny>> {
     let base = MessageBase {
-        reader: Arc::clone(reader),
+        name: Arc::clone(&reader.name),
         raw,
-        state: Mutex::new(MessageState::default()),
+        state: Mutex::new(MessageState {
+            released: false,
+            exports: 0,
+            reader: Some(Arc::clone(reader)),
+        }),
     };
     NEW_MESSAGE.with(|s| *s.borrow_mut() = Some(base));
     let made = message_type(py)?.bind(py).call0();
@@ -869,7 +873,7 @@ impl ChannelReader {
             core: Mutex::new(Some(Arc::new(ReaderCore {
                 reader: r,
                 take: Mutex::new(()),
-                name: name.clone(),
+                name: Arc::from(name.as_str()),
             }))),
             name,
         }
@@ -1027,20 +1031,21 @@ impl ChannelReader {
 
 // ---- messages --------------------------------------------------------------------------
 
-#[derive(Default)]
 struct MessageState {
     /// `release()` was called: no new exports.
     released: bool,
     /// Buffers exported and not yet released.
     exports: usize,
-    /// The holder bit was cleared (the slot went back).
-    given_back: bool,
+    /// The reader that holds the message, until the slot goes back (then the message no
+    /// longer keeps the reader, and its place, alive).
+    reader: Option<Arc<ReaderCore>>,
 }
 
 /// The methods of `Message` (which adds the buffer protocol); see `Message`'s docstring.
 #[pyclass(module = "shmbridge._native", name = "_MessageBase", subclass, frozen)]
 pub struct MessageBase {
-    reader: Arc<ReaderCore>,
+    /// The channel's name (for errors).
+    name: Arc<str>,
     raw: Received,
     state: Mutex<MessageState>,
 }
@@ -1055,15 +1060,16 @@ impl MessageBase {
                     self.raw.seq
                 ),
             )
-            .with_segment(&self.reader.name),
+            .with_segment(&*self.name),
         )
     }
 
-    /// Clear the holder bit once released with no export left (or when dropped).
-    fn settle(&self, st: &mut MessageState, dropping: bool) {
-        if !st.given_back && (dropping || (st.released && st.exports == 0)) {
-            st.given_back = true;
-            self.reader.reader.release(&self.raw);
+    /// Give the slot back (clear the holder bit) once released with no export left.
+    fn settle(&self, st: &mut MessageState) {
+        if st.released && st.exports == 0 {
+            if let Some(reader) = st.reader.take() {
+                reader.reader.release(&self.raw);
+            }
         }
     }
 }
@@ -1109,7 +1115,7 @@ unsafe extern "C" fn message_releasebuffer(obj: *mut ffi::PyObject, _view: *mut 
             let msg = msg.get();
             let mut st = lock(&msg.state);
             st.exports = st.exports.saturating_sub(1);
-            msg.settle(&mut st, false);
+            msg.settle(&mut st);
         }
     });
 }
@@ -1175,7 +1181,7 @@ impl MessageBase {
     fn release(&self) {
         let mut st = lock(&self.state);
         st.released = true;
-        self.settle(&mut st, false);
+        self.settle(&mut st);
     }
 
     /// Its length in bytes.
@@ -1211,9 +1217,8 @@ impl MessageBase {
 impl Drop for MessageBase {
     fn drop(&mut self) {
         let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if !st.given_back {
-            st.given_back = true;
-            self.reader.reader.release(&self.raw);
+        if let Some(reader) = st.reader.take() {
+            reader.reader.release(&self.raw);
         }
     }
 }

@@ -1246,8 +1246,20 @@ impl ChannelReader {
             if let Some(got) = self.take(cursor)? {
                 return Ok(Some(got));
             }
-            // Message `cursor` is gone (dropped by the writer): count it, move on.
-            let tail = self.shared.tail().max(cursor + 1);
+            // Message `cursor` is gone (dropped by the writer): count it, move on. The writer
+            // moves `tail` past a message before its slot or queue entry can change, so a
+            // message below `head` that is gone while `tail` says it is still there is a
+            // corrupt queue (and without this check a corrupt `head` would loop for ages).
+            let tail = self.shared.tail();
+            if tail <= cursor {
+                return Err(self.shared.err(
+                    ErrorKind::CorruptHeader,
+                    format!(
+                        "corrupt channel: message {cursor} is below head {head} but neither in \
+                         the queue nor dropped (tail {tail})"
+                    ),
+                ));
+            }
             self.pending_lost
                 .fetch_add(tail - cursor, Ordering::Relaxed);
             self.cursor().store(tail, Ordering::SeqCst);
