@@ -22,7 +22,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -49,7 +49,7 @@ def chan(shm_name: str) -> Iterator[Callable[..., shmbridge.ChannelWriter]]:
     made: List[shmbridge.ChannelWriter] = []
 
     def make(**kw: Any) -> shmbridge.ChannelWriter:
-        opts = dict(slots=4, max_message=256, readers=2)
+        opts: Dict[str, Any] = dict(slots=4, max_message=256, readers=2)
         opts.update(kw)
         w = shmbridge.Channel.create(shm_name, **opts)
         made.append(w)
@@ -306,7 +306,7 @@ def test_loan_context_manager_publishes_or_discards(chan: Callable[..., shmbridg
 
 
 def test_bad_options_are_value_errors(shm_name: str) -> None:
-    for kw, needle in [
+    cases: List[Tuple[Dict[str, Any], str]] = [
         (dict(slots=1), "2 to"),
         (dict(readers=0), "reader places"),
         (dict(readers=5000), "reader places"),
@@ -315,8 +315,9 @@ def test_bad_options_are_value_errors(shm_name: str) -> None:
         (dict(slots=-1), "invalid slots -1"),
         (dict(max_message=-5), "invalid max_message -5"),
         (dict(policy="sometimes"), "block"),
-    ]:
-        opts: dict = dict(slots=4, max_message=64, readers=1)
+    ]
+    for kw, needle in cases:
+        opts: Dict[str, Any] = dict(slots=4, max_message=64, readers=1)
         opts.update(kw)
         with pytest.raises(ValueError, match=needle):
             shmbridge.Channel.create(shm_name, **opts)
@@ -324,9 +325,9 @@ def test_bad_options_are_value_errors(shm_name: str) -> None:
     with pytest.raises(TypeError):
         shmbridge.Channel.create(shm_name, slots=4, max_message=64)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="cannot be made directly"):
-        shmbridge.Message()  # type: ignore[call-arg]
+        shmbridge.Message()
     with pytest.raises(TypeError, match="cannot be made directly"):
-        shmbridge.Loan()  # type: ignore[call-arg]
+        shmbridge.Loan()
 
 
 def test_open_errors(shm_name: str, shm_names: Callable[[], str]) -> None:
@@ -811,7 +812,7 @@ def test_recv_async_cancelled_loses_no_message(chan: Callable[..., shmbridge.Cha
         time.sleep(0.05)
 
 
-class CountingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class CountingSelector(selectors.DefaultSelector):
     """Counts the event loop's trips through its selector."""
 
     def __init__(self) -> None:
