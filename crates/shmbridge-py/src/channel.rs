@@ -228,6 +228,27 @@ unsafe fn fill(
     Ok(())
 }
 
+/// A new instance of one of our buffer subtypes: its `tp_new` (the PyO3 base's, which takes
+/// the value from the thread-local) called directly, as `tp(*())` would without `tp_init`.
+fn instantiate<'py>(py: Python<'py>, tp: &Py<PyType>) -> PyResult<Bound<'py, PyAny>> {
+    let tp = tp.bind(py);
+    // SAFETY: our subtypes are heap types whose tp_new slot is set (the base's); calling it
+    // with the type, an empty tuple and no keywords is what type_call does; the GIL is held
+    // and the result is a new reference or null with an exception set.
+    unsafe {
+        let new = ffi::PyType_GetSlot(tp.as_type_ptr(), ffi::Py_tp_new);
+        if new.is_null() {
+            return Err(PyTypeError::new_err("no tp_new"));
+        }
+        let new: ffi::newfunc = std::mem::transmute(new);
+        let args = PyTuple::empty(py);
+        Bound::from_owned_ptr_or_err(
+            py,
+            new(tp.as_type_ptr(), args.as_ptr(), std::ptr::null_mut()),
+        )
+    }
+}
+
 thread_local! {
     /// The value the next `Message(...)` call takes (set just before the call).
     static NEW_MESSAGE: RefCell<Option<MessageBase>> = const { RefCell::new(None) };
@@ -559,8 +580,13 @@ impl ChannelWriter {
         let timeout = parse_timeout(timeout)?;
         let len: usize = count("loan size", n)?;
         let mut turn = self.open_turn()?;
-        let w: &mut core::ChannelWriter = &mut turn;
-        let raw = blocking(py, timeout, Limit::Deadline, |wait| w.loan_raw(len, wait))?.py()?;
+        // A free slot: no wait, no GIL round trip.
+        let raw = if let Some(raw) = turn.try_loan_raw(len).py()? {
+            raw
+        } else {
+            let w: &mut core::ChannelWriter = &mut turn;
+            blocking(py, timeout, Limit::Deadline, |wait| w.loan_raw(len, wait))?.py()?
+        };
         drop(turn);
         let base = LoanBase {
             writer: Arc::clone(&self.core),
@@ -571,7 +597,7 @@ impl ChannelWriter {
             }),
         };
         NEW_LOAN.with(|s| *s.borrow_mut() = Some(base));
-        let made = loan_type(py)?.bind(py).call0();
+        let made = instantiate(py, loan_type(py)?);
         // Not taken (the call failed early): dropping it gives the slot back.
         drop(NEW_LOAN.with(|s| s.borrow_mut().take()));
         made
@@ -591,11 +617,16 @@ impl ChannelWriter {
         let src = InputBuffer::get(data, false)?;
         let bytes = src.as_slice();
         let mut turn = self.open_turn()?;
-        let w: &mut core::ChannelWriter = &mut turn;
-        let seq = blocking(py, timeout, Limit::Deadline, |wait| {
-            w.send(bytes, tag, wait)
-        })?
-        .py()?;
+        // A free slot: no wait, no GIL round trip.
+        let seq = if let Some(seq) = turn.try_send(bytes, tag).py()? {
+            seq
+        } else {
+            let w: &mut core::ChannelWriter = &mut turn;
+            blocking(py, timeout, Limit::Deadline, |wait| {
+                w.send(bytes, tag, wait)
+            })?
+            .py()?
+        };
         self.core.published.store(seq + 1, Ordering::SeqCst);
         Ok(seq)
     }
@@ -842,7 +873,7 @@ fn make_message<'py>(
         }),
     };
     NEW_MESSAGE.with(|s| *s.borrow_mut() = Some(base));
-    let made = message_type(py)?.bind(py).call0();
+    let made = instantiate(py, message_type(py)?);
     // Not taken (the call failed early): dropping it releases the message.
     drop(NEW_MESSAGE.with(|s| s.borrow_mut().take()));
     made

@@ -691,20 +691,38 @@ impl ChannelWriter {
     ///
     /// As [`loan`](Self::loan).
     pub fn loan_raw(&mut self, len: usize, wait: &mut Wait<'_>) -> Result<RawLoan> {
+        if let Some(loan) = self.try_loan_raw(len)? {
+            return Ok(loan);
+        }
+        let slot = self.wait_for_slot(wait)?;
+        Ok(self.lend(slot, len))
+    }
+
+    /// As [`loan_raw`](Self::loan_raw), without waiting: `Ok(None)` when no slot can be
+    /// claimed right now (for the fronts' fast path: no wait to set up when a slot is free).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::OutOfBounds`] when `len` exceeds `max_message`; [`ErrorKind::Closed`]
+    /// after `close`.
+    pub fn try_loan_raw(&mut self, len: usize) -> Result<Option<RawLoan>> {
         if self.closed {
             return Err(self.shared.err(ErrorKind::Closed, "the channel is closed"));
         }
         self.check_len(len)?;
-        let slot = match self.slots.try_claim(&self.shared) {
-            Some(k) => k,
-            None => self.wait_for_slot(wait)?,
-        };
+        Ok(self
+            .slots
+            .try_claim(&self.shared)
+            .map(|slot| self.lend(slot, len)))
+    }
+
+    fn lend(&mut self, slot: u32, len: usize) -> RawLoan {
         self.loaned.push(slot);
-        Ok(RawLoan {
+        RawLoan {
             slot,
             ptr: self.shared.payload(slot),
             len,
-        })
+        }
     }
 
     fn check_len(&self, len: usize) -> Result<()> {
@@ -818,6 +836,23 @@ impl ChannelWriter {
         let mut loan = self.loan(data.len(), wait)?;
         loan.as_mut_slice()[..data.len()].copy_from_slice(data);
         loan.publish(data.len(), tag)
+    }
+
+    /// As [`send`](Self::send), without waiting: `Ok(None)` when no slot is free right now
+    /// (for the fronts' fast path).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_loan_raw`](Self::try_loan_raw).
+    pub fn try_send(&mut self, data: &[u8], tag: u32) -> Result<Option<u64>> {
+        let Some(raw) = self.try_loan_raw(data.len())? else {
+            return Ok(None);
+        };
+        // SAFETY: the loan is a claimed slot with room for `data.len() <= max_message` bytes
+        // that only this writer touches until it is published; `data` cannot be that slot
+        // (nobody else has a view of a claimed slot).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), raw.as_mut_ptr(), data.len()) };
+        self.publish_raw(&raw, data.len(), tag, 0).map(Some)
     }
 
     /// Mark the channel closed: readers take what was published, then see the end. Also what
