@@ -900,3 +900,17 @@ def test_ctrl_c_interrupts_channel_waits(shm_name: str, what: str) -> None:
         assert p.returncode == 0 and out.strip() == "interrupted", (out, err)
     finally:
         reap(p)
+
+
+# --- the example --------------------------------------------------------------------------------
+
+
+def test_the_pingpong_example_runs() -> None:
+    from _helpers import EXAMPLES
+
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "channel_pingpong.py"), "--count", "300", "--size", "64"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("300 round trips of 64 bytes: median "), proc.stdout
