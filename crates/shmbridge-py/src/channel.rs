@@ -249,6 +249,45 @@ fn instantiate<'py>(py: Python<'py>, tp: &Py<PyType>) -> PyResult<Bound<'py, PyA
     }
 }
 
+/// The PyO3 base of a buffer subtype: what its buffer slots export.
+trait Exports: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync {
+    /// The bytes to export (start, length, read-only), counted as one more export; an error
+    /// when there is nothing to export any more.
+    fn export(&self) -> PyResult<(*mut u8, usize, bool)>;
+    /// One export fewer (a view was released, or its filling failed).
+    fn unexport(&self);
+}
+
+unsafe extern "C" fn getbuffer<T: Exports>(
+    obj: *mut ffi::PyObject,
+    view: *mut BufferHead,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: the buffer slot of a subtype of `T`, called by CPython with the GIL held and a
+    // valid view. The bytes stay valid while `obj` lives (see `Exports::export`), and the
+    // view holds a reference to `obj`.
+    unsafe {
+        buffer_slot(view, |py| {
+            let any = Bound::from_borrowed_ptr(py, obj);
+            let this = any.cast::<T>()?.get();
+            let (ptr, len, readonly) = this.export()?;
+            fill(py, view, obj, ptr, len, readonly, flags).inspect_err(|_| this.unexport())
+        })
+    }
+}
+
+unsafe extern "C" fn releasebuffer<T: Exports>(obj: *mut ffi::PyObject, _view: *mut BufferHead) {
+    // SAFETY: as `getbuffer`; `obj` is alive (the view being released holds a reference).
+    let py = unsafe { Python::assume_attached() };
+    let _ = std::panic::catch_unwind(|| {
+        // SAFETY: as above.
+        let any = unsafe { Bound::from_borrowed_ptr(py, obj) };
+        if let Ok(this) = any.cast::<T>() {
+            this.get().unexport();
+        }
+    });
+}
+
 thread_local! {
     /// The value the next `Message(...)` call takes (set just before the call).
     static NEW_MESSAGE: RefCell<Option<MessageBase>> = const { RefCell::new(None) };
@@ -271,8 +310,8 @@ fn message_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
               `flags`. `release()` (or leaving a `with` block) gives it back; after that its \
               bytes raise ClosedError. Views made before the release stay valid: the slot goes \
               back to the writer when the last of them is gone.",
-            message_getbuffer,
-            message_releasebuffer,
+            getbuffer::<MessageBase>,
+            releasebuffer::<MessageBase>,
         )
     })
 }
@@ -288,8 +327,8 @@ fn loan_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
               makes it the next message, `discard()` gives it back. As a context manager it \
               publishes on a normal exit and discards on an exception. Afterwards its buffer is \
               gone (ClosedError); views made before stay memory-safe but must not be written.",
-            loan_getbuffer,
-            loan_releasebuffer,
+            getbuffer::<LoanBase>,
+            releasebuffer::<LoanBase>,
         )
     })
 }
@@ -591,10 +630,7 @@ impl ChannelWriter {
         let base = LoanBase {
             writer: Arc::clone(&self.core),
             len,
-            state: Mutex::new(LoanState {
-                raw: Some(raw),
-                exports: 0,
-            }),
+            state: Mutex::new(LoanState { raw: Some(raw) }),
         };
         NEW_LOAN.with(|s| *s.borrow_mut() = Some(base));
         let made = instantiate(py, loan_type(py)?);
@@ -675,8 +711,6 @@ impl ChannelWriter {
 struct LoanState {
     /// The slot, until published or discarded.
     raw: Option<RawLoan>,
-    /// Buffers exported and not yet released.
-    exports: usize,
 }
 
 /// The methods of `Loan` (which adds the buffer protocol); see `Loan`'s docstring.
@@ -699,40 +733,18 @@ impl LoanBase {
     }
 }
 
-unsafe extern "C" fn loan_getbuffer(
-    obj: *mut ffi::PyObject,
-    view: *mut BufferHead,
-    flags: c_int,
-) -> c_int {
-    // SAFETY: a buffer slot of our type, called by CPython with the GIL held.
-    unsafe {
-        buffer_slot(view, |py| {
-            let any = Bound::from_borrowed_ptr(py, obj);
-            let loan = any.cast::<LoanBase>()?.get();
-            let mut st = lock(&loan.state);
-            let Some(raw) = st.raw.as_ref() else {
-                return Err(loan.gone());
-            };
-            // The slot is claimed by this loan (no reader sees it), and the writer's mapping
-            // stays mapped while `obj` (which the view references) holds the writer.
-            fill(py, view, obj, raw.as_mut_ptr(), loan.len, false, flags)?;
-            st.exports += 1;
-            Ok(())
-        })
-    }
-}
-
-unsafe extern "C" fn loan_releasebuffer(obj: *mut ffi::PyObject, _view: *mut BufferHead) {
-    // SAFETY: as loan_getbuffer; the object is alive (the view holds a reference).
-    let py = unsafe { Python::assume_attached() };
-    let _ = std::panic::catch_unwind(|| {
-        // SAFETY: as above.
-        let any = unsafe { Bound::from_borrowed_ptr(py, obj) };
-        if let Ok(loan) = any.cast::<LoanBase>() {
-            let mut st = lock(&loan.get().state);
-            st.exports = st.exports.saturating_sub(1);
+impl Exports for LoanBase {
+    fn export(&self) -> PyResult<(*mut u8, usize, bool)> {
+        // The slot is claimed by this loan (no reader sees it), and the writer's mapping stays
+        // mapped while the loan (which its views reference) holds the writer. Views made
+        // before a publish or discard stay mapped too; the buffer is gone for new ones.
+        match lock(&self.state).raw.as_ref() {
+            Some(raw) => Ok((raw.as_mut_ptr(), self.len, false)),
+            None => Err(self.gone()),
         }
-    });
+    }
+
+    fn unexport(&self) {}
 }
 
 #[pymethods]
@@ -1105,50 +1117,23 @@ impl MessageBase {
     }
 }
 
-unsafe extern "C" fn message_getbuffer(
-    obj: *mut ffi::PyObject,
-    view: *mut BufferHead,
-    flags: c_int,
-) -> c_int {
-    // SAFETY: a buffer slot of our type, called by CPython with the GIL held.
-    unsafe {
-        buffer_slot(view, |py| {
-            let any = Bound::from_borrowed_ptr(py, obj);
-            let msg = any.cast::<MessageBase>()?.get();
-            let mut st = lock(&msg.state);
-            if st.released {
-                return Err(msg.released_error());
-            }
-            // Held by this reader (its bit is set in the slot) until released with no export
-            // left; `obj`, referenced by the view, keeps the reader and its mapping alive.
-            fill(
-                py,
-                view,
-                obj,
-                msg.raw.as_ptr().cast_mut(),
-                msg.raw.len,
-                true,
-                flags,
-            )?;
-            st.exports += 1;
-            Ok(())
-        })
-    }
-}
-
-unsafe extern "C" fn message_releasebuffer(obj: *mut ffi::PyObject, _view: *mut BufferHead) {
-    // SAFETY: as message_getbuffer; the object is alive (the view holds a reference).
-    let py = unsafe { Python::assume_attached() };
-    let _ = std::panic::catch_unwind(|| {
-        // SAFETY: as above.
-        let any = unsafe { Bound::from_borrowed_ptr(py, obj) };
-        if let Ok(msg) = any.cast::<MessageBase>() {
-            let msg = msg.get();
-            let mut st = lock(&msg.state);
-            st.exports = st.exports.saturating_sub(1);
-            msg.settle(&mut st);
+impl Exports for MessageBase {
+    fn export(&self) -> PyResult<(*mut u8, usize, bool)> {
+        let mut st = lock(&self.state);
+        if st.released {
+            return Err(self.released_error());
         }
-    });
+        // Held by this reader (its bit is set in the slot) until released with no export
+        // left; the message, which its views reference, keeps the reader and its mapping.
+        st.exports += 1;
+        Ok((self.raw.as_ptr().cast_mut(), self.raw.len, true))
+    }
+
+    fn unexport(&self) {
+        let mut st = lock(&self.state);
+        st.exports = st.exports.saturating_sub(1);
+        self.settle(&mut st);
+    }
 }
 
 #[pymethods]
