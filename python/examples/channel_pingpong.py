@@ -1,11 +1,11 @@
 """Two processes bounce a message through two channels and time the round trip.
 
-    python channel_pingpong.py [--count N] [--size BYTES]
+    python channel_pingpong.py [--count N] [--size BYTES] [--loan]
 
 The parent creates the channel "ping" and starts a child (this script with --echo) that
 creates "pong"; each sends what it receives back on its own channel. The parent prints the
 median and the mean round trip. Shows `Channel.create`, `Channel.open(timeout=...)`, loans
-filled in place, messages read in place, and the end of a channel.
+filled in place (--loan) or send(), messages read in place, and the end of a channel.
 """
 
 from __future__ import annotations
@@ -33,13 +33,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=20000)
     ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--loan", action="store_true", help="fill a loan in place instead of send()")
     ap.add_argument("--echo", nargs=2, metavar=("PING", "PONG"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.echo:
         echo(*a.echo)
         return
     ping, pong = shmbridge.unique_name("shmb_ping_"), shmbridge.unique_name("shmb_pong_")
-    payload = bytes(range(256)) * (a.size // 256 + 1)
+    payload = (bytes(range(256)) * (a.size // 256 + 1))[: a.size]
     try:
         with shmbridge.Channel.create(ping, slots=4, max_message=1 << 16, readers=1) as w:
             child = subprocess.Popen(
@@ -53,8 +54,11 @@ def main() -> None:
                 times = []
                 for i in range(a.count):
                     t0 = time.perf_counter()
-                    with w.loan(a.size) as loan:  # filled in place
-                        memoryview(loan)[:] = payload[: a.size]
+                    if a.loan:
+                        with w.loan(a.size) as loan:  # filled in place
+                            memoryview(loan)[:] = payload
+                    else:
+                        w.send(payload, tag=i)
                     with r.recv(timeout=30) as back:
                         if len(back) != a.size:
                             raise SystemExit(f"round trip {i}: {len(back)} bytes came back")
