@@ -864,9 +864,12 @@ def test_recv_async_keeps_the_loop_free_and_does_not_poll(chan: Callable[..., sh
 _CTRL_C = """
 import asyncio, sys, shmbridge
 what, name = sys.argv[1], sys.argv[2]
-w = shmbridge.Channel.create(name, slots=2, max_message=8, readers=1)
-r = shmbridge.Channel.open(name)
 try:
+    if what == "open":  # a channel that never appears
+        print("waiting", flush=True)
+        shmbridge.Channel.open(name)
+    w = shmbridge.Channel.create(name, slots=2, max_message=8, readers=1)
+    r = shmbridge.Channel.open(name)
     if what == "recv":
         print("waiting", flush=True)
         r.recv()
@@ -887,7 +890,7 @@ sys.exit(1)
 """
 
 
-@pytest.mark.parametrize("what", ["recv", "recv_async", "send"])
+@pytest.mark.parametrize("what", ["open", "recv", "recv_async", "send"])
 def test_ctrl_c_interrupts_channel_waits(shm_name: str, what: str) -> None:
     p = subprocess.Popen([sys.executable, "-c", _CTRL_C, what, shm_name],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
