@@ -1644,3 +1644,75 @@ pub fn status(framed: &FramedSegment) -> Result<ChannelStatus> {
         reader_places: places,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A channel that removes its name when the test ends, pass or fail.
+    struct Named(String);
+
+    impl Drop for Named {
+        fn drop(&mut self) {
+            let _ = crate::ShmObject::remove(&self.0);
+        }
+    }
+
+    fn channel(slots: u32) -> (Named, ChannelWriter, ChannelReader) {
+        let name = Named(crate::name::unique("shmb_t_chu_"));
+        let opts = ChannelOptions {
+            slots,
+            max_message: 64,
+            readers: 1,
+            ..ChannelOptions::default()
+        };
+        let w = ChannelWriter::create(&name.0, &opts).unwrap();
+        let r = ChannelReader::open(&name.0, &mut Wait::forever()).unwrap();
+        (name, w, r)
+    }
+
+    #[test]
+    fn try_send_and_try_loan_never_wait() {
+        let (_n, mut w, r) = channel(2);
+        assert_eq!(w.try_send(b"a", 1).unwrap(), Some(0));
+        assert_eq!(w.try_send(b"b", 2).unwrap(), Some(1));
+        assert_eq!(w.try_send(b"c", 3).unwrap(), None); // block: the reader has taken nothing
+        assert!(w.try_loan_raw(1).unwrap().is_none());
+        assert_eq!(
+            w.try_loan_raw(65).unwrap_err().kind(),
+            ErrorKind::OutOfBounds
+        );
+        let m = r.try_recv().unwrap().unwrap();
+        assert_eq!((m.info().seq, m.info().tag, &*m), (0, 1, &b"a"[..]));
+        drop(m);
+        let loan = w.try_loan_raw(1).unwrap().unwrap();
+        w.discard_raw(&loan).unwrap();
+    }
+
+    #[test]
+    fn a_loan_cannot_be_published_after_close() {
+        let (_n, mut w, r) = channel(2);
+        let loan = w.try_loan_raw(4).unwrap().unwrap();
+        w.close();
+        let e = w.publish_raw(&loan, 4, 0, 0).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Closed, "{e}");
+        w.discard_raw(&loan).unwrap();
+        assert_eq!(r.try_recv().unwrap_err().kind(), ErrorKind::WriterClosed);
+    }
+
+    #[test]
+    fn a_corrupt_head_is_an_error_not_a_long_loop() {
+        let (_n, mut w, r) = channel(2);
+        w.try_send(b"a", 0).unwrap();
+        w.framed()
+            .u64_at(offsets::HEAD)
+            .store(u64::MAX - 1, Ordering::SeqCst);
+        assert!(r.try_recv().unwrap().is_some()); // message 0 is fine
+        let e = r.try_recv().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::CorruptHeader, "{e}");
+        assert!(
+            e.to_string().contains("neither in the queue nor dropped"),
+            "{e}"
+        );
+    }
+}
