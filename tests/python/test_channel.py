@@ -917,3 +917,14 @@ def test_the_pingpong_example_runs() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("300 round trips of 64 bytes: median "), proc.stdout
+
+
+def test_permissions_and_status_of_a_missing_channel(shm_name: str, shm_names: Callable[[], str]) -> None:
+    old = os.umask(0o077)  # the explicit mode wins over the umask
+    try:
+        with shmbridge.Channel.create(shm_name, slots=2, max_message=8, readers=1, permissions=0o640):
+            assert (SHM / shm_name).stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+    with pytest.raises(FileNotFoundError):
+        shmbridge.Channel.status(shm_names())
