@@ -1297,6 +1297,8 @@ impl AsyncState {
             ));
         }
         if let Some(p) = self.pending.take() {
+            // Done with this wait, whatever woke us: a helper still waiting exits.
+            p.cancel.store(true, Ordering::SeqCst);
             p.unwatch(py);
             let outcome = lock(&p.outcome).take();
             if let Some(Err(e)) = outcome {
