@@ -14,6 +14,8 @@
 - Handing data over: :func:`send_file` / :func:`recv_file` (a file of any size, verified by
   CRC-32, written atomically), :class:`StreamWriter` / :class:`StreamReader` (any amount of
   data through a fixed ring).
+- Messages: :class:`Channel` (one writer, many readers, variable-size messages, zero copy
+  both ways: ``Channel.create(...)`` / ``Channel.open(name)``).
 - The ``shmbridge`` command (docs/CLI.md): the ``shmbridge`` console script and
   ``python -m shmbridge`` run the one command line, the Rust CLI, through the extension.
 - :class:`ShareableList`: the stdlib's, over shmbridge's :class:`SharedMemory`.
@@ -39,15 +41,22 @@ from ._native import (
     SIZE_PREFIX_LEN,
     STREAM_HEADER_LEN,
     BadMagic,
+    Channel,
+    ChannelReader,
+    ChannelStatus,
+    ChannelWriter,
     ChecksumMismatch,
     ClosedError,
     CorruptHeader,
     Error,
     FramedSegment,
     HeaderInfo,
+    Loan,
     Mapping,
+    Message,
     OutOfBounds,
     PeerGone,
+    ReaderStatus,
     Segment,
     SegmentInfo,
     StreamReader,
@@ -82,15 +91,22 @@ __all__ = [
     "SIZE_PREFIX_LEN",
     "STREAM_HEADER_LEN",
     "BadMagic",
+    "Channel",
+    "ChannelReader",
+    "ChannelStatus",
+    "ChannelWriter",
     "ChecksumMismatch",
     "ClosedError",
     "CorruptHeader",
     "Error",
     "FramedSegment",
     "HeaderInfo",
+    "Loan",
     "Mapping",
+    "Message",
     "OutOfBounds",
     "PeerGone",
+    "ReaderStatus",
     "Segment",
     "SegmentInfo",
     "ShareableList",

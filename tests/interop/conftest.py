@@ -114,7 +114,8 @@ def write_matrix(results):
     from participants import PARTICIPANTS
     lines += ["## Participants", ""] + [
         f"- **{p.name}**: writes {', '.join(sorted(p.writes))}; reads {', '.join(sorted(p.reads))}; "
-        f"default mode {p.default_perm:04o}." + (f" {p.notes}" if p.notes else "")
+        f"default mode {p.default_perm:04o}" + ("; channels." if p.channels else ".")
+        + (f" {p.notes}" if p.notes else "")
         for p in PARTICIPANTS] + [""]
     with open(os.path.join(HERE, "MATRIX.md"), "w") as f:
         f.write("\n".join(lines))

@@ -27,14 +27,17 @@ class Participant:
     default_perm: int               # permission bits of a segment it creates by default
     explicit_perm: bool = True      # can create with a chosen mode
     read_only_attach: bool = True   # can attach read-only and refuse writes cleanly
+    channels: bool = False          # speaks chan-write / chan-read (PROTOCOL.md, "Channels")
     notes: str = field(default="")
 
 
 PARTICIPANTS = [
-    Participant("rust", [os.path.join(ROOT, "target", "release", "actor-rust")], ALL, ALL, 0o600),
-    Participant("c", [os.path.join(BUILD, "actor-c")], ALL, ALL, 0o600),
-    Participant("cpp", [os.path.join(BUILD, "actor-cpp")], ALL, ALL, 0o600),
-    Participant("python", [PY, os.path.join(ACTORS, "actor_python.py")], ALL, ALL, 0o600),
+    Participant("rust", [os.path.join(ROOT, "target", "release", "actor-rust")], ALL, ALL, 0o600,
+                channels=True),
+    Participant("c", [os.path.join(BUILD, "actor-c")], ALL, ALL, 0o600, channels=True),
+    Participant("cpp", [os.path.join(BUILD, "actor-cpp")], ALL, ALL, 0o600, channels=True),
+    Participant("python", [PY, os.path.join(ACTORS, "actor_python.py")], ALL, ALL, 0o600,
+                channels=True),
     Participant("python-stdlib", [PY, os.path.join(ACTORS, "actor_stdlib.py")],
                 frozenset({"raw", "size-prefixed"}), ALL, 0o600, explicit_perm=False,
                 read_only_attach=False,

@@ -1,6 +1,7 @@
 """Every writer against every reader, generated from participants.py.
 
-Case ids read `<writer>-writes/<reader>-reads/<scenario>`; single-participant cases read
+Case ids read `<writer>-writes/<reader>-reads/<scenario>` (channel cases, `chan-*`, also run a
+second reader of another language); single-participant cases read
 `<participant>-creates/<scenario>`. Each case uses its own segment name and removes it even
 when it fails.
 """
@@ -8,6 +9,7 @@ when it fails.
 import itertools
 import json
 import os
+import select
 import stat
 import subprocess
 import zlib
@@ -199,3 +201,157 @@ def test_explicit_permissions(who, seg):
     finally:
         os.umask(old)
     assert mode_of(seg) == 0o640, f"{who.name} created {mode_of(seg):04o}"
+
+
+# ---- channels: one writer, two readers of different languages --------------------------
+#
+# PROTOCOL.md, "Channels". Each case starts the writer, then the reader under test and a
+# companion reader of another language (the next participant with channels), all at once.
+
+CHAN_COUNT = 400      # messages per case
+CHAN_SIZE = 4096      # max_message; message i is 1 + (i * 7919) % size bytes
+CHAN_DIE_AFTER = 120  # where a killed actor stops
+CHANNELS = [p for p in ENABLED if p.channels]
+
+
+class Running:
+    """An actor in the background: its first line (ready/joined) read at start."""
+
+    def __init__(self, participant, *args):
+        self.p = participant
+        self.args = [str(a) for a in args]
+        self.proc = subprocess.Popen(participant.cmd + self.args, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.first = self._line(60)
+
+    def _line(self, timeout):
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+            raise AssertionError(
+                f"{self.p.name} {self.args[0]} printed no first line (exit {self.proc.returncode}):"
+                f"\n{err[-2000:]}")
+        return json.loads(line)
+
+    def finish(self, timeout=120, killed=False):
+        """The JSON line (None for an actor that 'died': status 0 and nothing more)."""
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            raise AssertionError(f"{self.p.name} {self.args[0]} hung:\n{err[-2000:]}")
+        rc = self.proc.returncode
+        if killed:
+            assert rc == 0 and out.strip() == "", (
+                f"{self.p.name} {self.args[0]} --die-after should exit 0 silently: {rc} {out!r}\n{err[-2000:]}")
+            return None
+        assert rc in (0, 1), f"{self.p.name} crashed (exit {rc}) on {self.args}:\n{err[-2000:]}"
+        lines = out.strip().splitlines()
+        assert lines, f"{self.p.name} printed nothing on {self.args}:\n{err[-2000:]}"
+        res = json.loads(lines[-1])
+        assert res["actor"] == self.p.name and res["ok"] == (rc == 0), res
+        assert res["ok"], f"{self.p.name} {self.args[0]} failed: {res}"
+        return res
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
+
+@pytest.fixture
+def actors():
+    """Actors started by a case, killed if still running when it ends."""
+    running = []
+    yield running
+    for a in running:
+        a.stop()
+
+
+def companion(reader):
+    """Another participant with channels to read alongside `reader` (itself when alone)."""
+    i = CHANNELS.index(reader)
+    return CHANNELS[(i + 1) % len(CHANNELS)]
+
+
+def chan_cases(scenarios):
+    return [pytest.param(w, r, scen, id=f"{w.name}-writes/{r.name}-reads/{scen}")
+            for scen in scenarios for w in CHANNELS for r in CHANNELS]
+
+
+def start(actors, participant, *args):
+    a = Running(participant, *args)
+    actors.append(a)
+    return a
+
+
+def chan_write(actors, writer, seg, policy, slots, count, size, wait_readers, *extra):
+    w = start(actors, writer, "chan-write", "--name", seg, "--policy", policy, "--slots", slots,
+              "--readers", 2, "--count", count, "--size", size, "--wait-readers", wait_readers,
+              *extra)
+    assert w.first == {"ready": True}, w.first
+    return w
+
+
+def chan_read(actors, reader, seg, *extra):
+    r = start(actors, reader, "chan-read", "--name", seg, *extra)
+    assert r.first == {"joined": True}, r.first
+    return r
+
+
+def got_everything(res, count):
+    assert (res["received"], res["lost"], res["first"], res["last"], res["end"]) == (
+        count, 0, 0, count - 1, "closed"), res
+
+
+@pytest.mark.parametrize("writer,reader,scenario", chan_cases(["chan-block"]))
+def test_channel_block(writer, reader, scenario, seg, actors):
+    """Every live reader gets every message, whole and in order; one of them holds two."""
+    w = chan_write(actors, writer, seg, "block", 4, CHAN_COUNT, CHAN_SIZE, 2)
+    a = chan_read(actors, reader, seg, "--hold", 2)
+    b = chan_read(actors, companion(reader), seg)
+    assert w.finish()["sent"] == CHAN_COUNT
+    got_everything(a.finish(), CHAN_COUNT)
+    got_everything(b.finish(), CHAN_COUNT)
+
+
+@pytest.mark.parametrize("writer,reader,scenario", chan_cases(["chan-overwrite"]))
+def test_channel_overwrite(writer, reader, scenario, seg, actors):
+    """The writer never waits; a reader takes whole messages and counts what it lost."""
+    count = 4 * CHAN_COUNT
+    w = chan_write(actors, writer, seg, "overwrite", 4, count, 256, 1)
+    r = chan_read(actors, reader, seg, "--hold", 1)
+    assert w.finish()["sent"] == count
+    res = r.finish()
+    # It joined before the first message: every message was taken or counted as lost.
+    assert res["received"] + res["lost"] == count, res
+    assert res["received"] >= 1 and res["last"] == count - 1 and res["end"] == "closed", res
+
+
+@pytest.mark.parametrize("writer,reader,scenario", chan_cases(["chan-reader-killed"]))
+def test_channel_reader_killed(writer, reader, scenario, seg, actors):
+    """A reader that dies holding a message frees its place: the writer and the other
+    reader finish (block policy)."""
+    w = chan_write(actors, writer, seg, "block", 4, CHAN_COUNT, CHAN_SIZE, 2)
+    dead = chan_read(actors, reader, seg, "--die-after", CHAN_DIE_AFTER)
+    b = chan_read(actors, companion(reader), seg)
+    assert dead.finish(killed=True) is None
+    assert w.finish()["sent"] == CHAN_COUNT
+    got_everything(b.finish(), CHAN_COUNT)
+
+
+@pytest.mark.parametrize("writer,reader,scenario", chan_cases(["chan-writer-killed"]))
+def test_channel_writer_killed(writer, reader, scenario, seg, actors):
+    """A writer that dies mid-stream: readers take every message it published, whole, then
+    end with writer_died."""
+    w = chan_write(actors, writer, seg, "block", 4, CHAN_COUNT, CHAN_SIZE, 2,
+                   "--die-after", CHAN_DIE_AFTER)
+    a = chan_read(actors, reader, seg, "--hold", 3)
+    b = chan_read(actors, companion(reader), seg)
+    assert w.finish(killed=True) is None
+    for res in (a.finish(), b.finish()):
+        assert (res["received"], res["lost"], res["first"], res["last"], res["end"]) == (
+            CHAN_DIE_AFTER, 0, 0, CHAN_DIE_AFTER - 1, "writer_died"), res

@@ -12,6 +12,7 @@
 mod array;
 #[cfg(feature = "cli")]
 mod cli;
+mod channel;
 mod errors;
 mod exporter;
 mod framed;
@@ -29,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     exporter::register(m)?;
     array::register(m)?;
+    channel::register(m)?;
     m.add_class::<mapping::Mapping>()?;
     m.add_class::<segment::Segment>()?;
     m.add_class::<segment::SegmentInfo>()?;

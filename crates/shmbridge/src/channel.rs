@@ -692,20 +692,38 @@ impl ChannelWriter {
     ///
     /// As [`loan`](Self::loan).
     pub fn loan_raw(&mut self, len: usize, wait: &mut Wait<'_>) -> Result<RawLoan> {
+        if let Some(loan) = self.try_loan_raw(len)? {
+            return Ok(loan);
+        }
+        let slot = self.wait_for_slot(wait)?;
+        Ok(self.lend(slot, len))
+    }
+
+    /// As [`loan_raw`](Self::loan_raw), without waiting: `Ok(None)` when no slot can be
+    /// claimed right now (for the fronts' fast path: no wait to set up when a slot is free).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::OutOfBounds`] when `len` exceeds `max_message`; [`ErrorKind::Closed`]
+    /// after `close`.
+    pub fn try_loan_raw(&mut self, len: usize) -> Result<Option<RawLoan>> {
         if self.closed {
             return Err(self.shared.err(ErrorKind::Closed, "the channel is closed"));
         }
         self.check_len(len)?;
-        let slot = match self.slots.try_claim(&self.shared) {
-            Some(k) => k,
-            None => self.wait_for_slot(wait)?,
-        };
+        Ok(self
+            .slots
+            .try_claim(&self.shared)
+            .map(|slot| self.lend(slot, len)))
+    }
+
+    fn lend(&mut self, slot: u32, len: usize) -> RawLoan {
         self.loaned.push(slot);
-        Ok(RawLoan {
+        RawLoan {
             slot,
             ptr: self.shared.payload(slot),
             len,
-        })
+        }
     }
 
     fn check_len(&self, len: usize) -> Result<()> {
@@ -741,7 +759,9 @@ impl ChannelWriter {
     /// # Errors
     ///
     /// [`ErrorKind::OutOfBounds`] when `len` exceeds `max_message`;
-    /// [`ErrorKind::InvalidArgument`] for a loan that is not this writer's.
+    /// [`ErrorKind::InvalidArgument`] for a loan that is not this writer's;
+    /// [`ErrorKind::Closed`] after [`close`](Self::close) (readers may already have seen the
+    /// end; the loan can still be discarded).
     pub fn publish_raw(
         &mut self,
         loan: &RawLoan,
@@ -749,6 +769,12 @@ impl ChannelWriter {
         tag: u32,
         msg_flags: u32,
     ) -> Result<u64> {
+        if self.closed {
+            return Err(self.shared.err(
+                ErrorKind::Closed,
+                "the channel is closed: a loan cannot be published after close",
+            ));
+        }
         self.check_len(len)?;
         self.take_loan(loan)?;
         Ok(self.publish_slot(loan.slot, len, tag, msg_flags))
@@ -837,6 +863,23 @@ impl ChannelWriter {
             },
             || reap_dead_readers(shared),
         )
+    }
+
+    /// As [`send`](Self::send), without waiting: `Ok(None)` when no slot is free right now
+    /// (for the fronts' fast path).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_loan_raw`](Self::try_loan_raw).
+    pub fn try_send(&mut self, data: &[u8], tag: u32) -> Result<Option<u64>> {
+        let Some(raw) = self.try_loan_raw(data.len())? else {
+            return Ok(None);
+        };
+        // SAFETY: the loan is a claimed slot with room for `data.len() <= max_message` bytes
+        // that only this writer touches until it is published; `data` cannot be that slot
+        // (nobody else has a view of a claimed slot).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), raw.as_mut_ptr(), data.len()) };
+        self.publish_raw(&raw, data.len(), tag, 0).map(Some)
     }
 
     /// Mark the channel closed: readers take what was published, then see the end. Also what
@@ -1301,8 +1344,20 @@ impl ChannelReader {
             if let Some(got) = self.take(cursor)? {
                 return Ok(Some(got));
             }
-            // Message `cursor` is gone (dropped by the writer): count it, move on.
-            let tail = self.shared.tail().max(cursor + 1);
+            // Message `cursor` is gone (dropped by the writer): count it, move on. The writer
+            // moves `tail` past a message before its slot or queue entry can change, so a
+            // message below `head` that is gone while `tail` says it is still there is a
+            // corrupt queue (and without this check a corrupt `head` would loop for ages).
+            let tail = self.shared.tail();
+            if tail <= cursor {
+                return Err(self.shared.err(
+                    ErrorKind::CorruptHeader,
+                    format!(
+                        "corrupt channel: message {cursor} is below head {head} but neither in \
+                         the queue nor dropped (tail {tail})"
+                    ),
+                ));
+            }
             self.pending_lost
                 .fetch_add(tail - cursor, Ordering::Relaxed);
             self.cursor().store(tail, Ordering::SeqCst);
@@ -1651,4 +1706,76 @@ pub fn status(framed: &FramedSegment) -> Result<ChannelStatus> {
         writer_alive: framed.writer_alive(),
         reader_places: places,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A channel that removes its name when the test ends, pass or fail.
+    struct Named(String);
+
+    impl Drop for Named {
+        fn drop(&mut self) {
+            let _ = crate::ShmObject::remove(&self.0);
+        }
+    }
+
+    fn channel(slots: u32) -> (Named, ChannelWriter, ChannelReader) {
+        let name = Named(crate::name::unique("shmb_t_chu_"));
+        let opts = ChannelOptions {
+            slots,
+            max_message: 64,
+            readers: 1,
+            ..ChannelOptions::default()
+        };
+        let w = ChannelWriter::create(&name.0, &opts).unwrap();
+        let r = ChannelReader::open(&name.0, &mut Wait::forever()).unwrap();
+        (name, w, r)
+    }
+
+    #[test]
+    fn try_send_and_try_loan_never_wait() {
+        let (_n, mut w, r) = channel(2);
+        assert_eq!(w.try_send(b"a", 1).unwrap(), Some(0));
+        assert_eq!(w.try_send(b"b", 2).unwrap(), Some(1));
+        assert_eq!(w.try_send(b"c", 3).unwrap(), None); // block: the reader has taken nothing
+        assert!(w.try_loan_raw(1).unwrap().is_none());
+        assert_eq!(
+            w.try_loan_raw(65).unwrap_err().kind(),
+            ErrorKind::OutOfBounds
+        );
+        let m = r.try_recv().unwrap().unwrap();
+        assert_eq!((m.info().seq, m.info().tag, &*m), (0, 1, &b"a"[..]));
+        drop(m);
+        let loan = w.try_loan_raw(1).unwrap().unwrap();
+        w.discard_raw(&loan).unwrap();
+    }
+
+    #[test]
+    fn a_loan_cannot_be_published_after_close() {
+        let (_n, mut w, r) = channel(2);
+        let loan = w.try_loan_raw(4).unwrap().unwrap();
+        w.close();
+        let e = w.publish_raw(&loan, 4, 0, 0).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Closed, "{e}");
+        w.discard_raw(&loan).unwrap();
+        assert_eq!(r.try_recv().unwrap_err().kind(), ErrorKind::WriterClosed);
+    }
+
+    #[test]
+    fn a_corrupt_head_is_an_error_not_a_long_loop() {
+        let (_n, mut w, r) = channel(2);
+        w.try_send(b"a", 0).unwrap();
+        w.framed()
+            .u64_at(offsets::HEAD)
+            .store(u64::MAX - 1, Ordering::SeqCst);
+        assert!(r.try_recv().unwrap().is_some()); // message 0 is fine
+        let e = r.try_recv().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::CorruptHeader, "{e}");
+        assert!(
+            e.to_string().contains("neither in the queue nor dropped"),
+            "{e}"
+        );
+    }
 }

@@ -6,8 +6,11 @@ package raises, so the suite also checks that Python maps each case onto the rig
 """
 
 import argparse
+import collections
 import json
+import os
 import sys
+import time
 import zlib
 
 import shmbridge
@@ -36,6 +39,68 @@ KINDS = [
 def pattern(n, p):
     period = bytes((i * 31 + p) % 251 for i in range(251))
     return (period * (n // 251 + 1))[:n]
+
+
+# Message i of a channel (PROTOCOL.md "Channels"): 1 + (i * 7919) % size bytes, byte j is
+# (i * 31 + j) % 256.
+_BYTES = bytes(range(256))
+
+
+def chan_message(i, size):
+    n = 1 + (i * 7919) % size
+    start = (i * 31) % 256
+    return (_BYTES * (n // 256 + 2))[start:start + n]
+
+
+def say(line):
+    print(json.dumps(line), flush=True)
+
+
+def chan_write(a, out):
+    w = shmbridge.Channel.create(a.name, slots=a.slots, max_message=a.size, readers=a.readers,
+                                 policy=a.policy)
+    say({"ready": True})
+    while len(w.status().reader_places) < a.wait_readers:
+        time.sleep(0.001)
+    for i in range(a.count):
+        data = chan_message(i, a.size)
+        loan = w.loan(len(data))  # no time limit: under block, as the slowest reader allows
+        memoryview(loan)[:] = data
+        loan.publish(tag=i % 2**32)
+        if a.die_after is not None and i + 1 == a.die_after:
+            os._exit(0)  # as if killed: no close, no clean-up, no JSON line
+    w.close()
+    out.update(sent=a.count)
+
+
+def chan_read(a, out):
+    r = shmbridge.Channel.open(a.name, timeout=30)
+    say({"joined": True})
+    held = collections.deque()
+    received, lost, first, last, end = 0, 0, None, None, None
+    while True:
+        try:
+            m = r.recv()
+        except shmbridge.WriterClosed:
+            end = "closed"
+            break
+        except shmbridge.PeerGone:
+            end = "writer_died"
+            break
+        want = chan_message(m.seq, r.max_message)
+        if len(m) != len(want) or bytes(m) != want or m.tag != m.seq % 2**32:
+            out.update(ok=False, error="torn_message", message=f"message {m.seq} differs from the pattern")
+            return
+        received += 1
+        lost += m.lost
+        first = m.seq if first is None else first
+        last = m.seq
+        held.append(m)
+        if a.die_after is not None and received == a.die_after:
+            os._exit(0)  # as if killed, holding its last message
+        while len(held) > a.hold:
+            held.popleft().release()
+    out.update(received=received, lost=lost, first=first, last=last, end=end)
 
 
 def payload(a):
@@ -108,6 +173,10 @@ def run(a):
             out.update(ok=False, error="not_refused", message="a read-only attach accepted a write")
         finally:
             shm.close()
+    elif a.cmd == "chan-write":
+        chan_write(a, out)
+    elif a.cmd == "chan-read":
+        chan_read(a, out)
     else:
         raise ValueError(f"unknown command {a.cmd}")
     return out
@@ -124,6 +193,13 @@ def main():
     ap.add_argument("--pattern", type=int)
     ap.add_argument("--mode")
     ap.add_argument("--perm")
+    ap.add_argument("--policy", default="block")
+    ap.add_argument("--slots", type=int, default=16)
+    ap.add_argument("--readers", type=int, default=4)
+    ap.add_argument("--count", type=int, default=0)
+    ap.add_argument("--wait-readers", type=int, default=0)
+    ap.add_argument("--die-after", type=int)
+    ap.add_argument("--hold", type=int, default=0)
     a = ap.parse_args()
     res = {"ok": True, "actor": ACTOR}
     try:

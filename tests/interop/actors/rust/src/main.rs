@@ -1,13 +1,16 @@
 //! The Rust participant of the interop suite: the core crate, and nothing else.
 //! The command line is the one every actor shares (`tests/interop/PROTOCOL.md`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use shmbridge::channel::{self, ChannelOptions, ChannelReader, ChannelWriter, Policy};
 use shmbridge::{
     size_prefixed, Access, Error, ErrorKind, FramedOptions, FramedSegment, OpenMode, Region,
-    Segment, SegmentOptions,
+    Segment, SegmentOptions, Wait,
 };
 
 const ACTOR: &str = "rust";
@@ -96,6 +99,12 @@ fn run(cmd: &str, opts: &HashMap<String, String>) -> Result<Json, Error> {
         }
         "fields-write" | "fields-modify" | "fields-read" => typed_fields(cmd, name, &mut j)?,
         "open" => open(name, opts, &mut j)?,
+        "chan-write" => chan_write(name, opts, &mut j)?,
+        "chan-read" => {
+            if let Some(bad) = chan_read(name, opts, &mut j)? {
+                j = bad;
+            }
+        }
         "write-readonly" => {
             let seg = Segment::open(name, Access::ReadOnly)?;
             match seg.write_at(0, b"X") {
@@ -229,6 +238,111 @@ fn fields(j: &mut Json, r: &Region) -> Result<(), Error> {
     j.num("u32", u64::from(r.get::<u32>(8)?));
     j.raw("f32", &format!("{:.6}", r.get::<f32>(12)?));
     Ok(())
+}
+
+/// Message `i` of a channel whose messages are at most `size` bytes (PROTOCOL.md, "Channels").
+fn chan_message(i: u64, size: u64) -> Vec<u8> {
+    let n = 1 + (i * 7919) % size;
+    (0..n).map(|j| ((i * 31 + j) % 256) as u8).collect()
+}
+
+/// A line of its own on stdout, flushed (the runner waits for it).
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn opt_num(opts: &HashMap<String, String>, key: &str) -> Result<Option<u64>, Error> {
+    opts.contains_key(key).then(|| num(opts, key)).transpose()
+}
+
+fn chan_write(name: &str, opts: &HashMap<String, String>, j: &mut Json) -> Result<(), Error> {
+    let size = num(opts, "size")?;
+    let count = num(opts, "count")?;
+    let die_after = opt_num(opts, "die-after")?;
+    let wait_readers = opt_num(opts, "wait-readers")?.unwrap_or(0) as usize;
+    let mut w = ChannelWriter::create(
+        name,
+        &ChannelOptions {
+            slots: num(opts, "slots")? as u32,
+            max_message: size,
+            readers: num(opts, "readers")? as u32,
+            policy: Policy::parse(arg(opts, "policy")?)?,
+            ..ChannelOptions::default()
+        },
+    )?;
+    say("{\"ready\": true}");
+    while channel::status(w.framed())?.reader_places.len() < wait_readers {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for i in 0..count {
+        let data = chan_message(i, size);
+        // No time limit: under block, as fast as the slowest live reader allows.
+        let mut loan = w.loan(data.len(), &mut Wait::forever())?;
+        loan.as_mut_slice().copy_from_slice(&data);
+        loan.publish(data.len(), (i % (1 << 32)) as u32)?;
+        if die_after == Some(i + 1) {
+            // As if killed: no close, no drop, no JSON line.
+            std::process::exit(0);
+        }
+    }
+    w.close();
+    j.num("sent", count);
+    Ok(())
+}
+
+/// Takes messages to the end; `Some(failure)` when one differs from the pattern.
+fn chan_read(
+    name: &str,
+    opts: &HashMap<String, String>,
+    j: &mut Json,
+) -> Result<Option<Json>, Error> {
+    let die_after = opt_num(opts, "die-after")?;
+    let keep = opt_num(opts, "hold")?.unwrap_or(0) as usize;
+    let r = ChannelReader::open(name, &mut Wait::timeout(Duration::from_secs(30)))?;
+    say("{\"joined\": true}");
+    let size = r.max_message();
+    let mut held = VecDeque::new();
+    let (mut received, mut missed) = (0u64, 0u64);
+    let (mut first, mut last) = (None, None);
+    let end = loop {
+        let m = match r.recv(&mut Wait::forever()) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::WriterClosed => break "closed",
+            Err(e) if e.kind() == ErrorKind::PeerGone => break "writer_died",
+            Err(e) => return Err(e),
+        };
+        let info = *m.info();
+        if *m != chan_message(info.seq, size)[..] || u64::from(info.tag) != info.seq % (1 << 32) {
+            let mut bad = Json::new(false);
+            bad.str("error", "torn_message").str(
+                "message",
+                &format!("message {} differs from the pattern", info.seq),
+            );
+            return Ok(Some(bad));
+        }
+        received += 1;
+        missed += info.lost;
+        first.get_or_insert(info.seq);
+        last = Some(info.seq);
+        held.push_back(m);
+        if die_after == Some(received) {
+            // As if killed, holding its last message.
+            std::process::exit(0);
+        }
+        while held.len() > keep {
+            held.pop_front();
+        }
+    };
+    drop(held);
+    let or_null = |v: Option<u64>| v.map_or_else(|| "null".to_owned(), |v| v.to_string());
+    j.num("received", received)
+        .num("lost", missed)
+        .raw("first", &or_null(first))
+        .raw("last", &or_null(last))
+        .str("end", end);
+    Ok(None)
 }
 
 /// `ErrorKind::AlreadyExists` -> `already_exists`.
