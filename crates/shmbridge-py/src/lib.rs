@@ -10,9 +10,9 @@
 #![allow(clippy::needless_pass_by_value, clippy::unused_self)]
 
 mod array;
+mod channel;
 #[cfg(feature = "cli")]
 mod cli;
-mod channel;
 mod errors;
 mod exporter;
 mod framed;
