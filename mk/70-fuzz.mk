@@ -49,6 +49,7 @@ fuzz: setup-fuzz
 	    echo "fuzz: $$t FAILED" >&2; \
 	    exit 1; \
 	  fi; \
+	  rm -f /dev/shm/shmb_fuzz_*; \
 	  grep -E '^Done|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' logs/$$t.log; \
 	  echo "fuzz: $$t: ok"; \
 	done

@@ -12,6 +12,7 @@ import os
 import select
 import stat
 import subprocess
+import time
 import zlib
 
 import pytest
@@ -225,8 +226,18 @@ class Running:
         self.first = self._line(60)
 
     def _line(self, timeout):
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else ""
+        # Byte by byte from the descriptor: a buffered readline could read ahead into the
+        # actor's last line, which communicate() (reading the descriptor) would then miss.
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        raw = b""
+        while not raw.endswith(b"\n"):
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(fd, 1) if ready else b""
+            if not chunk:
+                break
+            raw += chunk
+        line = raw.decode()
         if not line:
             self.proc.kill()
             _, err = self.proc.communicate()

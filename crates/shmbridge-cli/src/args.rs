@@ -101,9 +101,12 @@ pub enum Cmd {
         allow_owner: shmbridge::OwnerPolicy,
     },
     /// Remove framed segments whose creator is dead (except complete one-shot payloads still
-    /// waiting for their receiver, unless --all).
+    /// waiting for their receiver, unless --all), among the NAMEs given or else all of them.
     #[command(after_help = SEE_EXIT_CODES)]
     Reap {
+        /// Only consider these segments (a leading `/` is optional; any bytes but `/` and NUL).
+        #[arg(value_name = "NAME", value_parser = clap::value_parser!(std::ffi::OsString))]
+        names: Vec<std::ffi::OsString>,
         /// Also remove complete payloads nobody has received.
         #[arg(short, long)]
         all: bool,

@@ -83,7 +83,11 @@ where
             timeout,
             allow_owner,
         } => transfer::cat(&name, timeout, &allow_owner, interrupt),
-        Cmd::Reap { all, dry_run } => segments::reap(all, dry_run, quiet),
+        Cmd::Reap {
+            names,
+            all,
+            dry_run,
+        } => segments::reap(&names, all, dry_run, quiet),
         Cmd::Pub(a) => channel::publish(&a, quiet, interrupt),
         Cmd::Sub(a) => channel::subscribe(&a, interrupt),
         Cmd::Doctor { json } => doctor::doctor(json),

@@ -308,10 +308,31 @@ pub fn rm(names: &[String]) -> Outcome {
     code.map_or(Ok(()), |c| Err(Failure::Reported(c)))
 }
 
-/// `shmbridge reap`.
-pub fn reap(all: bool, dry_run: bool, quiet: bool) -> Outcome {
-    let segments = shmbridge::list()?;
+/// `shmbridge reap [NAME...]`: every segment, or only those named (a name that is not there
+/// is reported, like `rm` does, after the others are handled).
+pub fn reap(names: &[std::ffi::OsString], all: bool, dry_run: bool, quiet: bool) -> Outcome {
+    use std::os::unix::ffi::OsStrExt;
+    let wanted: Vec<&[u8]> = names
+        .iter()
+        .map(|n| {
+            let b = n.as_bytes();
+            b.strip_prefix(b"/").unwrap_or(b)
+        })
+        .collect();
+    let mut segments = shmbridge::list()?;
+    if !wanted.is_empty() {
+        segments.retain(|i| wanted.contains(&i.raw_name.as_slice()));
+    }
     let mut code = None;
+    for missing in wanted
+        .iter()
+        .filter(|w| !segments.iter().any(|i| i.raw_name == **w))
+    {
+        let shown = String::from_utf8_lossy(missing).escape_debug().to_string();
+        code = Some(report(
+            &shmbridge::Error::new(ErrorKind::NotFound, "no such segment").with_segment(&shown),
+        ));
+    }
     for info in segments {
         let Detected::Framed(h) = &info.detected else {
             continue;

@@ -37,6 +37,8 @@ fn progress_hook(
     let started = Instant::now();
     let b = bar.clone();
     let interrupt = interrupt.clone();
+    // The first wait is for the peer to come: the rate and ETA count from when it did.
+    let waited = std::sync::atomic::AtomicU8::new(0);
     // The core calls it after each chunk and at least every 100 ms while waiting.
     let cb: ProgressFn = Arc::new(move |p: Progress| {
         if interrupt.requested() {
@@ -60,6 +62,15 @@ fn progress_hook(
         }
         if let Some(t) = p.total {
             b.set_length(t);
+        }
+        match (waited.load(std::sync::atomic::Ordering::Relaxed), p.waiting) {
+            (0, true) => waited.store(1, std::sync::atomic::Ordering::Relaxed),
+            (1, false) => {
+                waited.store(2, std::sync::atomic::Ordering::Relaxed);
+                b.reset_elapsed();
+                b.reset_eta();
+            }
+            _ => {}
         }
         b.set_position(p.done);
         ControlFlow::Continue(())

@@ -130,7 +130,7 @@ fn ls_and_info_show_a_channels_readers_and_their_lag() {
     );
     // reap leaves a channel that is being read, even when its writer is gone.
     drop(w);
-    assert!(run(&["-q", "reap"]).status.success());
+    assert!(run(&["-q", "reap", &seg.0]).status.success());
     assert!(shmbridge::ShmObject::exists(&seg.0));
 }
 

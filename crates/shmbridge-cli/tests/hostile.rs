@@ -577,12 +577,28 @@ fn reap_removes_a_dead_segment_whose_name_is_not_utf8() {
         f.region().read_at(0, &mut all).unwrap();
         std::fs::write(&odd.0, &all).unwrap();
     }
-    let r = run(&["reap", "--all"]);
+    // Named by its raw bytes (as a shell passes them), so only this test's segments are touched.
+    let r = Command::new(BIN)
+        .args([
+            "reap".as_ref(),
+            "--all".as_ref(),
+            odd.0.file_name().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(r.status.success(), "{}", stderr(&r));
     assert!(
         !odd.0.exists(),
         "reaped: {}",
         String::from_utf8_lossy(&r.stdout)
+    );
+    // A name that is not there is said, by name, with the not-found exit code.
+    let r = run(&["reap", "shmb_t_cli_never_there"]);
+    assert_eq!(r.status.code(), Some(3), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains("\"shmb_t_cli_never_there\": no such segment"),
+        "{}",
+        stderr(&r)
     );
 }
 

@@ -342,12 +342,12 @@ fn reap_removes_a_dead_senders_unfinished_segment_and_keeps_complete_ones() {
         code(&run(&["send", src.to_str().unwrap(), "--name", &done.0])),
         0
     );
-    let o = run(&["reap", "--dry-run"]);
+    let o = run(&["reap", "--dry-run", &dead.0, &done.0]);
     let said = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(said.contains(&format!("would remove {}", dead.0)), "{said}");
     assert!(!said.contains(&done.0), "{said}");
     assert!(exists(&dead.0));
-    assert_eq!(code(&run(&["reap"])), 0);
+    assert_eq!(code(&run(&["reap", &dead.0, &done.0])), 0);
     assert!(!exists(&dead.0), "reaped");
     assert!(exists(&done.0), "a complete payload waits for its receiver");
 }

@@ -1032,9 +1032,7 @@ impl ChannelReader {
     /// The channel's configuration, progress and reader places (`ChannelStatus`).
     fn status(&self) -> PyResult<ChannelStatus> {
         let core = self.core()?;
-        Ok(ChannelStatus::from(
-            core::status(core.reader.framed()).py()?,
-        ))
+        Ok(ChannelStatus::from(core.reader.status().py()?))
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {

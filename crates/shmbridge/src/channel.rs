@@ -1287,6 +1287,22 @@ impl ChannelReader {
         &self.shared.framed
     }
 
+    /// The channel's status, as [`status`] gives it, with this reader's own place alive (a
+    /// lock is invisible to the open file description that holds it).
+    ///
+    /// # Errors
+    ///
+    /// As [`status`].
+    pub fn status(&self) -> Result<ChannelStatus> {
+        let mut st = status(&self.shared.framed)?;
+        for place in &mut st.reader_places {
+            if place.index == self.index {
+                place.alive = true;
+            }
+        }
+        Ok(st)
+    }
+
     /// This reader's place (0 to readers - 1).
     #[must_use]
     pub fn index(&self) -> u32 {

@@ -74,6 +74,10 @@ pub struct Progress {
     pub done: u64,
     /// Bytes in all, when known.
     pub total: Option<u64>,
+    /// Whether this call comes while the transfer waits for its peer (for it to come, or to
+    /// make room or send more): no byte moved since the last call. A rate shown to a person
+    /// is best counted from the first call after the first wait (when the peer came).
+    pub waiting: bool,
 }
 
 /// A progress callback, called from the transferring thread after each chunk (about every
@@ -214,6 +218,7 @@ impl<'a> Ticker<'a> {
             Some(p) => p(Progress {
                 done: self.done.load(Ordering::Relaxed),
                 total: self.total,
+                waiting: true,
             }),
             None => ControlFlow::Continue(()),
         }
@@ -227,7 +232,13 @@ fn report_progress(
     total: Option<u64>,
     name: &str,
 ) -> Result<()> {
-    match p.map(|f| f(Progress { done, total })) {
+    match p.map(|f| {
+        f(Progress {
+            done,
+            total,
+            waiting: false,
+        })
+    }) {
         Some(ControlFlow::Break(())) => Err(Error::new(
             ErrorKind::Aborted,
             format!("aborted by the caller after {done} bytes"),
@@ -312,6 +323,13 @@ pub fn send_file(path: &Path, name: &str, opts: &SendOptions) -> Result<Report> 
     }
     let mode = resolve_mode(opts, size);
     let seg_opts = segment_options(opts);
+    let need = if mode == Mode::Stream {
+        opts.segment_size.unwrap_or(DEFAULT_STREAM_SEGMENT)
+    } else {
+        size.saturating_add(u64::from(crate::framed::HEADER_LEN))
+    };
+    check_free_space(crate::shm_dir(), need, "the segment")
+        .map_err(|e| e.with_segment(name.trim_start_matches('/')))?;
     let (crc, segment_size) = if mode == Mode::Stream {
         send_stream(&file, path, name, size, mtime, opts, &seg_opts)?
     } else {
@@ -836,6 +854,40 @@ fn check_target_kind(target: &Path) -> Result<()> {
     .with_path(target))
 }
 
+/// Fail with [`ErrorKind::NoSpace`], saying how much is missing, when the file system of `dir`
+/// has less than `need` bytes available (checked up front, so a transfer that cannot fit does
+/// not start; a file system that cannot say is not refused).
+fn check_free_space(dir: &Path, need: u64, what: &str) -> Result<()> {
+    let Ok(space) = crate::space::space_of(dir) else {
+        return Ok(());
+    };
+    if space.available >= need {
+        return Ok(());
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
+    Err(Error::new(
+        ErrorKind::NoSpace,
+        format!(
+            "not enough space for {what}: it needs {:.1} MiB but {} has {:.1} MiB available ({:.1} MiB missing; `shmbridge doctor` says how to get more)",
+            mib(need),
+            dir.display(),
+            mib(space.available),
+            mib(need - space.available)
+        ),
+    ))
+}
+
+/// How many bytes a segment will deliver, when it says: a one-shot payload's capacity, or a
+/// stream's announced total.
+fn incoming_len(framed: &FramedSegment) -> Option<u64> {
+    match framed.kind() {
+        Kind::Message => Some(framed.capacity()),
+        Kind::Stream => crate::stream::status(framed).ok()?.total_len,
+        _ => None,
+    }
+}
+
 /// After a failed receive: a one-shot segment whose sender is gone can never complete, so it
 /// is removed (a stream reader removes a dead stream itself).
 fn forget_dead(framed: &FramedSegment, e: &Error) {
@@ -893,6 +945,9 @@ pub fn recv_file_with_owner(
     };
     check_owner(&framed, owner)?;
     check_not_the_segment(&framed, path)?;
+    if let Some(need) = incoming_len(&framed) {
+        check_free_space(&tmp.dir, need, "the received file").map_err(|e| e.with_path(path))?;
+    }
     let segment_size = framed.region().len() as u64;
     let (bytes, crc32, mode) = match framed.kind() {
         Kind::Message => {

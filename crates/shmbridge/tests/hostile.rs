@@ -341,13 +341,30 @@ fn full_dev_shm_child() {
             assert_eq!(f.read().unwrap_err().kind(), ErrorKind::ChecksumMismatch);
             println!("CHILD-OK");
         }
+        "send" => {
+            // 4 MiB of tmpfs, nearly all filled: a 1 MiB one-shot send is refused before it
+            // starts, saying what is missing, and leaves no segment behind.
+            let dir = Dir::new();
+            let src = dir.file("src", &pattern(1 << 20, 3));
+            let before = shmbridge::list().unwrap().len();
+            let err = send_file(&src, "big", &SendOptions::default()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NoSpace, "{err}");
+            let text = err.to_string();
+            assert!(
+                text.contains("MiB missing") && text.contains("big"),
+                "{text}"
+            );
+            assert!(!ShmObject::exists("big"));
+            assert_eq!(shmbridge::list().unwrap().len(), before);
+            println!("CHILD-OK");
+        }
         other => panic!("unknown child {other}"),
     }
 }
 
 #[test]
 fn full_dev_shm_is_an_error_never_a_sigbus() {
-    for what in ["read", "recv"] {
+    for what in ["read", "recv", "send"] {
         let Some(out) = in_full_dev_shm(what) else {
             return;
         };
