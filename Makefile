@@ -15,9 +15,11 @@ ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 CARGO ?= cargo
 PYTHON ?= python3
 
-# The Python that has the shmbridge wheel installed: the first test venv (mk/30-python.mk) that
-# exists. Recursive (=) on purpose: the venvs appear during `make setup`.
-VENV_PY = $(firstword $(wildcard $(ROOT)/.venv/py3.11/bin/python $(ROOT)/.venv/py3.13/bin/python $(ROOT)/.venv/py3.9/bin/python))
+# The CPython versions the Python tests run on, in order: scripts/py-env.sh says, once.
+PY_VERSIONS := $(shell bash -c '. "$(ROOT)/scripts/py-env.sh" && echo $$PY_VERSIONS')
+# The Python that has the shmbridge wheel installed: the venv (mk/30-python.mk) of the first of
+# those versions that has one. Recursive (=) on purpose: the venvs appear during `make setup`.
+VENV_PY = $(firstword $(wildcard $(foreach v,$(PY_VERSIONS),$(ROOT)/.venv/py$(v)/bin/python)))
 
 SETUP_TARGETS :=
 TEST_TARGETS :=

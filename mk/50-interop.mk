@@ -1,10 +1,12 @@
 # The cross-language interop suite (tests/interop): every writer against every reader.
-# `make interop` runs it alone; `make test` includes it. The matrix goes to tests/interop/MATRIX.md.
+# `make interop` runs it alone; `make test` includes it. The matrix of a run goes to build/interop
+# (never into tracked files); `make matrix` runs the suite and publishes that matrix into
+# tests/interop/MATRIX.md and the README.
 # It runs on VENV_PY (the Makefile), which has pytest and the shmbridge wheel installed.
 
 INTEROP_BUILD := $(ROOT)/build/interop
 
-.PHONY: interop interop-actors interop-actors-c
+.PHONY: interop interop-actors interop-actors-c matrix
 $(INTEROP_BUILD)/actor-boost: $(ROOT)/tests/interop/actors/actor_boost.cpp
 	@mkdir -p $(INTEROP_BUILD)
 	g++ -std=c++17 -O2 -Wall -Wextra -Werror $< -o $@ -lz -lrt -pthread
@@ -23,3 +25,6 @@ interop: build-python interop-actors
 	cd $(ROOT)/tests/interop && $(VENV_PY) -m pytest -q -rfE -p no:cacheprovider -W error .
 
 TEST_TARGETS += interop
+
+matrix: interop
+	$(VENV_PY) $(ROOT)/tests/interop/publish_matrix.py

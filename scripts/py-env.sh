@@ -32,3 +32,14 @@ py_find() {
 py_venv() {
   echo "$PY_VENV_ROOT/py$1"
 }
+
+# py_peers: build the non-Python programs the Python tests run beside Python (the `shmbridge`
+# command and the Rust interop actor) and export where they are. Release builds, like every
+# peer of the interop suite (mk/50-interop.mk builds the same ones): one profile on purpose.
+py_peers() {
+  cargo build --release --quiet -p shmbridge-cli --bin shmbridge -p shmbridge-interop-actor
+  local target="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+  export SHMBRIDGE_CLI="$target/shmbridge" SHMBRIDGE_RUST_ACTOR="$target/actor-rust"
+  # One BLAS thread: the tests fork, and forking a multi-threaded process warns on 3.12+.
+  export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+}

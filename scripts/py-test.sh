@@ -8,14 +8,7 @@ cd "$ROOT"
 
 bash "$ROOT/scripts/py-build.sh"
 
-# The non-Python peer of the interop tests (debug build; `cargo test` has usually built it).
-cargo build --quiet -p shmbridge-py --example core_peer
-export SHMBRIDGE_CORE_PEER="${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/core_peer"
-# The Rust `shmbridge` command, the other side of the transfer tests (debug build).
-cargo build --quiet -p shmbridge-cli --bin shmbridge
-export SHMBRIDGE_CLI="${CARGO_TARGET_DIR:-$ROOT/target}/debug/shmbridge"
-# One BLAS thread: the tests fork, and forking a multi-threaded process warns on 3.12+.
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+py_peers
 
 ran=()
 skipped=()

@@ -20,12 +20,7 @@ work="$ROOT/build/wheel-test"
 rm -rf "$work"
 mkdir -p "$work"
 
-# The non-Python peers of the tests (debug builds, as in scripts/py-test.sh).
-cargo build --quiet -p shmbridge-py --example core_peer
-cargo build --quiet -p shmbridge-cli --bin shmbridge
-export SHMBRIDGE_CORE_PEER="${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/core_peer"
-export SHMBRIDGE_CLI="${CARGO_TARGET_DIR:-$ROOT/target}/debug/shmbridge"
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+py_peers
 
 # test_in VENV WHAT: the installed package is the venv's; pytest and stubtest pass.
 test_in() {

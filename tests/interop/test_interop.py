@@ -100,6 +100,9 @@ def test_bytes(writer, reader, scenario, seg):
     r = Actor(reader)("read", "--layout", layout, "--name", seg, "--pattern", 17)
     assert r["bytes"] == RAW_SIZE
     assert r["crc32"] == w["crc32"] == zlib.crc32(pattern(RAW_SIZE, 17))
+    # A reader that only attached never removes the segment, not even when its process exits
+    # (the stdlib's resource tracker would; its actor opts out as the seed's workaround does).
+    assert os.path.exists(os.path.join("/dev/shm", seg)), f"{reader.name} removed {writer.name}'s segment"
 
 
 @pytest.mark.parametrize("writer,reader,scenario", cases([("framed-bad-checksum", layout_ok("framed"))]))

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from multiprocessing import shared_memory as std_shm
 from pathlib import Path
-from typing import IO, Iterator, List
+from typing import IO, Callable, Iterator, List
 
 import pytest
 
@@ -161,27 +161,15 @@ def test_reader_against_the_stdlib_writer(shm_name: str, tmp_path: Path) -> None
             proc.kill()
 
 
-def test_reader_against_a_core_segment(core_peer: str, shm_name: str, tmp_path: Path) -> None:
-    data = tmp_path / "data.ipc"
-    data.write_bytes(os.urandom(50_000))
-    with subprocess.Popen(
-        [core_peer, "make", "raw", shm_name, str(data)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        assert proc.stdout is not None and proc.stdin is not None
-        try:
-            assert proc.stdout.readline().strip() == "ready"
-            out = tmp_path / "data_out.bin"
-            run_example("reader.py", str(out), shm_name)
-            assert out.read_bytes() == data.read_bytes()
-            proc.stdin.write("done\n")
-            proc.stdin.flush()
-            assert proc.wait(30) == 0
-        finally:
-            proc.kill()
-    assert not shm_exists(shm_name)
+def test_reader_against_a_core_segment(
+    rust_make: Callable[[str, str, bytes], None], shm_name: str, tmp_path: Path
+) -> None:
+    data = os.urandom(50_000)
+    rust_make("raw", shm_name, data)
+    out = tmp_path / "data_out.bin"
+    run_example("reader.py", str(out), shm_name)
+    assert out.read_bytes() == data
+    assert shm_exists(shm_name), "the reader must not remove the Rust process's segment"
 
 
 @pytest.mark.parametrize("where", ["file", "segment"])
@@ -201,15 +189,11 @@ def test_mmap_writer_and_reader(
     assert not (tmp_path / "shm_test").exists() and not shm_exists(shm_name)
 
 
-def test_mmap_reader_against_a_core_segment(core_peer: str, shm_name: str, tmp_path: Path) -> None:
-    data = tmp_path / "data.zip"
-    data.write_bytes(os.urandom(20_000))
-    subprocess.run(
-        [core_peer, "make", "prefixed", shm_name, str(data), "--keep"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+def test_mmap_reader_against_a_core_segment(
+    rust_make: Callable[[str, str, bytes], None], shm_name: str, tmp_path: Path
+) -> None:
+    data = os.urandom(20_000)
+    rust_make("size-prefixed", shm_name, data)
     out = tmp_path / "result.zip"
     run_example("mmap_reader.py", str(out), "--segment", shm_name)
-    assert out.read_bytes() == data.read_bytes()
+    assert out.read_bytes() == data

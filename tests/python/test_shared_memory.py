@@ -1,4 +1,4 @@
-"""shmbridge.SharedMemory against the stdlib's contract, in one process."""
+"""shmbridge.SharedMemory against the stdlib's contract, and beside the stdlib and the Rust core."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import os
 import pickle
 import stat
 import struct
+import sys
 from multiprocessing import shared_memory as std_shm
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -331,3 +333,88 @@ def test_native_segment_closed_raises(shm_name: str) -> None:
     with pytest.raises(shmbridge.ClosedError):
         seg.mapping.get("u8", 0)
     seg.unlink()
+
+
+def test_multiprocessing_child_attaches_by_name(shm_name: str) -> None:
+    import multiprocessing as mp
+
+    with SharedMemory(shm_name, create=True, size=100) as shm:
+        shm.buf[0:100] = b"a" * 100
+        ctx = mp.get_context("spawn")
+        proc = ctx.Process(target=_modify, args=(shm_name,))
+        proc.start()
+        proc.join(60)
+        assert proc.exitcode == 0
+        assert bytes(shm.buf[:100]) == b"b" * 50 + b"a" * 50
+        shm.unlink()
+
+
+def _modify(name: str) -> None:
+    shm = SharedMemory(name)
+    assert shm.buf is not None
+    shm.buf[0:50] = b"b" * 50
+    shm.close()
+
+
+def test_attaching_never_removes_a_segment_another_program_owns(
+    rust_make: Callable[[str, str, bytes], None], shm_name: str
+) -> None:
+    """The resource-tracker trap: a Rust process owns the segment; a Python process attaches
+    and exits. With shmbridge the segment stays; with the stdlib (3.8-3.12, and 3.13 with its
+    default track=True) the resource tracker removes it."""
+    rust_make("raw", shm_name, b"owned by rust" + bytes(51))
+    assert shm_exists(shm_name)
+
+    run_py(
+        """
+        import sys
+        from shmbridge import SharedMemory
+        shm = SharedMemory(sys.argv[1])
+        assert bytes(shm.buf[:13]) == b"owned by rust", bytes(shm.buf[:13])
+        shm.close()
+        """,
+        shm_name,
+    )
+    assert shm_exists(shm_name), "shmbridge must never remove a segment it only attached to"
+
+    # Also when the attaching process dies without closing anything.
+    run_py(
+        """
+        import os, sys
+        from shmbridge import SharedMemory
+        shm = SharedMemory(sys.argv[1])
+        os._exit(0) if len(sys.argv) > 2 else None
+        """,
+        shm_name,
+    )
+    assert shm_exists(shm_name)
+
+    # The same with the stdlib: its resource tracker unlinks the Rust process's segment.
+    proc = run_py(
+        """
+        import sys
+        from multiprocessing.shared_memory import SharedMemory
+        shm = SharedMemory(sys.argv[1])
+        shm.close()
+        """,
+        shm_name,
+    )
+    lost = not shm_exists(shm_name)
+    assert lost, f"expected the stdlib on {sys.version_info[:2]} to remove the segment"
+    assert "leaked shared_memory" in proc.stderr or sys.version_info >= (3, 13) or lost
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="track= is new in 3.13")
+def test_stdlib_313_keeps_it_only_with_track_false(
+    rust_make: Callable[[str, str, bytes], None], shm_name: str
+) -> None:
+    rust_make("raw", shm_name, bytes(64))
+    run_py(
+        """
+        import sys
+        from multiprocessing.shared_memory import SharedMemory
+        SharedMemory(sys.argv[1], track=False).close()
+        """,
+        shm_name,
+    )
+    assert shm_exists(shm_name)
