@@ -124,20 +124,12 @@ impl Error {
     /// An error from an OS call. The kind follows the errno (EEXIST -> `AlreadyExists`, ...).
     pub fn os(errno: i32, detail: impl Into<String>) -> Self {
         Self {
-            kind: kind_of_errno(errno),
+            kind: crate::sys::kind_of_errno(errno),
             segment: None,
             is_path: false,
             errno: Some(errno),
             detail: detail.into(),
         }
-    }
-
-    /// An error from the last OS call of this thread (reads `errno`).
-    pub fn last_os(detail: impl Into<String>) -> Self {
-        Self::os(
-            io::Error::last_os_error().raw_os_error().unwrap_or(0),
-            detail,
-        )
     }
 
     /// An error from an [`io::Error`].
@@ -152,6 +144,7 @@ impl Error {
                 io::ErrorKind::InvalidInput => ErrorKind::InvalidArgument,
                 io::ErrorKind::TimedOut => ErrorKind::Timeout,
                 io::ErrorKind::UnexpectedEof => ErrorKind::Truncated,
+                io::ErrorKind::Unsupported => ErrorKind::Unsupported,
                 _ => ErrorKind::Os,
             };
             Self::new(kind, format!("{}: {err}", detail.into()))
@@ -251,19 +244,6 @@ impl From<Error> for io::Error {
     }
 }
 
-fn kind_of_errno(errno: i32) -> ErrorKind {
-    match errno {
-        libc::EEXIST => ErrorKind::AlreadyExists,
-        libc::ENOENT => ErrorKind::NotFound,
-        libc::EACCES | libc::EPERM | libc::EROFS => ErrorKind::PermissionDenied,
-        libc::ENOSPC | libc::ENOMEM | libc::EFBIG => ErrorKind::NoSpace,
-        libc::ENAMETOOLONG => ErrorKind::InvalidName,
-        libc::EINVAL => ErrorKind::InvalidArgument,
-        libc::ETIMEDOUT => ErrorKind::Timeout,
-        _ => ErrorKind::Os,
-    }
-}
-
 /// The OS description of an errno, without the " (os error N)" suffix std adds.
 fn strerror(errno: i32) -> String {
     let text = io::Error::from_raw_os_error(errno).to_string();
@@ -277,32 +257,35 @@ fn strerror(errno: i32) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn display_names_segment_problem_and_os_error() {
-        let e = Error::os(libc::EEXIST, "create_only: already exists").with_segment("frames");
-        let s = e.to_string();
-        assert!(s.starts_with("segment \"frames\": create_only"), "{s}");
-        assert!(s.contains("os error 17"), "{s}");
-        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
-        assert_eq!(e.errno(), Some(libc::EEXIST));
+    fn eexist() -> i32 {
+        crate::sys::already_exists_error().raw_os_error().unwrap()
     }
 
     #[test]
-    fn errno_maps_to_kind() {
-        assert_eq!(Error::os(libc::ENOENT, "x").kind(), ErrorKind::NotFound);
-        assert_eq!(
-            Error::os(libc::EACCES, "x").kind(),
-            ErrorKind::PermissionDenied
-        );
-        assert_eq!(Error::os(libc::ENOSPC, "x").kind(), ErrorKind::NoSpace);
-        assert_eq!(Error::os(libc::EIO, "x").kind(), ErrorKind::Os);
+    fn display_names_segment_problem_and_os_error() {
+        let e = Error::os(eexist(), "create_only: already exists").with_segment("frames");
+        let s = e.to_string();
+        assert!(s.starts_with("segment \"frames\": create_only"), "{s}");
+        assert!(s.contains(&format!("os error {}", eexist())), "{s}");
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(e.errno(), Some(eexist()));
+    }
+
+    #[test]
+    fn io_errors_keep_their_errno_and_kind() {
+        let e = Error::from_io(&crate::sys::already_exists_error(), "x");
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(e.errno(), Some(eexist()));
+        let e = Error::from_io(&io::Error::new(io::ErrorKind::TimedOut, "slow"), "x");
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert_eq!(e.errno(), None);
     }
 
     #[test]
     fn converts_to_io_error_keeping_kind() {
         let e: io::Error = Error::new(ErrorKind::NotFound, "gone").into();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
-        let e: io::Error = Error::os(libc::EEXIST, "x").into();
+        let e: io::Error = Error::os(eexist(), "x").into();
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
     }
 }

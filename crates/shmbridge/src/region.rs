@@ -386,9 +386,9 @@ impl Region {
     }
 
     fn io_error(&self, e: &std::io::Error, what: &str) -> Error {
-        let detail = if e.raw_os_error() == Some(libc::EFAULT) {
+        let detail = if sys::is_fault(e) {
             format!("{what} failed: the other buffer is not accessible (a mapping that shrank?)")
-        } else if e.raw_os_error() == Some(libc::ENOSPC) {
+        } else if sys::is_no_space(e) {
             format!(
                 "{what} failed: no space left to back the pages (is {} full?)",
                 sys::SHM_DIR
@@ -442,7 +442,7 @@ impl Region {
         match unsafe { sys::copy_into_own_memory(self.ptr.add(off), data) } {
             Ok(Some(n)) if n == data.len() => return Ok(()),
             Ok(Some(n)) => return Err(self.unbacked(off + n)),
-            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => return Err(self.unbacked(off)),
+            Err(e) if sys::is_fault(&e) => return Err(self.unbacked(off)),
             Err(e) => return Err(self.io_error(&e, "process_vm_writev")),
             Ok(None) => {}
         }

@@ -576,7 +576,6 @@ struct TempFile {
 
 impl TempFile {
     fn create(target: &Path) -> Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
         use std::sync::atomic::AtomicU32;
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let target_err = |kind, detail: String| Error::new(kind, detail).with_path(target);
@@ -613,26 +612,13 @@ impl TempFile {
             )
             .with_path(target)
         };
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(sys::O_TMPFILE)
-            .open(&dir)
-        {
-            Ok(file) => {
-                return Ok(Self {
-                    dir,
-                    stem,
-                    path: PathBuf::new(),
-                    file: Some(file),
-                })
-            }
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
-                ) => {}
-            Err(e) => return Err(create_err(&e)),
+        if let Some(file) = sys::open_unnamed_in(&dir).map_err(|e| create_err(&e))? {
+            return Ok(Self {
+                dir,
+                stem,
+                path: PathBuf::new(),
+                file: Some(file),
+            });
         }
         let path = dir.join(format!("{stem}.tmp"));
         let file = std::fs::OpenOptions::new()
