@@ -55,9 +55,80 @@ pub enum ErrorKind {
     /// The caller asked to stop (a progress callback returned `ControlFlow::Break`); the
     /// operation cleaned up as for any other failure.
     Aborted = 20,
+    /// The payload changed while it was being read (a writer that does not keep to the
+    /// protocol, or a file that changed while it was being sent): what was read is not one
+    /// consistent version of it.
+    Changed = 21,
 }
 
 impl ErrorKind {
+    /// Every kind, in the order of their numbers (1, 2, ...). A new kind takes the next
+    /// number and goes at the end here; the fronts' tables are checked against this list.
+    pub const ALL: [ErrorKind; 21] = [
+        Self::InvalidName,
+        Self::InvalidSize,
+        Self::InvalidArgument,
+        Self::AlreadyExists,
+        Self::NotFound,
+        Self::PermissionDenied,
+        Self::NoSpace,
+        Self::BadMagic,
+        Self::UnsupportedVersion,
+        Self::CorruptHeader,
+        Self::Truncated,
+        Self::OutOfBounds,
+        Self::ChecksumMismatch,
+        Self::Timeout,
+        Self::WriterClosed,
+        Self::PeerGone,
+        Self::Closed,
+        Self::Unsupported,
+        Self::Os,
+        Self::Aborted,
+        Self::Changed,
+    ];
+
+    /// The kind's stable number (what the C ABI's `shmb_result` uses).
+    #[must_use]
+    pub const fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The kind whose number is `code`, if there is one.
+    #[must_use]
+    pub fn from_code(code: u32) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.code() == code)
+    }
+
+    /// The kind's name as the fronts spell it (`"NotFound"`, ...): the Python exceptions'
+    /// `kind` attribute and the CLI's tables use it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InvalidName => "InvalidName",
+            Self::InvalidSize => "InvalidSize",
+            Self::InvalidArgument => "InvalidArgument",
+            Self::AlreadyExists => "AlreadyExists",
+            Self::NotFound => "NotFound",
+            Self::PermissionDenied => "PermissionDenied",
+            Self::NoSpace => "NoSpace",
+            Self::BadMagic => "BadMagic",
+            Self::UnsupportedVersion => "UnsupportedVersion",
+            Self::CorruptHeader => "CorruptHeader",
+            Self::Truncated => "Truncated",
+            Self::OutOfBounds => "OutOfBounds",
+            Self::ChecksumMismatch => "ChecksumMismatch",
+            Self::Timeout => "Timeout",
+            Self::WriterClosed => "WriterClosed",
+            Self::PeerGone => "PeerGone",
+            Self::Closed => "Closed",
+            Self::Unsupported => "Unsupported",
+            Self::Os => "Os",
+            Self::Aborted => "Aborted",
+            Self::Changed => "Changed",
+        }
+    }
+
     /// A short, stable, lower-case label for the kind.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -82,6 +153,7 @@ impl ErrorKind {
             Self::Unsupported => "unsupported",
             Self::Os => "operating system error",
             Self::Aborted => "aborted",
+            Self::Changed => "changed while being read",
         }
     }
 }
@@ -279,6 +351,17 @@ mod tests {
         let e = Error::from_io(&io::Error::new(io::ErrorKind::TimedOut, "slow"), "x");
         assert_eq!(e.kind(), ErrorKind::Timeout);
         assert_eq!(e.errno(), None);
+    }
+
+    #[test]
+    fn every_kind_is_listed_once_with_its_number_and_name() {
+        for (i, k) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(k.code() as usize, i + 1, "{k:?} is at its number's place");
+            assert_eq!(ErrorKind::from_code(k.code()), Some(*k));
+            assert_eq!(format!("{k:?}"), k.name());
+        }
+        assert_eq!(ErrorKind::from_code(0), None);
+        assert_eq!(ErrorKind::from_code(ErrorKind::ALL.len() as u32 + 1), None);
     }
 
     #[test]

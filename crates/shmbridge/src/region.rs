@@ -228,6 +228,17 @@ impl Region {
         self.source.as_ref().map(|s| &s.fd)
     }
 
+    /// `err` naming what this region maps: the segment name, or the file path for a file
+    /// mapping (so that a file is never called a segment in a message).
+    pub(crate) fn about(&self, err: Error) -> Error {
+        err.with_subject(self.label(), self.label_is_path)
+    }
+
+    /// Whether [`label`](Self::label) is a file path rather than a segment name.
+    pub(crate) fn label_is_path(&self) -> bool {
+        self.label_is_path
+    }
+
     /// The segment name or file path this region maps (`<anonymous>` for anonymous ones).
     #[must_use]
     pub fn label(&self) -> &str {
