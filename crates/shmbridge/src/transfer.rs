@@ -984,6 +984,12 @@ pub fn recv_file_with_owner(
                 "a channel (read it with shmbridge sub)",
             ))
         }
+        Kind::Array => {
+            return Err(not_a_transfer(
+                &bare,
+                "an array segment (read it with shmbridge info, or open it as an array: ArraySegment, shmbridge.SharedArray)",
+            ))
+        }
         Kind::Other(n) => return Err(not_a_transfer(&bare, &format!("of unknown kind {n}"))),
     };
     Ok(Report {
@@ -1070,6 +1076,12 @@ pub fn recv_to_fd_with_owner(
             return Err(not_a_transfer(
                 &bare,
                 "a channel (read it with shmbridge sub)",
+            ))
+        }
+        Kind::Array => {
+            return Err(not_a_transfer(
+                &bare,
+                "an array segment (read it with shmbridge info, or open it as an array: ArraySegment, shmbridge.SharedArray)",
             ))
         }
         Kind::Other(n) => return Err(not_a_transfer(&bare, &format!("of unknown kind {n}"))),
