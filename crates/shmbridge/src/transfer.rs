@@ -971,6 +971,12 @@ pub fn recv_file_with_owner(
                 "a channel (read it with shmbridge sub)",
             ))
         }
+        Kind::Array => {
+            return Err(not_a_transfer(
+                &bare,
+                "an array segment (read it with shmbridge info, or open it as an array: ArraySegment, shmbridge.SharedArray)",
+            ))
+        }
         Kind::Other(n) => return Err(not_a_transfer(&bare, &format!("of unknown kind {n}"))),
     };
     Ok(Report {
@@ -1059,6 +1065,12 @@ pub fn recv_to_fd_with_owner(
             return Err(not_a_transfer(
                 &bare,
                 "a channel (read it with shmbridge sub)",
+            ))
+        }
+        Kind::Array => {
+            return Err(not_a_transfer(
+                &bare,
+                "an array segment (read it with shmbridge info, or open it as an array: ArraySegment, shmbridge.SharedArray)",
             ))
         }
         Kind::Other(n) => return Err(not_a_transfer(&bare, &format!("of unknown kind {n}"))),
