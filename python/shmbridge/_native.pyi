@@ -57,10 +57,15 @@ __all__ = [
     "size_prefixed_write",
     "unique_name",
     "name_for_file",
+    "error_for_kind",
+    "ERROR_KINDS",
 ]
 
 __version__: str
 DEFAULT_PERMISSIONS: int
+# Every core error kind's name, in number order ("InvalidName", ..., "Changed"): the values of
+# an exception's `kind` attribute.
+ERROR_KINDS: tuple[str, ...]
 DEFAULT_STREAM_SEGMENT: int
 FRAMED_HEADER_LEN: int
 FRAMED_MAGIC: bytes
@@ -281,6 +286,7 @@ def map_file(
     path: str | os.PathLike[str], mode: _MapMode = "r", offset: int = 0, size: int | None = None
 ) -> Mapping: ...
 def anonymous(size: int) -> Mapping: ...
+def error_for_kind(kind: str, message: str = "") -> BaseException: ...
 def remove(name: str) -> None: ...
 def exists(name: str) -> bool: ...
 def list_segments() -> list[SegmentInfo]: ...

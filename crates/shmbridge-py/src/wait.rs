@@ -10,23 +10,8 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use shmbridge::{ErrorKind, Wait};
-
-/// `timeout` in seconds as a duration (`None`: no limit; a value too large to represent, or
-/// infinity, is no limit either).
-///
-/// # Errors
-///
-/// `ValueError` for NaN and negative numbers.
-pub(crate) fn parse_timeout(timeout: Option<f64>) -> PyResult<Option<Duration>> {
-    match timeout {
-        None => Ok(None),
-        Some(t) => shmbridge::duration_from_secs(t)
-            .map_err(|e| PyValueError::new_err(e.detail().to_owned())),
-    }
-}
 
 /// How a blocking call counts its timeout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
