@@ -248,7 +248,8 @@ fn parse_transfer_mode(mode: &str) -> PyResult<TransferMode> {
 /// transfer, removes the segment and propagates.
 ///
 /// Raises `FileNotFoundError` / `PermissionError` (the file), `IsADirectoryError`,
-/// `ValueError` (a special file, a file changed while sent, a bad name or mode),
+/// `ValueError` (a special file, a bad name or mode), `shmbridge.Error` (the file changed
+/// while sent: `kind` is `"changed while being read"`),
 /// `FileExistsError` (the name is taken), `shmbridge.Timeout` and `shmbridge.PeerGone`
 /// (streaming: no receiver, or it died or gave up). Every exception from the core has a
 /// `kind` attribute naming the core's error kind.

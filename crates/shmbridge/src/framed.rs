@@ -304,14 +304,13 @@ impl FramedSegment {
         region.check_writable()?;
         let header_len = u64::from(header_len32);
         if (region.len() as u64) < header_len {
-            return Err(Error::new(
+            return Err(region.about(Error::new(
                 ErrorKind::InvalidSize,
                 format!(
                     "{} bytes is too small for a framed segment (the header alone is {header_len})",
                     region.len()
                 ),
-            )
-            .with_segment(region.label()));
+            )));
         }
         region.check_backing()?;
         let capacity = region.len() as u64 - header_len;
@@ -467,8 +466,8 @@ impl FramedSegment {
     /// - [`ErrorKind::Truncated`]: `header_len` or `header_len + capacity` past the real size.
     pub fn from_region(region: Region) -> Result<Self> {
         region.check_backing()?;
-        let name = region.label().to_owned();
-        let err = |kind, detail: String| Err(Error::new(kind, detail).with_segment(&name));
+        let (name, is_path) = (region.label().to_owned(), region.label_is_path());
+        let err = |kind, detail: String| Err(Error::new(kind, detail).with_subject(&name, is_path));
         let size = region.len() as u64;
         if size < 16 {
             return err(

@@ -269,6 +269,17 @@ impl Region {
         self.source.as_ref().map(|s| &s.fd)
     }
 
+    /// `err` naming what this region maps: the segment name, or the file path for a file
+    /// mapping (so that a file is never called a segment in a message).
+    pub(crate) fn about(&self, err: Error) -> Error {
+        err.with_subject(self.label(), self.label_is_path)
+    }
+
+    /// Whether [`label`](Self::label) is a file path rather than a segment name.
+    pub(crate) fn label_is_path(&self) -> bool {
+        self.label_is_path
+    }
+
     /// The segment name or file path this region maps (`<anonymous>` for anonymous ones).
     #[must_use]
     pub fn label(&self) -> &str {
@@ -427,9 +438,9 @@ impl Region {
     }
 
     fn io_error(&self, e: &std::io::Error, what: &str) -> Error {
-        let detail = if e.raw_os_error() == Some(libc::EFAULT) {
+        let detail = if sys::is_fault(e) {
             format!("{what} failed: the other buffer is not accessible (a mapping that shrank?)")
-        } else if e.raw_os_error() == Some(libc::ENOSPC) {
+        } else if sys::is_no_space(e) {
             format!(
                 "{what} failed: no space left to back the pages (is {} full?)",
                 sys::SHM_DIR
@@ -483,7 +494,7 @@ impl Region {
         match unsafe { sys::copy_into_own_memory(self.ptr.add(off), data) } {
             Ok(Some(n)) if n == data.len() => return Ok(()),
             Ok(Some(n)) => return Err(self.unbacked(off + n)),
-            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => return Err(self.unbacked(off)),
+            Err(e) if sys::is_fault(&e) => return Err(self.unbacked(off)),
             Err(e) => return Err(self.io_error(&e, "process_vm_writev")),
             Ok(None) => {}
         }
