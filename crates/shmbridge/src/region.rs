@@ -223,6 +223,47 @@ impl Region {
         })
     }
 
+    /// A second mapping of the same object (through the same descriptor, so the same object
+    /// even if its name was removed or reused since): the same offset and length, read-only
+    /// or, when this region is writable and `writable` is true, read-write. For the fronts,
+    /// whose zero-copy views must outlive the handle they came from (the views keep their
+    /// own mapping; closing the handle drops its locks and its mapping).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unsupported`] for an anonymous or copy-on-write region;
+    /// [`ErrorKind::PermissionDenied`] for a read-write mapping of a read-only region; an OS
+    /// error when the kernel refuses the mapping.
+    pub fn remap(&self, writable: bool) -> Result<Self> {
+        if self.len == 0 {
+            return Ok(Self::empty(Arc::clone(&self.label), self.label_is_path));
+        }
+        let Some(src) = self.source.as_ref().filter(|s| s.shared) else {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "only a shared mapping of a named object can be mapped again",
+            )
+            .with_subject(self.label(), self.label_is_path));
+        };
+        if writable {
+            self.check_writable()?;
+        }
+        let access = if writable {
+            crate::MapAccess::ReadWrite
+        } else {
+            crate::MapAccess::ReadOnly
+        };
+        Self::map_fd(
+            Arc::clone(&src.fd),
+            src.end - self.len as u64,
+            self.len,
+            access,
+            false,
+            Arc::clone(&self.label),
+            self.label_is_path,
+        )
+    }
+
     /// The descriptor of the object behind the mapping (none for anonymous and empty ones).
     pub(crate) fn fd(&self) -> Option<&Arc<OwnedFd>> {
         self.source.as_ref().map(|s| &s.fd)
