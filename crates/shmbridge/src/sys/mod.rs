@@ -9,6 +9,10 @@ mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::*;
 #[cfg(target_os = "linux")]
+mod linux_fast;
+#[cfg(target_os = "linux")]
+pub(crate) use linux_fast::*;
+#[cfg(target_os = "linux")]
 mod linux_space;
 #[cfg(target_os = "linux")]
 pub(crate) use linux_space::*;
