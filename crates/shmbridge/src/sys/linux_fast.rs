@@ -22,3 +22,18 @@ pub(crate) fn yield_cpu() {
     // SAFETY: sched_yield takes no arguments and cannot fail on Linux.
     unsafe { libc::sched_yield() };
 }
+
+/// The offset of the first hole at or after `from` in the object behind `fd`
+/// (`lseek(fd, from, SEEK_HOLE)`; the object's end counts as a hole). On tmpfs, pages that were
+/// reserved (`fallocate`) but never written count as holes too. Moves the file position, like
+/// [`file_end`].
+pub(crate) fn first_hole(fd: BorrowedFd<'_>, from: u64) -> io::Result<u64> {
+    let from =
+        libc::off_t::try_from(from).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: plain syscall on a descriptor the caller keeps open for the call.
+    let at = unsafe { libc::lseek(fd.as_raw_fd(), from, libc::SEEK_HOLE) };
+    if at < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(u64::try_from(at).unwrap_or(0))
+}
