@@ -39,7 +39,7 @@ use shmbridge::{Error, ErrorKind, FramedOptions, Wait};
 use crate::args;
 use crate::errors::{self, IntoPy};
 use crate::exporter::InputBuffer;
-use crate::wait::{blocking, Limit};
+use crate::wait::{blocking, Limit, SPIN_WITH_GIL};
 
 // ---- failures that may still be a core error -------------------------------------------
 
@@ -660,7 +660,7 @@ impl ChannelWriter {
             crate::array::order_arg(order)?,
         )
         .map_err(|e| errors::to_py(&e.with_segment(&self.core.name)))?;
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         let mut turn = self.open_turn()?;
         let loan = if let Some(loan) = turn.try_loan_array_raw(&header).py()? {
             loan
@@ -1008,6 +1008,12 @@ impl ChannelReader {
         let core = self.core()?;
         if let Some(m) = core.take(py)? {
             return Ok(m);
+        }
+        // A message that comes within a few microseconds is taken without releasing the GIL.
+        if core.reader.ready_briefly(SPIN_WITH_GIL) {
+            if let Some(m) = core.take(py)? {
+                return Ok(m);
+            }
         }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
