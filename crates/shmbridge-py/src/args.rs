@@ -3,9 +3,10 @@
 //! Every refusal is a `ValueError` naming the argument and what it accepts (an offset out of
 //! range is `shmbridge.OutOfBounds`, as an access past the end would be).
 
+use std::ffi::CString;
 use std::time::Duration;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyDeprecationWarning, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use shmbridge::{Access, MapAccess, OpenMode, OwnerPolicy, SegmentOptions, TransferMode};
 
@@ -88,26 +89,54 @@ pub(crate) fn map_access(mode: &str) -> PyResult<MapAccess> {
     })
 }
 
-/// How a file travels: `"auto"`, `"oneshot"` (also `"one-shot"`, `"one_shot"`) or `"stream"`.
-pub(crate) fn transfer(mode: &str) -> PyResult<TransferMode> {
-    Ok(match mode {
+/// How a file travels: `"auto"`, `"one-shot"` or `"stream"` (the older spellings `"oneshot"`
+/// and `"one_shot"` are still accepted).
+pub(crate) fn transfer(transfer: &str) -> PyResult<TransferMode> {
+    Ok(match transfer {
         "auto" => TransferMode::Auto,
-        "oneshot" | "one-shot" | "one_shot" => TransferMode::OneShot,
+        "one-shot" | "oneshot" | "one_shot" => TransferMode::OneShot,
         "stream" => TransferMode::Stream,
         _ => {
             return Err(PyValueError::new_err(format!(
-                "invalid mode {mode:?}: use \"auto\", \"oneshot\" or \"stream\""
+                "invalid transfer {transfer:?}: use \"auto\", \"one-shot\" or \"stream\""
             )))
         }
     })
 }
 
-/// The name of a transfer mode, as reports give it.
-pub(crate) fn transfer_name(mode: TransferMode) -> &'static str {
-    match mode {
+/// The name of a transfer, as reports give it: `"one-shot"` or `"stream"`.
+pub(crate) fn transfer_name(transfer: TransferMode) -> &'static str {
+    match transfer {
         TransferMode::Auto => "auto",
-        TransferMode::OneShot => "oneshot",
+        TransferMode::OneShot => "one-shot",
         TransferMode::Stream => "stream",
+    }
+}
+
+/// Warn (`DeprecationWarning`, at the caller) that `old` is an old name of `new`.
+pub(crate) fn deprecated(py: Python<'_>, old: &str, new: &str) -> PyResult<()> {
+    let msg = CString::new(format!("{old} is deprecated: use {new}")).unwrap_or_default();
+    PyErr::warn(py, &py.get_type::<PyDeprecationWarning>(), &msg, 1)
+}
+
+/// The value of a keyword argument renamed from `old` to `new`: `new`'s value, or the
+/// deprecated `old`'s (with a `DeprecationWarning`), or `default`; both given is a `TypeError`.
+pub(crate) fn renamed<'a>(
+    py: Python<'_>,
+    (new, new_value): (&str, Option<&'a str>),
+    (old, old_value): (&str, Option<&'a str>),
+    default: &'a str,
+) -> PyResult<&'a str> {
+    match (new_value, old_value) {
+        (Some(_), Some(_)) => Err(PyTypeError::new_err(format!(
+            "give {new}= only ({old}= is its deprecated old name)"
+        ))),
+        (Some(v), None) => Ok(v),
+        (None, Some(v)) => {
+            deprecated(py, &format!("{old}="), &format!("{new}="))?;
+            Ok(v)
+        }
+        (None, None) => Ok(default),
     }
 }
 

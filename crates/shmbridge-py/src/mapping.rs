@@ -375,12 +375,20 @@ impl Mapping {
     }
 }
 
-/// Map a file: `mode` is "r" (read-only), "w" (read-write, changes reach the file) or "c"
-/// (copy-on-write, changes stay private). `size=None` maps to the end of the file.
+/// Map a file: `access` is "r" (read-only), "w" (read-write, changes reach the file) or "c"
+/// (copy-on-write, changes stay private). `size=None` maps to the end of the file. `mode=` is
+/// the deprecated old name of `access=` (a `DeprecationWarning`).
 #[pyfunction]
-#[pyo3(signature = (path, mode = "r", offset = 0, size = None))]
-pub fn map_file(path: PathBuf, mode: &str, offset: u64, size: Option<u64>) -> PyResult<Mapping> {
-    let access = args::map_access(mode)?;
+#[pyo3(signature = (path, access = None, offset = 0, size = None, *, mode = None))]
+pub fn map_file(
+    py: Python<'_>,
+    path: PathBuf,
+    access: Option<&str>,
+    offset: u64,
+    size: Option<u64>,
+    mode: Option<&str>,
+) -> PyResult<Mapping> {
+    let access = args::map_access(args::renamed(py, ("access", access), ("mode", mode), "r")?)?;
     let file = FileMapping::open(&path, access == MapAccess::ReadWrite).py()?;
     let region = file.map(access, offset, size).py()?;
     Ok(Mapping::new(region, "file"))

@@ -172,7 +172,7 @@ pub struct SegmentInfo {
     /// Owner's user id.
     uid: u32,
     /// Permission bits.
-    mode: u32,
+    permissions: u32,
     /// Last modification, nanoseconds since the epoch.
     mtime_ns: i128,
     /// "framed", "unframed" (raw or size-prefixed: they carry no marker), "bad-framed" or
@@ -186,10 +186,17 @@ pub struct SegmentInfo {
 
 #[pymethods]
 impl SegmentInfo {
+    /// Deprecated: `permissions`.
+    #[getter]
+    fn mode(&self, py: Python<'_>) -> PyResult<u32> {
+        args::deprecated(py, "SegmentInfo.mode", "SegmentInfo.permissions")?;
+        Ok(self.permissions)
+    }
+
     fn __repr__(&self) -> String {
         format!(
-            "SegmentInfo(name={:?}, size={}, mode=0o{:o}, layout={:?})",
-            self.name, self.size, self.mode, self.layout
+            "SegmentInfo(name={:?}, size={}, permissions=0o{:o}, layout={:?})",
+            self.name, self.size, self.permissions, self.layout
         )
     }
 }
@@ -209,7 +216,7 @@ fn info_to_py(py: Python<'_>, info: shmbridge::SegmentInfo) -> PyResult<SegmentI
         name: info.name,
         size: info.size,
         uid: info.uid,
-        mode: info.mode,
+        permissions: info.mode,
         mtime_ns: info.mtime_ns,
         layout,
         header,

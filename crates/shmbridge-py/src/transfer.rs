@@ -129,9 +129,9 @@ pub struct TransferReport {
     /// CRC-32 of the bytes (as `zlib.crc32`).
     #[pyo3(get)]
     crc32: u32,
-    /// "oneshot" or "stream".
+    /// How the file travelled: "one-shot" or "stream".
     #[pyo3(get)]
-    mode: &'static str,
+    transfer: &'static str,
     /// Total size of the segment used, header included.
     #[pyo3(get)]
     segment_size: u64,
@@ -147,7 +147,7 @@ impl From<shmbridge::Report> for TransferReport {
             path: r.path,
             bytes: r.bytes,
             crc32: r.crc32,
-            mode: args::transfer_name(r.mode),
+            transfer: args::transfer_name(r.mode),
             segment_size: r.segment_size,
             elapsed: r.elapsed.as_secs_f64(),
         }
@@ -156,6 +156,16 @@ impl From<shmbridge::Report> for TransferReport {
 
 #[pymethods]
 impl TransferReport {
+    /// Deprecated: `transfer` (this spells one-shot "oneshot", as it always did).
+    #[getter]
+    fn mode(&self, py: Python<'_>) -> PyResult<&'static str> {
+        args::deprecated(py, "TransferReport.mode", "TransferReport.transfer")?;
+        Ok(match self.transfer {
+            "one-shot" => "oneshot",
+            other => other,
+        })
+    }
+
     /// The file sent or written (a str; file-system encoding, as `os.fsdecode`).
     #[getter]
     fn path<'py>(&self, py: Python<'py>) -> Bound<'py, pyo3::types::PyString> {
@@ -174,12 +184,12 @@ impl TransferReport {
 
     fn __repr__(&self) -> String {
         format!(
-            "TransferReport(name={:?}, path={:?}, bytes={}, crc32=0x{:08x}, mode={:?}, segment_size={}, elapsed={:.6})",
+            "TransferReport(name={:?}, path={:?}, bytes={}, crc32=0x{:08x}, transfer={:?}, segment_size={}, elapsed={:.6})",
             self.name,
             self.path.display().to_string(),
             self.bytes,
             self.crc32,
-            self.mode,
+            self.transfer,
             self.segment_size,
             self.elapsed
         )
@@ -196,38 +206,41 @@ pub fn name_for_file(path: PathBuf) -> String {
 /// Send the file at `path` through the segment `name` (default: the file's name, made safe),
 /// which must not exist yet.
 ///
-/// `mode`: "oneshot" (one segment sized to the file, published with its CRC-32; returns at
+/// `transfer`: "one-shot" (one segment sized to the file, published with its CRC-32; returns at
 /// once, leaving the segment for the receiver), "stream" (through a ring of `segment_size`
 /// bytes, default 16 MiB; returns once the receiver has taken and verified every byte), or
 /// "auto" (streams only when the file does not fit in `segment_size`). `timeout` (seconds,
 /// streaming): how long to wait for a receiver to come or make progress. `permissions`: the
-/// segment's mode bits (default 0o600). `progress(done, total)`: called with the GIL at most
+/// segment's permission bits (default 0o600). `mode=` is the deprecated old name of
+/// `transfer=` (a `DeprecationWarning`). `progress(done, total)`: called with the GIL at most
 /// about ten times a second, plus once at the end; an exception from it (or Ctrl-C) stops the
 /// transfer, removes the segment and propagates.
 ///
 /// Raises `FileNotFoundError` / `PermissionError` (the file), `IsADirectoryError`,
-/// `ValueError` (a special file, a bad name or mode), `shmbridge.Error` (the file changed
-/// while sent: `kind` is `"changed while being read"`),
+/// `ValueError` (a special file, a bad name or transfer), `shmbridge.Error` (the file changed
+/// while sent: `kind` is `"Changed"`),
 /// `FileExistsError` (the name is taken), `shmbridge.Timeout` and `shmbridge.PeerGone`
 /// (streaming: no receiver, or it died or gave up). Every exception from the core has a
 /// `kind` attribute naming the core's error kind.
 #[pyfunction]
-#[pyo3(signature = (path, name = None, *, mode = "auto", segment_size = None, timeout = None, permissions = None, progress = None))]
+#[pyo3(signature = (path, name = None, *, transfer = None, segment_size = None, timeout = None, permissions = None, progress = None, mode = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn send_file(
     py: Python<'_>,
     path: PathBuf,
     name: Option<String>,
-    mode: &str,
+    transfer: Option<&str>,
     segment_size: Option<u64>,
     timeout: Option<f64>,
     permissions: Option<u32>,
     progress: Option<Py<PyAny>>,
+    mode: Option<&str>,
 ) -> PyResult<TransferReport> {
+    let transfer = args::renamed(py, ("transfer", transfer), ("mode", mode), "auto")?;
     let name = name.unwrap_or_else(|| shmbridge::name::for_file(&path));
     let hook = Hook::new(progress);
     let opts = SendOptions {
-        mode: args::transfer(mode)?,
+        mode: args::transfer(transfer)?,
         segment_size,
         timeout: args::timeout(timeout)?,
         permissions,
