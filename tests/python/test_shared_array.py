@@ -488,3 +488,31 @@ def test_a_message_array_holds_its_slot_after_release(shm_name: str) -> None:
     w.send(b"z" * 200, timeout=5)  # the slot came back with the array
     w.close()
     r.close()
+
+
+def test_dtype_arguments_in_every_form(shm_names: Callable[[], str]) -> None:
+    forms = [
+        (np.uint8, "uint8"),
+        (np.dtype("<f4"), "float32"),
+        ("int16", "int16"),
+        ("<c16", "complex128"),
+        (float, "float64"),
+        (np.bool_, "bool"),
+    ]
+    for form, want in forms:
+        name = shm_names()
+        sa = shmbridge.SharedArray.create(name, 2, form)
+        assert sa.dtype == np.dtype(want), form
+        sa.close()
+        w = shmbridge.Channel.create(name + "c", slots=2, max_message=256, readers=1)
+        try:
+            loan = w.loan_array((2,), form)
+            assert loan.array.dtype == np.dtype(want), form
+            loan.discard()
+        finally:
+            w.close()
+            shmbridge.remove(name + "c")
+    with pytest.raises(TypeError):
+        shmbridge.SharedArray.create(shm_names(), 2, object())
+    with pytest.raises(ValueError):
+        shmbridge.SharedArray.create(shm_names(), 2, "float128")
