@@ -516,3 +516,21 @@ def test_dtype_arguments_in_every_form(shm_names: Callable[[], str]) -> None:
         shmbridge.SharedArray.create(shm_names(), 2, object())
     with pytest.raises(ValueError):
         shmbridge.SharedArray.create(shm_names(), 2, "float128")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a segment to another user needs root")
+def test_other_users_array_segments_are_refused_unless_allowed(shm_name: str) -> None:
+    nobody = 65534
+    w = shmbridge.SharedArray.create(shm_name, 4, "uint8")
+    os.chown(Path("/dev/shm") / shm_name, nobody, nobody)
+    with pytest.raises(PermissionError, match="65534"):
+        shmbridge.SharedArray.open(shm_name)
+    with pytest.raises(PermissionError):
+        shmbridge.SharedArray.open(shm_name, timeout=5)
+    with pytest.raises(PermissionError):
+        shmbridge.SharedArray.open(shm_name, owner=12345)
+    for owner in ("any", nobody, [nobody]):
+        r = shmbridge.SharedArray.open(shm_name, owner=owner)
+        assert r.shape == (4,)
+        r.close()
+    w.close()
