@@ -709,7 +709,11 @@ class ArraySegment:
     ) -> ArraySegment: ...
     @staticmethod
     def open(
-        name: str, *, readonly: bool = False, timeout: float | None = None
+        name: str,
+        *,
+        readonly: bool = False,
+        timeout: float | None = None,
+        owner: int | str | Sequence[int] | None = None,
     ) -> ArraySegment: ...
     @property
     def name(self) -> str: ...

@@ -74,12 +74,21 @@ class SharedArray:
 
     @classmethod
     def open(
-        cls, name: str, *, readonly: bool = False, timeout: Optional[float] = None
+        cls,
+        name: str,
+        *,
+        readonly: bool = False,
+        timeout: Optional[float] = None,
+        owner: Union[int, str, Sequence[int], None] = None,
     ) -> "SharedArray":
         """Open the array segment ``name``: its dtype and shape come from its header,
-        checked against the segment's real size. Only this user's segments are opened. With
-        a ``timeout`` (seconds; ``math.inf``: no limit) wait that long for it to appear."""
-        return cls(_native.ArraySegment.open(name, readonly=readonly, timeout=timeout))
+        checked against the segment's real size. Only this user's segments are opened
+        (``PermissionError``) unless ``owner`` allows another (``"any"``, a user id or a
+        sequence of them). With a ``timeout`` (seconds; ``math.inf``: no limit) wait that long
+        for it to appear."""
+        return cls(
+            _native.ArraySegment.open(name, readonly=readonly, timeout=timeout, owner=owner)
+        )
 
     # -- what it is ------------------------------------------------------------------------
 

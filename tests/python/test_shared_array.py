@@ -488,3 +488,49 @@ def test_a_message_array_holds_its_slot_after_release(shm_name: str) -> None:
     w.send(b"z" * 200, timeout=5)  # the slot came back with the array
     w.close()
     r.close()
+
+
+def test_dtype_arguments_in_every_form(shm_names: Callable[[], str]) -> None:
+    forms = [
+        (np.uint8, "uint8"),
+        (np.dtype("<f4"), "float32"),
+        ("int16", "int16"),
+        ("<c16", "complex128"),
+        (float, "float64"),
+        (np.bool_, "bool"),
+    ]
+    for form, want in forms:
+        name = shm_names()
+        sa = shmbridge.SharedArray.create(name, 2, form)
+        assert sa.dtype == np.dtype(want), form
+        sa.close()
+        w = shmbridge.Channel.create(name + "c", slots=2, max_message=256, readers=1)
+        try:
+            loan = w.loan_array((2,), form)
+            assert loan.array.dtype == np.dtype(want), form
+            loan.discard()
+        finally:
+            w.close()
+            shmbridge.remove(name + "c")
+    with pytest.raises(TypeError):
+        shmbridge.SharedArray.create(shm_names(), 2, object())
+    with pytest.raises(ValueError):
+        shmbridge.SharedArray.create(shm_names(), 2, "float128")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a segment to another user needs root")
+def test_other_users_array_segments_are_refused_unless_allowed(shm_name: str) -> None:
+    nobody = 65534
+    w = shmbridge.SharedArray.create(shm_name, 4, "uint8")
+    os.chown(Path("/dev/shm") / shm_name, nobody, nobody)
+    with pytest.raises(PermissionError, match="65534"):
+        shmbridge.SharedArray.open(shm_name)
+    with pytest.raises(PermissionError):
+        shmbridge.SharedArray.open(shm_name, timeout=5)
+    with pytest.raises(PermissionError):
+        shmbridge.SharedArray.open(shm_name, owner=12345)
+    for owner in ("any", nobody, [nobody]):
+        r = shmbridge.SharedArray.open(shm_name, owner=owner)
+        assert r.shape == (4,)
+        r.close()
+    w.close()

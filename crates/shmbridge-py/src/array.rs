@@ -79,8 +79,20 @@ fn region_of(mapping: &Bound<'_, PyAny>) -> PyResult<Arc<Region>> {
     }
 }
 
-/// A dtype argument: a name or type string (`"float32"`, `"<f4"`), or anything with a numpy
-/// style `.str` (a `numpy.dtype`) or `.dtype.str` (an array). numpy is not imported.
+/// `numpy.dtype(obj).str`, importing numpy (only for an argument that is a type: a numpy
+/// scalar type or a Python one, whose meaning numpy defines).
+fn numpy_dtype_str(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    obj.py()
+        .import("numpy")?
+        .getattr("dtype")?
+        .call1((obj,))?
+        .getattr("str")?
+        .extract()
+}
+
+/// A dtype argument: a name or type string (`"float32"`, `"<f4"`), anything with a numpy
+/// style `.str` (a `numpy.dtype`) or `.dtype.str` (an array), or a scalar type such as
+/// `numpy.uint8` (numpy is imported for that case only).
 pub(crate) fn dtype_arg(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
     let text: String = if let Ok(s) = obj.cast::<PyString>() {
         s.to_cow()?.into_owned()
@@ -91,6 +103,13 @@ pub(crate) fn dtype_arg(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
         .and_then(|d| d.getattr("str"))
         .and_then(|s| s.extract::<String>())
     {
+        s
+    } else if let Some(s) = obj
+        .cast::<PyType>()
+        .ok()
+        .and_then(|_| numpy_dtype_str(obj).ok())
+    {
+        // A scalar type (numpy.uint8, float): numpy says which dtype it means.
         s
     } else {
         return Err(PyTypeError::new_err(format!(

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use shmbridge::array::{ArrayHeader, ArraySegment as Core};
-use shmbridge::{Access, FramedOptions, OwnerPolicy, ShmObject};
+use shmbridge::{Access, FramedOptions, ShmObject};
 
 use crate::args;
 use crate::array::{dtype_arg, order_arg, shape_arg};
@@ -94,21 +94,30 @@ impl ArraySegment {
         Self::wrap(py, core)
     }
 
-    /// Open the array segment `name` (this user's own segments only) and check its header
-    /// against the segment's real size. With a `timeout` (seconds; `math.inf` for no limit),
-    /// wait that long for it to appear (without the GIL; Ctrl-C interrupts).
+    /// Open the array segment `name` and check its header against the segment's real size.
+    /// Only this user's own segments are opened (`PermissionError` otherwise) unless `owner`
+    /// allows another (`"any"`, a user id, or a sequence of them). With a `timeout` (seconds;
+    /// `math.inf` for no limit), wait that long for it to appear (without the GIL; Ctrl-C
+    /// interrupts).
     #[staticmethod]
-    #[pyo3(signature = (name, *, readonly = false, timeout = None))]
-    fn open(py: Python<'_>, name: &str, readonly: bool, timeout: Option<f64>) -> PyResult<Self> {
+    #[pyo3(signature = (name, *, readonly = false, timeout = None, owner = None))]
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        readonly: bool,
+        timeout: Option<f64>,
+        owner: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let owner = crate::transfer::owner_arg(owner)?;
         let access = if readonly {
             Access::ReadOnly
         } else {
             Access::ReadWrite
         };
         let core = match timeout {
-            None => Core::open(name, access).py()?,
+            None => Core::open_with_owner(name, access, &owner).py()?,
             Some(t) => blocking(py, args::timeout(Some(t))?, Limit::Deadline, |w| {
-                Core::open_wait(name, access, &OwnerPolicy::default(), w)
+                Core::open_wait(name, access, &owner, w)
             })?
             .py()?,
         };
