@@ -113,7 +113,7 @@
 /**
  * The result of every fallible function: `SHMB_OK` (0) or what went wrong.
  *
- * Codes 1 to 19 are the core's error kinds, one to one, with the same numbers; codes from
+ * Codes 1 to 21 are the core's error kinds, one to one, with the same numbers; codes from
  * 100 up belong to the C ABI itself. The numbers are stable. A failed call also records a
  * detailed message and the OS errno for this thread: see `shmb_last_error_message()` and
  * `shmb_last_error_errno()`.
@@ -136,7 +136,7 @@ enum shmb_result
      */
     SHMB_INVALID_SIZE = 2,
     /**
-     * Any other argument out of its range (an unknown mode, bad permission bits, ...).
+     * Any other argument out of its range (an unknown open mode, bad permission bits, ...).
      */
     SHMB_INVALID_ARGUMENT = 3,
     /**
@@ -207,6 +207,11 @@ enum shmb_result
      * A progress callback asked to stop: the transfer was abandoned and cleaned up.
      */
     SHMB_ABORTED = 20,
+    /**
+     * The payload changed while it was being read (a file changed while it was being sent,
+     * a one-shot payload rewritten while it was being written out).
+     */
+    SHMB_CHANGED = 21,
     /**
      * A required pointer argument was NULL.
      */
@@ -2173,82 +2178,6 @@ void *shmb_segment_data(const struct shmb_segment *seg);
 size_t shmb_segment_size(const struct shmb_segment *seg);
 
 /**
- * Fill `*opts` with the defaults of `shmb_send_options` (auto mode, no segment size, no time
- * limit, 0600, no progress callback). NULL is a no-op.
- *
- * # Safety
- *
- * `opts` is NULL or valid for a write.
- */
-void shmb_send_options_init(struct shmb_send_options *opts);
-
-/**
- * Fill `*opts` with the defaults of `shmb_recv_options` (no time limit, remove the segment,
- * no fsync, no progress callback, only this user's segments). NULL is a no-op.
- *
- * # Safety
- *
- * `opts` is NULL or valid for a write.
- */
-void shmb_recv_options_init(struct shmb_recv_options *opts);
-
-/**
- * Send the file at `path` through the new segment `name` (which must not exist).
- *
- * One-shot: returns once the file is published; the segment stays for the receiver, who
- * removes it. Streaming: returns once the receiver has taken and verified every byte, and
- * removes the segment. On failure nothing is published and the segment is removed.
- *
- * Ownership: `path`, `name` and `opts` are borrowed for the call; `opts` may be NULL for the
- * defaults; `out` may be NULL when the report is not wanted, and is written only on success.
- *
- * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_INVALID_ARGUMENT` (an empty path,
- * an unknown mode, a directory or other non-regular file, a file that changed while being
- * sent), `SHMB_NOT_FOUND` / `SHMB_PERMISSION_DENIED` (the file cannot be read),
- * `SHMB_ALREADY_EXISTS` (the name is taken), `SHMB_INVALID_SIZE` (a stream segment no larger
- * than its header), `SHMB_NO_SPACE`, `SHMB_ABORTED` (the progress callback asked to stop);
- * streaming: `SHMB_PEER_GONE` (the receiver died or gave up), `SHMB_TIMEOUT`.
- *
- * # Safety
- *
- * `path` and `name` are NULL or NUL-terminated strings; `opts` is NULL or points to a
- * `shmb_send_options`; `out` is NULL or valid for a write.
- */
-shmb_result shmb_send_file(const char *path,
-                           const char *name,
-                           const struct shmb_send_options *opts,
-                           struct shmb_transfer_report *out);
-
-/**
- * Receive the file sent through the segment `name` into `path`.
- *
- * Waits up to the timeout for the sender (the segment may not exist yet), writes the data to
- * a temporary file beside `path`, and renames it onto `path` only when the byte count and
- * CRC-32 match. Removes the segment afterwards unless `keep`. On any failure `path` is
- * untouched and no temporary file is left.
- *
- * Ownership: `name`, `path` and `opts` are borrowed for the call; `opts` may be NULL for the
- * defaults; `out` may be NULL, and is written only on success.
- *
- * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_INVALID_ARGUMENT` (an empty path,
- * a directory as target), `SHMB_PERMISSION_DENIED` and other OS errors (the target directory
- * cannot be written: checked before anything is consumed), `SHMB_TIMEOUT` (no sender, or it
- * stalled), `SHMB_PEER_GONE` / `SHMB_WRITER_CLOSED` (the sender died or gave up),
- * `SHMB_CHECKSUM_MISMATCH` / `SHMB_TRUNCATED` (the data does not verify), `SHMB_BAD_MAGIC`
- * and the other header errors (not a framed segment), `SHMB_ALREADY_EXISTS` (another receiver
- * took the stream), `SHMB_ABORTED` (the progress callback asked to stop).
- *
- * # Safety
- *
- * `name` and `path` are NULL or NUL-terminated strings; `opts` is NULL or points to a
- * `shmb_recv_options`; `out` is NULL or valid for a write.
- */
-shmb_result shmb_recv_file(const char *name,
-                           const char *path,
-                           const struct shmb_recv_options *opts,
-                           struct shmb_transfer_report *out);
-
-/**
  * Create the stream segment `name` (`create_only`) with a ring of `capacity` bytes (the
  * segment is 384 + `capacity` bytes), announcing `total` bytes (`SHMB_UNKNOWN_TOTAL` when
  * unknown; a known total is enforced), permission bits `perm` (`SHMB_PERM_DEFAULT` = 0600).
@@ -2473,6 +2402,82 @@ const char *shmb_stream_reader_name(const struct shmb_stream_reader *reader);
  * `reader` is NULL or a handle not freed yet.
  */
 void shmb_stream_reader_free(struct shmb_stream_reader *reader);
+
+/**
+ * Fill `*opts` with the defaults of `shmb_send_options` (auto mode, no segment size, no time
+ * limit, 0600, no progress callback). NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `opts` is NULL or valid for a write.
+ */
+void shmb_send_options_init(struct shmb_send_options *opts);
+
+/**
+ * Fill `*opts` with the defaults of `shmb_recv_options` (no time limit, remove the segment,
+ * no fsync, no progress callback, only this user's segments). NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `opts` is NULL or valid for a write.
+ */
+void shmb_recv_options_init(struct shmb_recv_options *opts);
+
+/**
+ * Send the file at `path` through the new segment `name` (which must not exist).
+ *
+ * One-shot: returns once the file is published; the segment stays for the receiver, who
+ * removes it. Streaming: returns once the receiver has taken and verified every byte, and
+ * removes the segment. On failure nothing is published and the segment is removed.
+ *
+ * Ownership: `path`, `name` and `opts` are borrowed for the call; `opts` may be NULL for the
+ * defaults; `out` may be NULL when the report is not wanted, and is written only on success.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_INVALID_ARGUMENT` (an empty path,
+ * an unknown mode, a directory or other non-regular file, a file that changed while being
+ * sent), `SHMB_NOT_FOUND` / `SHMB_PERMISSION_DENIED` (the file cannot be read),
+ * `SHMB_ALREADY_EXISTS` (the name is taken), `SHMB_INVALID_SIZE` (a stream segment no larger
+ * than its header), `SHMB_NO_SPACE`, `SHMB_ABORTED` (the progress callback asked to stop);
+ * streaming: `SHMB_PEER_GONE` (the receiver died or gave up), `SHMB_TIMEOUT`.
+ *
+ * # Safety
+ *
+ * `path` and `name` are NULL or NUL-terminated strings; `opts` is NULL or points to a
+ * `shmb_send_options`; `out` is NULL or valid for a write.
+ */
+shmb_result shmb_send_file(const char *path,
+                           const char *name,
+                           const struct shmb_send_options *opts,
+                           struct shmb_transfer_report *out);
+
+/**
+ * Receive the file sent through the segment `name` into `path`.
+ *
+ * Waits up to the timeout for the sender (the segment may not exist yet), writes the data to
+ * a temporary file beside `path`, and renames it onto `path` only when the byte count and
+ * CRC-32 match. Removes the segment afterwards unless `keep`. On any failure `path` is
+ * untouched and no temporary file is left.
+ *
+ * Ownership: `name`, `path` and `opts` are borrowed for the call; `opts` may be NULL for the
+ * defaults; `out` may be NULL, and is written only on success.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_INVALID_ARGUMENT` (an empty path,
+ * a directory as target), `SHMB_PERMISSION_DENIED` and other OS errors (the target directory
+ * cannot be written: checked before anything is consumed), `SHMB_TIMEOUT` (no sender, or it
+ * stalled), `SHMB_PEER_GONE` / `SHMB_WRITER_CLOSED` (the sender died or gave up),
+ * `SHMB_CHECKSUM_MISMATCH` / `SHMB_TRUNCATED` (the data does not verify), `SHMB_BAD_MAGIC`
+ * and the other header errors (not a framed segment), `SHMB_ALREADY_EXISTS` (another receiver
+ * took the stream), `SHMB_ABORTED` (the progress callback asked to stop).
+ *
+ * # Safety
+ *
+ * `name` and `path` are NULL or NUL-terminated strings; `opts` is NULL or points to a
+ * `shmb_recv_options`; `out` is NULL or valid for a write.
+ */
+shmb_result shmb_recv_file(const char *name,
+                           const char *path,
+                           const struct shmb_recv_options *opts,
+                           struct shmb_transfer_report *out);
 
 /**
  * Fill `*wait` with the defaults: no time limit, no interrupt. NULL is a no-op.

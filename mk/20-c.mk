@@ -15,7 +15,6 @@ CTEST ?= ctest
 C_BUILD := $(ROOT)/build/c
 C_INSTALL := $(ROOT)/build/c-install
 CPP_DEMO_BUILD := $(ROOT)/build/cpp-demo
-CBINDGEN_ARGS := --config crates/shmbridge-ffi/cbindgen.toml --crate shmbridge-ffi crates/shmbridge-ffi
 C_JOBS ?= 2
 
 .PHONY: setup-cbindgen header check-header build-c test-c install-c build-cpp-demo \
@@ -28,12 +27,12 @@ setup-cbindgen:
 	  $(CARGO) install cbindgen --version '~$(CBINDGEN_SERIES)' --locked; \
 	fi
 
+# scripts/header.sh runs cbindgen with the SHMB_VERSION_* defines taken from Cargo's metadata.
 header: setup-cbindgen
-	cd $(ROOT) && cbindgen $(CBINDGEN_ARGS) --output include/shmbridge.h
+	bash $(ROOT)/scripts/header.sh $(ROOT)/include/shmbridge.h
 
 check-header: setup-cbindgen
-	@mkdir -p $(ROOT)/build
-	@cd $(ROOT) && cbindgen $(CBINDGEN_ARGS) --output build/shmbridge.h.generated 2>/dev/null
+	@bash $(ROOT)/scripts/header.sh $(ROOT)/build/shmbridge.h.generated 2>/dev/null
 	@if ! diff -u $(ROOT)/include/shmbridge.h $(ROOT)/build/shmbridge.h.generated; then \
 	  echo "error: include/shmbridge.h is stale: run 'make header' and commit it" >&2; exit 1; \
 	fi

@@ -35,9 +35,8 @@ pub const EXIT_STATUSES: &[ExitStatus] = &[
     },
     ExitStatus {
         code: OTHER,
-        meaning: "any other error (I/O error, `/dev/shm` full, the file changed while being \
-                  sent, a directory or special file given to `send` or as `recv`'s target, a \
-                  name that is not a regular file)",
+        meaning: "any other error (I/O error, `/dev/shm` full, a directory or special file \
+                  given to `send` or as `recv`'s target, a name that is not a regular file)",
         kinds: &[
             ErrorKind::InvalidArgument,
             ErrorKind::NoSpace,
@@ -76,9 +75,11 @@ pub const EXIT_STATUSES: &[ExitStatus] = &[
     },
     ExitStatus {
         code: 7,
-        meaning: "the data did not verify (checksum or length mismatch, bad or corrupt header)",
+        meaning: "the data did not verify (checksum or length mismatch, bad or corrupt header, \
+                  the file or payload changed while it was being read)",
         kinds: &[
             ErrorKind::ChecksumMismatch,
+            ErrorKind::Changed,
             ErrorKind::Truncated,
             ErrorKind::BadMagic,
             ErrorKind::CorruptHeader,
@@ -153,6 +154,13 @@ mod tests {
         assert_eq!(exit_code_for(ErrorKind::Aborted), INTERRUPTED);
         assert_eq!(exit_code_for(ErrorKind::InvalidName), USAGE);
         assert_eq!(exit_code_for(ErrorKind::Os), OTHER);
+        assert_eq!(exit_code_for(ErrorKind::Changed), 7);
+        for kind in ErrorKind::ALL {
+            assert!(
+                seen.contains(&kind),
+                "{kind:?} is listed under an exit code"
+            );
+        }
         let codes: Vec<u8> = EXIT_STATUSES.iter().map(|s| s.code).collect();
         let mut sorted = codes.clone();
         sorted.sort_unstable();

@@ -9,14 +9,14 @@
 use std::ffi::{c_char, c_void, CString};
 
 use shmbridge::channel::{self, ChannelStatus, RawLoan, Received};
-use shmbridge::{
-    Access, ChannelOptions, ChannelReader, ChannelWriter, FramedOptions, FramedSegment, Policy,
-    SegmentOptions,
-};
+use shmbridge::{Access, ChannelOptions, ChannelReader, ChannelWriter, FramedSegment, Policy};
 
-use crate::error::{guard, guard_value, out_arg, ref_arg, shmb_result, str_arg, FfiError};
-use crate::wait::{shmb_wait, CWait};
-use crate::{c_string, give, take};
+use crate::args::{
+    self, arg, bytes_arg, c_string, give, mut_arg, name_arg, opt_ref, opts_arg, out_arg, put,
+    ref_arg, take, wait_arg, write_out,
+};
+use crate::error::{guard, guard_value, shmb_result, FfiError};
+use crate::wait::shmb_wait;
 
 /// The framed kind of a channel segment (`shmb_header_info.kind`).
 pub const SHMB_KIND_CHANNEL: u32 = 3;
@@ -91,12 +91,7 @@ impl shmb_channel_options {
             policy: policy(func, self.policy)?,
             history: self.history,
             checksum: self.checksum,
-            framed: FramedOptions {
-                segment: SegmentOptions {
-                    permissions: crate::perm(self.permissions),
-                    ..SegmentOptions::default()
-                },
-            },
+            framed: args::framed_options(self.permissions),
         })
     }
 }
@@ -111,8 +106,7 @@ impl shmb_channel_options {
 pub unsafe extern "C" fn shmb_channel_options_init(opts: *mut shmb_channel_options) {
     guard_value((), || {
         if !opts.is_null() {
-            // SAFETY: non-NULL and writable by contract.
-            unsafe { opts.write(shmb_channel_options::default()) };
+            arg!(write_out(opts, shmb_channel_options::default()));
         }
     });
 }
@@ -253,26 +247,6 @@ pub struct shmb_channel_place {
     pub pid: u32,
 }
 
-/// # Safety
-///
-/// `p` is NULL or a live handle not used elsewhere during `'a`.
-unsafe fn mut_arg<'a, T>(p: *mut T, func: &str, what: &str) -> Result<&'a mut T, FfiError> {
-    // SAFETY: forwarded from the caller's contract.
-    unsafe { p.as_mut() }.ok_or_else(|| FfiError::null(func, what))
-}
-
-/// Write `*out` when `out` is not NULL.
-///
-/// # Safety
-///
-/// `out` is NULL or valid for a write.
-unsafe fn put<T>(out: *mut T, value: T) {
-    if !out.is_null() {
-        // SAFETY: non-NULL and writable by contract.
-        unsafe { out.write(value) };
-    }
-}
-
 /// Create the channel `name` (`create_only`) with options `opts` (NULL: the defaults), as its
 /// one writer. The segment gets its name only once complete; readers may open it from then on.
 ///
@@ -297,23 +271,18 @@ pub unsafe extern "C" fn shmb_channel_writer_create(
     const F: &str = "shmb_channel_writer_create";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
-        // SAFETY: NULL or valid by contract.
-        let opts = unsafe { opts.as_ref() }.copied().unwrap_or_default();
+        let name = arg!(name_arg(name, F))?;
+        let opts = arg!(opts_arg(opts));
         let w = ChannelWriter::create(name, &opts.to_core(F)?)?;
         let name = c_string(w.framed().name());
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe {
-            give(
-                out,
-                shmb_channel_writer {
-                    inner: w,
-                    loans: Vec::new(),
-                    name,
-                },
-            );
-        };
+        arg!(give(
+            out,
+            shmb_channel_writer {
+                inner: w,
+                loans: Vec::new(),
+                name,
+            },
+        ));
         Ok(())
     })
 }
@@ -343,10 +312,8 @@ pub unsafe extern "C" fn shmb_channel_writer_loan(
     const F: &str = "shmb_channel_writer_loan";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let w = unsafe { mut_arg(writer, F, "writer") }?;
-        // SAFETY: forwarded from this function's contract.
-        let wait = unsafe { CWait::from_c(wait, F) }?;
+        let w = arg!(mut_arg(writer, F, "writer"))?;
+        let wait = arg!(wait_arg(wait, F))?;
         let loan = wait.run(false, |wt| w.inner.loan_raw(len, wt))?;
         let c = shmb_channel_loan {
             data: loan.as_mut_ptr().cast(),
@@ -355,8 +322,7 @@ pub unsafe extern "C" fn shmb_channel_writer_loan(
             slot: loan.slot(),
         };
         w.loans.push(loan);
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { out.write(c) };
+        arg!(write_out(out, c));
         Ok(())
     })
 }
@@ -402,15 +368,12 @@ pub unsafe extern "C" fn shmb_channel_writer_publish(
 ) -> shmb_result {
     const F: &str = "shmb_channel_writer_publish";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let w = unsafe { mut_arg(writer, F, "writer") }?;
-        // SAFETY: forwarded from this function's contract.
-        let loan = unsafe { ref_arg(loan, F, "loan") }?;
+        let w = arg!(mut_arg(writer, F, "writer"))?;
+        let loan = arg!(ref_arg(loan, F, "loan"))?;
         let i = find_loan(w, loan, F)?;
         let seq = w.inner.publish_raw(&w.loans[i], len, tag, 0)?;
         w.loans.swap_remove(i);
-        // SAFETY: forwarded from this function's contract.
-        unsafe { put(out_seq, seq) };
+        arg!(put(out_seq, seq));
         Ok(())
     })
 }
@@ -430,10 +393,8 @@ pub unsafe extern "C" fn shmb_channel_writer_discard(
 ) -> shmb_result {
     const F: &str = "shmb_channel_writer_discard";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let w = unsafe { mut_arg(writer, F, "writer") }?;
-        // SAFETY: forwarded from this function's contract.
-        let loan = unsafe { ref_arg(loan, F, "loan") }?;
+        let w = arg!(mut_arg(writer, F, "writer"))?;
+        let loan = arg!(ref_arg(loan, F, "loan"))?;
         let i = find_loan(w, loan, F)?;
         w.inner.discard_raw(&w.loans[i])?;
         w.loans.swap_remove(i);
@@ -463,22 +424,11 @@ pub unsafe extern "C" fn shmb_channel_writer_send(
 ) -> shmb_result {
     const F: &str = "shmb_channel_writer_send";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let w = unsafe { mut_arg(writer, F, "writer") }?;
-        let data: &[u8] = if len == 0 {
-            &[]
-        } else if data.is_null() {
-            return Err(FfiError::null(F, "data"));
-        } else {
-            // SAFETY: non-NULL, `len` readable bytes by contract (not in the channel's slots:
-            // the caller has no loan over them).
-            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
-        };
-        // SAFETY: forwarded from this function's contract.
-        let wait = unsafe { CWait::from_c(wait, F) }?;
+        let w = arg!(mut_arg(writer, F, "writer"))?;
+        let data = arg!(bytes_arg(data, len, F, "data"))?;
+        let wait = arg!(wait_arg(wait, F))?;
         let seq = wait.run(false, |wt| w.inner.send(data, tag, wt))?;
-        // SAFETY: forwarded from this function's contract.
-        unsafe { put(out_seq, seq) };
+        arg!(put(out_seq, seq));
         Ok(())
     })
 }
@@ -498,8 +448,7 @@ pub unsafe extern "C" fn shmb_channel_writer_close(
 ) -> shmb_result {
     const F: &str = "shmb_channel_writer_close";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let w = unsafe { mut_arg(writer, F, "writer") }?;
+        let w = arg!(mut_arg(writer, F, "writer"))?;
         w.inner.close();
         Ok(())
     })
@@ -513,8 +462,7 @@ pub unsafe extern "C" fn shmb_channel_writer_close(
 #[no_mangle]
 pub unsafe extern "C" fn shmb_channel_writer_published(writer: *const shmb_channel_writer) -> u64 {
     guard_value(0, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { writer.as_ref() }.map_or(0, |w| w.inner.published())
+        arg!(opt_ref(writer)).map_or(0, |w| w.inner.published())
     })
 }
 
@@ -528,8 +476,7 @@ pub unsafe extern "C" fn shmb_channel_writer_max_message(
     writer: *const shmb_channel_writer,
 ) -> u64 {
     guard_value(0, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { writer.as_ref() }.map_or(0, |w| w.inner.max_message())
+        arg!(opt_ref(writer)).map_or(0, |w| w.inner.max_message())
     })
 }
 
@@ -543,8 +490,7 @@ pub unsafe extern "C" fn shmb_channel_writer_name(
     writer: *const shmb_channel_writer,
 ) -> *const c_char {
     guard_value(std::ptr::null(), || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { writer.as_ref() }.map_or(std::ptr::null(), |w| w.name.as_ptr())
+        arg!(opt_ref(writer)).map_or(std::ptr::null(), |w| w.name.as_ptr())
     })
 }
 
@@ -557,8 +503,7 @@ pub unsafe extern "C" fn shmb_channel_writer_name(
 /// `writer` is NULL or a handle not freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_channel_writer_free(writer: *mut shmb_channel_writer) {
-    // SAFETY: forwarded from this function's contract.
-    guard_value((), || unsafe { take(writer) });
+    guard_value((), || arg!(take(writer)));
 }
 
 /// Open the channel `name` and take one of its reader places, waiting for the channel to
@@ -588,23 +533,18 @@ pub unsafe extern "C" fn shmb_channel_reader_open(
     const F: &str = "shmb_channel_reader_open";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
-        // SAFETY: forwarded from this function's contract.
-        let wait = unsafe { CWait::from_c(wait, F) }?;
+        let name = arg!(name_arg(name, F))?;
+        let wait = arg!(wait_arg(wait, F))?;
         let r = wait.run(false, |w| ChannelReader::open(name, w))?;
         let name = c_string(r.framed().name());
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe {
-            give(
-                out,
-                shmb_channel_reader {
-                    inner: r,
-                    held: Vec::new(),
-                    name,
-                },
-            );
-        };
+        arg!(give(
+            out,
+            shmb_channel_reader {
+                inner: r,
+                held: Vec::new(),
+                name,
+            },
+        ));
         Ok(())
     })
 }
@@ -616,8 +556,7 @@ pub unsafe extern "C" fn shmb_channel_reader_open(
 /// `out` is valid for a write.
 unsafe fn hand_out(r: &mut shmb_channel_reader, got: Received, out: *mut shmb_channel_message) {
     r.held.push(got);
-    // SAFETY: checked non-NULL by the caller; writable by contract.
-    unsafe { out.write(shmb_channel_message::from(&got)) };
+    arg!(write_out(out, shmb_channel_message::from(&got)));
 }
 
 /// Take the next message if one is available, without waiting. Sets `*out_received` to true
@@ -643,16 +582,13 @@ pub unsafe extern "C" fn shmb_channel_reader_try_recv(
     guard(F, || {
         let out = out_arg(out, F, "out")?;
         let out_received = out_arg(out_received, F, "out_received")?;
-        // SAFETY: forwarded from this function's contract.
-        let r = unsafe { mut_arg(reader, F, "reader") }?;
+        let r = arg!(mut_arg(reader, F, "reader"))?;
         let got = r.inner.try_recv_raw()?;
         let received = got.is_some();
         if let Some(m) = got {
-            // SAFETY: `out` checked non-NULL; writable by contract.
-            unsafe { hand_out(r, m, out) };
+            arg!(hand_out(r, m, out));
         }
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { out_received.write(received) };
+        arg!(write_out(out_received, received));
         Ok(())
     })
 }
@@ -678,13 +614,10 @@ pub unsafe extern "C" fn shmb_channel_reader_recv(
     const F: &str = "shmb_channel_reader_recv";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let r = unsafe { mut_arg(reader, F, "reader") }?;
-        // SAFETY: forwarded from this function's contract.
-        let wait = unsafe { CWait::from_c(wait, F) }?;
+        let r = arg!(mut_arg(reader, F, "reader"))?;
+        let wait = arg!(wait_arg(wait, F))?;
         let got = wait.run(false, |w| r.inner.recv_raw(w))?;
-        // SAFETY: `out` checked non-NULL; writable by contract.
-        unsafe { hand_out(r, got, out) };
+        arg!(hand_out(r, got, out));
         Ok(())
     })
 }
@@ -706,10 +639,8 @@ pub unsafe extern "C" fn shmb_channel_reader_wait_ready(
 ) -> shmb_result {
     const F: &str = "shmb_channel_reader_wait_ready";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let r = unsafe { mut_arg(reader, F, "reader") }?;
-        // SAFETY: forwarded from this function's contract.
-        let wait = unsafe { CWait::from_c(wait, F) }?;
+        let r = arg!(mut_arg(reader, F, "reader"))?;
+        let wait = arg!(wait_arg(wait, F))?;
         wait.run(false, |w| r.inner.wait_ready(w))?;
         Ok(())
     })
@@ -730,10 +661,8 @@ pub unsafe extern "C" fn shmb_channel_reader_release(
 ) -> shmb_result {
     const F: &str = "shmb_channel_reader_release";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let r = unsafe { mut_arg(reader, F, "reader") }?;
-        // SAFETY: forwarded from this function's contract.
-        let msg = unsafe { ref_arg(msg, F, "msg") }?;
+        let r = arg!(mut_arg(reader, F, "reader"))?;
+        let msg = arg!(ref_arg(msg, F, "msg"))?;
         if let Some(i) = r
             .held
             .iter()
@@ -753,8 +682,7 @@ pub unsafe extern "C" fn shmb_channel_reader_release(
 #[no_mangle]
 pub unsafe extern "C" fn shmb_channel_reader_index(reader: *const shmb_channel_reader) -> u32 {
     guard_value(u32::MAX, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { reader.as_ref() }.map_or(u32::MAX, |r| r.inner.index())
+        arg!(opt_ref(reader)).map_or(u32::MAX, |r| r.inner.index())
     })
 }
 
@@ -768,8 +696,7 @@ pub unsafe extern "C" fn shmb_channel_reader_max_message(
     reader: *const shmb_channel_reader,
 ) -> u64 {
     guard_value(0, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { reader.as_ref() }.map_or(0, |r| r.inner.max_message())
+        arg!(opt_ref(reader)).map_or(0, |r| r.inner.max_message())
     })
 }
 
@@ -784,8 +711,7 @@ pub unsafe extern "C" fn shmb_channel_reader_policy(
     reader: *const shmb_channel_reader,
 ) -> shmb_channel_policy {
     guard_value(u32::MAX, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { reader.as_ref() }.map_or(u32::MAX, |r| r.inner.policy().code())
+        arg!(opt_ref(reader)).map_or(u32::MAX, |r| r.inner.policy().code())
     })
 }
 
@@ -799,8 +725,7 @@ pub unsafe extern "C" fn shmb_channel_reader_name(
     reader: *const shmb_channel_reader,
 ) -> *const c_char {
     guard_value(std::ptr::null(), || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { reader.as_ref() }.map_or(std::ptr::null(), |r| r.name.as_ptr())
+        arg!(opt_ref(reader)).map_or(std::ptr::null(), |r| r.name.as_ptr())
     })
 }
 
@@ -812,8 +737,7 @@ pub unsafe extern "C" fn shmb_channel_reader_name(
 /// `reader` is NULL or a handle not freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_channel_reader_free(reader: *mut shmb_channel_reader) {
-    // SAFETY: forwarded from this function's contract.
-    guard_value((), || unsafe { take(reader) });
+    guard_value((), || arg!(take(reader)));
 }
 
 /// Take a snapshot of the channel `name` (opened read-only, without taking a place): for
@@ -837,11 +761,9 @@ pub unsafe extern "C" fn shmb_channel_status_read(
     const F: &str = "shmb_channel_status_read";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
+        let name = arg!(name_arg(name, F))?;
         let inner = channel::status(&FramedSegment::open(name, Access::ReadOnly)?)?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { give(out, shmb_channel_status { inner }) };
+        arg!(give(out, shmb_channel_status { inner }));
         Ok(())
     })
 }
@@ -862,11 +784,9 @@ pub unsafe extern "C" fn shmb_channel_writer_status(
     const F: &str = "shmb_channel_writer_status";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let w = unsafe { ref_arg(writer, F, "writer") }?;
+        let w = arg!(ref_arg(writer, F, "writer"))?;
         let inner = channel::status(w.inner.framed())?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { give(out, shmb_channel_status { inner }) };
+        arg!(give(out, shmb_channel_status { inner }));
         Ok(())
     })
 }
@@ -886,8 +806,7 @@ pub unsafe extern "C" fn shmb_channel_status_info(
     const F: &str = "shmb_channel_status_info";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let s = &unsafe { ref_arg(status, F, "status") }?.inner;
+        let s = &arg!(ref_arg(status, F, "status"))?.inner;
         let info = shmb_channel_info {
             slots: s.slots,
             readers: s.readers,
@@ -901,8 +820,7 @@ pub unsafe extern "C" fn shmb_channel_status_info(
             writer_alive: s.writer_alive,
             places: s.reader_places.len(),
         };
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { out.write(info) };
+        arg!(write_out(out, info));
         Ok(())
     })
 }
@@ -924,8 +842,7 @@ pub unsafe extern "C" fn shmb_channel_status_place(
     const F: &str = "shmb_channel_status_place";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let s = &unsafe { ref_arg(status, F, "status") }?.inner;
+        let s = &arg!(ref_arg(status, F, "status"))?.inner;
         let p = s.reader_places.get(i).ok_or_else(|| {
             FfiError::new(
                 shmb_result::SHMB_OUT_OF_BOUNDS,
@@ -945,8 +862,7 @@ pub unsafe extern "C" fn shmb_channel_status_place(
             taken: p.taken,
             pid: p.pid,
         };
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { out.write(place) };
+        arg!(write_out(out, place));
         Ok(())
     })
 }
@@ -958,8 +874,7 @@ pub unsafe extern "C" fn shmb_channel_status_place(
 /// `status` is NULL or a snapshot not freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_channel_status_free(status: *mut shmb_channel_status) {
-    // SAFETY: forwarded from this function's contract.
-    guard_value((), || unsafe { take(status) });
+    guard_value((), || arg!(take(status)));
 }
 
 #[cfg(test)]

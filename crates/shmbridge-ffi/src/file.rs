@@ -1,37 +1,18 @@
 //! Memory-mapped files (Boost's `file_mapping`).
 
-use std::ffi::{c_char, CStr};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::ffi::c_char;
 
 use shmbridge::{map_file, FileMapping, MapAccess};
 
-use crate::error::{guard, guard_value, out_arg, ref_arg, shmb_result, FfiError, FfiResult};
+use crate::args::{self, arg, give, out_arg, path_arg, ref_arg, take, write_out};
+use crate::error::{guard, guard_value, shmb_result};
 use crate::region::shmb_region;
-use crate::{give, map_access, shmb_access, take};
+use crate::shmb_access;
 
 /// An open file that can be mapped, whole or in part, as often as needed (Boost's
 /// `file_mapping`). Created by `shmb_file_open()`, released by `shmb_file_free()`.
 pub struct shmb_file {
     inner: FileMapping,
-}
-
-/// # Safety
-///
-/// `p` is NULL or a NUL-terminated string that outlives `'a`.
-pub(crate) unsafe fn path_arg<'a>(p: *const c_char, func: &str) -> FfiResult<&'a Path> {
-    if p.is_null() {
-        return Err(FfiError::null(func, "path"));
-    }
-    // SAFETY: non-NULL, NUL-terminated by contract.
-    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
-    if bytes.is_empty() {
-        return Err(FfiError::new(
-            shmb_result::SHMB_INVALID_ARGUMENT,
-            format!("{func}: the path is empty"),
-        ));
-    }
-    Ok(Path::new(std::ffi::OsStr::from_bytes(bytes)))
 }
 
 /// Open the file at `path` for mapping. `access` is `SHMB_READ_ONLY` (enough for read-only and
@@ -56,12 +37,10 @@ pub unsafe extern "C" fn shmb_file_open(
     const F: &str = "shmb_file_open";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let path = unsafe { path_arg(path, F) }?;
-        let acc = map_access(F, access)?;
+        let path = arg!(path_arg(path, F))?;
+        let acc = args::map_access(F, access)?;
         let fm = FileMapping::open(path, acc == MapAccess::ReadWrite)?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { give(out, shmb_file { inner: fm }) };
+        arg!(give(out, shmb_file { inner: fm }));
         Ok(())
     })
 }
@@ -73,8 +52,7 @@ pub unsafe extern "C" fn shmb_file_open(
 /// `file` is NULL or a handle from `shmb_file_open()` not freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_file_free(file: *mut shmb_file) {
-    // SAFETY: forwarded from this function's contract.
-    guard_value((), || unsafe { take(file) });
+    guard_value((), || arg!(take(file)));
 }
 
 /// Store the file's current size in bytes in `*out`.
@@ -87,11 +65,9 @@ pub unsafe extern "C" fn shmb_file_size(file: *const shmb_file, out: *mut u64) -
     const F: &str = "shmb_file_size";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let f = unsafe { ref_arg(file, F, "file") }?;
+        let f = arg!(ref_arg(file, F, "file"))?;
         let n = f.inner.size()?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { *out = n };
+        arg!(write_out(out, n));
         Ok(())
     })
 }
@@ -121,12 +97,10 @@ pub unsafe extern "C" fn shmb_file_map(
     const F: &str = "shmb_file_map";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let f = unsafe { ref_arg(file, F, "file") }?;
-        let acc = map_access(F, access)?;
+        let f = arg!(ref_arg(file, F, "file"))?;
+        let acc = args::map_access(F, access)?;
         let r = f.inner.map(acc, offset, (len != 0).then_some(len))?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { give(out, shmb_region::new(r)) };
+        arg!(give(out, shmb_region::new(r)));
         Ok(())
     })
 }
@@ -150,12 +124,10 @@ pub unsafe extern "C" fn shmb_map_file(
     const F: &str = "shmb_map_file";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let path = unsafe { path_arg(path, F) }?;
-        let acc = map_access(F, access)?;
+        let path = arg!(path_arg(path, F))?;
+        let acc = args::map_access(F, access)?;
         let r = map_file(path, acc)?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { give(out, shmb_region::new(r)) };
+        arg!(give(out, shmb_region::new(r)));
         Ok(())
     })
 }

@@ -2,11 +2,15 @@
 
 use std::ffi::{c_char, c_void, CString};
 
-use shmbridge::{FramedOptions, FramedSegment, HeaderInfo, SegmentOptions};
+use shmbridge::{FramedSegment, HeaderInfo};
 
-use crate::error::{guard, guard_value, out_arg, ref_arg, shmb_result, str_arg, FfiError};
-use crate::wait::{shmb_wait, CWait};
-use crate::{c_string, give, shmb_access, take};
+use crate::args::{
+    self, arg, bytes_arg, bytes_out, c_string, give, len_out, name_arg, opt_ref, out_arg, ref_arg,
+    take, wait_arg, write_out,
+};
+use crate::error::{guard, guard_value, shmb_result};
+use crate::shmb_access;
+use crate::wait::shmb_wait;
 
 /// The payload area holds one message, replaced as a whole by each write.
 pub const SHMB_KIND_MESSAGE: u32 = 1;
@@ -118,17 +122,10 @@ pub unsafe extern "C" fn shmb_framed_create(
     const F: &str = "shmb_framed_create";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
-        let opts = FramedOptions {
-            segment: SegmentOptions {
-                permissions: crate::perm(perm),
-                ..SegmentOptions::default()
-            },
-        };
+        let name = arg!(name_arg(name, F))?;
+        let opts = args::framed_options(perm);
         let f = FramedSegment::create(name, capacity, &opts)?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { give(out, shmb_framed::new(f)) };
+        arg!(give(out, shmb_framed::new(f)));
         Ok(())
     })
 }
@@ -154,12 +151,10 @@ pub unsafe extern "C" fn shmb_framed_open(
     const F: &str = "shmb_framed_open";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
-        let acc = crate::access(F, access)?;
+        let name = arg!(name_arg(name, F))?;
+        let acc = args::access(F, access)?;
         let f = FramedSegment::open(name, acc)?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { give(out, shmb_framed::new(f)) };
+        arg!(give(out, shmb_framed::new(f)));
         Ok(())
     })
 }
@@ -188,14 +183,11 @@ pub unsafe extern "C" fn shmb_framed_open_wait(
     const F: &str = "shmb_framed_open_wait";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
-        let acc = crate::access(F, access)?;
-        // SAFETY: forwarded from this function's contract.
-        let w = unsafe { CWait::from_c(wait, F) }?;
+        let name = arg!(name_arg(name, F))?;
+        let acc = args::access(F, access)?;
+        let w = arg!(wait_arg(wait, F))?;
         let f = w.run(false, |w| FramedSegment::open_wait(name, acc, w))?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { give(out, shmb_framed::new(f)) };
+        arg!(give(out, shmb_framed::new(f)));
         Ok(())
     })
 }
@@ -207,8 +199,7 @@ pub unsafe extern "C" fn shmb_framed_open_wait(
 /// `framed` is NULL or a handle not freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_framed_free(framed: *mut shmb_framed) {
-    // SAFETY: forwarded from this function's contract.
-    guard_value((), || unsafe { take(framed) });
+    guard_value((), || arg!(take(framed)));
 }
 
 /// The segment's name. Borrowed: valid until `framed` is freed. NULL when `framed` is NULL.
@@ -219,8 +210,7 @@ pub unsafe extern "C" fn shmb_framed_free(framed: *mut shmb_framed) {
 #[no_mangle]
 pub unsafe extern "C" fn shmb_framed_name(framed: *const shmb_framed) -> *const c_char {
     guard_value(std::ptr::null(), || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { framed.as_ref() }.map_or(std::ptr::null(), |f| f.name.as_ptr())
+        arg!(opt_ref(framed)).map_or(std::ptr::null(), |f| f.name.as_ptr())
     })
 }
 
@@ -232,8 +222,7 @@ pub unsafe extern "C" fn shmb_framed_name(framed: *const shmb_framed) -> *const 
 #[no_mangle]
 pub unsafe extern "C" fn shmb_framed_capacity(framed: *const shmb_framed) -> u64 {
     guard_value(0, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { framed.as_ref() }.map_or(0, |f| f.inner.capacity())
+        arg!(opt_ref(framed)).map_or(0, |f| f.inner.capacity())
     })
 }
 
@@ -246,8 +235,7 @@ pub unsafe extern "C" fn shmb_framed_capacity(framed: *const shmb_framed) -> u64
 #[no_mangle]
 pub unsafe extern "C" fn shmb_framed_payload_len(framed: *const shmb_framed) -> u64 {
     guard_value(0, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { framed.as_ref() }.map_or(0, |f| f.inner.payload_len())
+        arg!(opt_ref(framed)).map_or(0, |f| f.inner.payload_len())
     })
 }
 
@@ -266,11 +254,9 @@ pub unsafe extern "C" fn shmb_framed_header(
     const F: &str = "shmb_framed_header";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let f = unsafe { ref_arg(framed, F, "framed") }?;
+        let f = arg!(ref_arg(framed, F, "framed"))?;
         let h = f.inner.header()?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { *out = shmb_header_info::from(&h) };
+        arg!(write_out(out, shmb_header_info::from(&h)));
         Ok(())
     })
 }
@@ -293,16 +279,8 @@ pub unsafe extern "C" fn shmb_framed_write(
 ) -> shmb_result {
     const F: &str = "shmb_framed_write";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let f = unsafe { ref_arg(framed, F, "framed") }?;
-        let data: &[u8] = if len == 0 {
-            &[]
-        } else if data.is_null() {
-            return Err(FfiError::null(F, "data"));
-        } else {
-            // SAFETY: non-NULL, `len` readable bytes by contract.
-            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
-        };
+        let f = arg!(ref_arg(framed, F, "framed"))?;
+        let data = arg!(bytes_arg(data, len, F, "data"))?;
         f.inner.write(data)?;
         Ok(())
     })
@@ -331,28 +309,11 @@ pub unsafe extern "C" fn shmb_framed_read(
     const F: &str = "shmb_framed_read";
     guard(F, || {
         let out_len = out_arg(out_len, F, "out_len")?;
-        // SAFETY: forwarded from this function's contract.
-        let f = unsafe { ref_arg(framed, F, "framed") }?;
-        if buf.is_null() && cap > 0 {
-            return Err(FfiError::null(F, "buf"));
-        }
-        let buf: &mut [u8] = if cap == 0 {
-            &mut []
-        } else {
-            // SAFETY: non-NULL, `cap` writable bytes by contract, not part of the mapping.
-            unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
-        };
-        let snap = f.inner.read_into_slice(buf)?;
-        let len = usize::try_from(snap.len).unwrap_or(usize::MAX);
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { *out_len = len };
-        if len > cap {
-            return Err(FfiError::new(
-                shmb_result::SHMB_BUFFER_TOO_SMALL,
-                format!("{F}: the payload is {len} bytes but the buffer holds {cap}"),
-            ));
-        }
-        Ok(())
+        let f = arg!(ref_arg(framed, F, "framed"))?;
+        let buf = arg!(bytes_out(buf, cap, F, "buf"))?;
+        let len = f.inner.read_into_slice(buf)?.len;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        arg!(len_out(out_len, len, cap, F, "the payload"))
     })
 }
 
@@ -365,8 +326,7 @@ pub unsafe extern "C" fn shmb_framed_read(
 #[no_mangle]
 pub unsafe extern "C" fn shmb_framed_publish_count(framed: *const shmb_framed) -> u32 {
     guard_value(0, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { framed.as_ref() }.map_or(0, |f| f.inner.publish_count())
+        arg!(opt_ref(framed)).map_or(0, |f| f.inner.publish_count())
     })
 }
 
@@ -393,13 +353,10 @@ pub unsafe extern "C" fn shmb_framed_wait(
     const F: &str = "shmb_framed_wait";
     guard(F, || {
         let out_count = out_arg(out_count, F, "out_count")?;
-        // SAFETY: forwarded from this function's contract.
-        let f = unsafe { ref_arg(framed, F, "framed") }?;
-        // SAFETY: forwarded from this function's contract.
-        let w = unsafe { CWait::from_c(wait, F) }?;
+        let f = arg!(ref_arg(framed, F, "framed"))?;
+        let w = arg!(wait_arg(wait, F))?;
         let n = w.run(false, |w| f.inner.wait(seen, w))?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { *out_count = n };
+        arg!(write_out(out_count, n));
         Ok(())
     })
 }
@@ -415,8 +372,7 @@ pub unsafe extern "C" fn shmb_framed_wait(
 pub unsafe extern "C" fn shmb_framed_close_writer(framed: *const shmb_framed) -> shmb_result {
     const F: &str = "shmb_framed_close_writer";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let f = unsafe { ref_arg(framed, F, "framed") }?;
+        let f = arg!(ref_arg(framed, F, "framed"))?;
         f.inner.close_writer()?;
         Ok(())
     })

@@ -16,10 +16,13 @@
 //! - Borrowed pointers (names, region addresses) stay valid until the object they came from
 //!   is freed.
 //!
-//! Each export is a thin shell over a plain Rust function of the core.
+//! Each export is a thin shell over a plain Rust function of the core: `args` converts and
+//! checks its arguments (and states, once, why borrowing them is sound), `error` turns the
+//! core's error into the result code and the thread's last error.
 
 #![allow(non_camel_case_types)]
 
+mod args;
 mod channel;
 mod error;
 mod file;
@@ -28,6 +31,7 @@ mod list;
 mod object;
 mod region;
 mod segment;
+mod stream;
 mod transfer;
 mod wait;
 
@@ -39,18 +43,32 @@ pub use list::*;
 pub use object::*;
 pub use region::*;
 pub use segment::*;
+pub use stream::*;
 pub use transfer::*;
 pub use wait::*;
 
-use error::{FfiError, FfiResult};
-use shmbridge::{Access, MapAccess, OpenMode};
+/// A decimal number at compile time (the parts of `CARGO_PKG_VERSION`).
+const fn decimal(s: &str) -> u32 {
+    let b = s.as_bytes();
+    let mut n = 0u32;
+    let mut i = 0;
+    while i < b.len() {
+        assert!(b[i].is_ascii_digit(), "a version part is a decimal number");
+        n = n * 10 + (b[i] - b'0') as u32;
+        i += 1;
+    }
+    n
+}
 
-/// Major version of the library this header belongs to.
-pub const SHMB_VERSION_MAJOR: u32 = 0;
-/// Minor version of the library this header belongs to.
-pub const SHMB_VERSION_MINOR: u32 = 1;
-/// Patch version of the library this header belongs to.
-pub const SHMB_VERSION_PATCH: u32 = 0;
+// The version, from Cargo's metadata. The header's `SHMB_VERSION_*` defines come from the same
+// metadata (scripts/header.sh, run by `make header` and `make check-header`); cbindgen skips
+// these constants (cbindgen.toml `[export] exclude`).
+/// Major version of the library.
+pub const SHMB_VERSION_MAJOR: u32 = decimal(env!("CARGO_PKG_VERSION_MAJOR"));
+/// Minor version of the library.
+pub const SHMB_VERSION_MINOR: u32 = decimal(env!("CARGO_PKG_VERSION_MINOR"));
+/// Patch version of the library.
+pub const SHMB_VERSION_PATCH: u32 = decimal(env!("CARGO_PKG_VERSION_PATCH"));
 
 /// How to open a named object, in Boost.Interprocess's words (`SHMB_CREATE_ONLY`,
 /// `SHMB_OPEN_ONLY`, `SHMB_OPEN_OR_CREATE`). Any other value is `SHMB_INVALID_ARGUMENT`.
@@ -80,72 +98,6 @@ pub const SHMB_PERM_DEFAULT: u32 = 0;
 #[no_mangle]
 pub extern "C" fn shmb_version() -> *const std::ffi::c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
-}
-
-pub(crate) fn open_mode(func: &str, mode: shmb_open_mode) -> FfiResult<OpenMode> {
-    match mode {
-        SHMB_CREATE_ONLY => Ok(OpenMode::CreateOnly),
-        SHMB_OPEN_ONLY => Ok(OpenMode::OpenOnly),
-        SHMB_OPEN_OR_CREATE => Ok(OpenMode::OpenOrCreate),
-        other => Err(FfiError::new(
-            shmb_result::SHMB_INVALID_ARGUMENT,
-            format!("{func}: unknown open mode {other} (expected SHMB_CREATE_ONLY, SHMB_OPEN_ONLY or SHMB_OPEN_OR_CREATE)"),
-        )),
-    }
-}
-
-pub(crate) fn access(func: &str, access: shmb_access) -> FfiResult<Access> {
-    match access {
-        SHMB_READ_ONLY => Ok(Access::ReadOnly),
-        SHMB_READ_WRITE => Ok(Access::ReadWrite),
-        other => Err(FfiError::new(
-            shmb_result::SHMB_INVALID_ARGUMENT,
-            format!("{func}: unknown access {other} (expected SHMB_READ_ONLY or SHMB_READ_WRITE)"),
-        )),
-    }
-}
-
-pub(crate) fn map_access(func: &str, access: shmb_access) -> FfiResult<MapAccess> {
-    match access {
-        SHMB_READ_ONLY => Ok(MapAccess::ReadOnly),
-        SHMB_READ_WRITE => Ok(MapAccess::ReadWrite),
-        SHMB_COPY_ON_WRITE => Ok(MapAccess::CopyOnWrite),
-        other => Err(FfiError::new(
-            shmb_result::SHMB_INVALID_ARGUMENT,
-            format!("{func}: unknown access {other} (expected SHMB_READ_ONLY, SHMB_READ_WRITE or SHMB_COPY_ON_WRITE)"),
-        )),
-    }
-}
-
-pub(crate) fn perm(perm: u32) -> Option<u32> {
-    (perm != SHMB_PERM_DEFAULT).then_some(perm)
-}
-
-/// Hand a new object to C through `out` (checked non-NULL beforehand).
-///
-/// # Safety
-///
-/// `out` is valid for a write.
-pub(crate) unsafe fn give<T>(out: *mut *mut T, value: T) {
-    // SAFETY: the caller checked `out` and guarantees it is writable.
-    unsafe { *out = Box::into_raw(Box::new(value)) };
-}
-
-/// Release an object handed out by [`give`]; NULL is a no-op.
-///
-/// # Safety
-///
-/// `p` is NULL or came from [`give`] and was not freed yet.
-pub(crate) unsafe fn take<T>(p: *mut T) {
-    if !p.is_null() {
-        // SAFETY: the caller guarantees `p` came from Box::into_raw and is freed only once.
-        drop(unsafe { Box::from_raw(p) });
-    }
-}
-
-/// A C string copy of `s` (interior NULs, impossible for validated names, become `?`).
-pub(crate) fn c_string(s: &str) -> std::ffi::CString {
-    std::ffi::CString::new(s.replace('\0', "?")).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -4,10 +4,9 @@ use std::ffi::{c_char, CString};
 
 use shmbridge::{Detected, SegmentInfo};
 
-use crate::c_string;
-use crate::error::{guard, guard_value, out_arg, ref_arg, shmb_result, FfiError};
+use crate::args::{arg, c_string, give, opt_ref, out_arg, ref_arg, take, write_out};
+use crate::error::{guard, guard_value, shmb_result, FfiError};
 use crate::framed::shmb_header_info;
-use crate::{give, take};
 
 /// What the first bytes of a listed segment say it is.
 pub type shmb_detected = u32;
@@ -66,8 +65,7 @@ pub unsafe extern "C" fn shmb_list_segments(out: *mut *mut shmb_list) -> shmb_re
             .into_iter()
             .map(|i| (c_string(&i.name), i))
             .collect();
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { give(out, shmb_list { items }) };
+        arg!(give(out, shmb_list { items }));
         Ok(())
     })
 }
@@ -79,8 +77,7 @@ pub unsafe extern "C" fn shmb_list_segments(out: *mut *mut shmb_list) -> shmb_re
 /// `list` is NULL or a live list.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_list_len(list: *const shmb_list) -> usize {
-    // SAFETY: forwarded from this function's contract.
-    guard_value(0, || unsafe { list.as_ref() }.map_or(0, |l| l.items.len()))
+    guard_value(0, || arg!(opt_ref(list)).map_or(0, |l| l.items.len()))
 }
 
 /// Fill the caller's `*out` with entry `index` of the list.
@@ -99,8 +96,7 @@ pub unsafe extern "C" fn shmb_list_get(
     const F: &str = "shmb_list_get";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let l = unsafe { ref_arg(list, F, "list") }?;
+        let l = arg!(ref_arg(list, F, "list"))?;
         let (name, info) = l.items.get(index).ok_or_else(|| {
             FfiError::new(
                 shmb_result::SHMB_OUT_OF_BOUNDS,
@@ -125,8 +121,7 @@ pub unsafe extern "C" fn shmb_list_get(
             detected,
             header,
         };
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { *out = entry };
+        arg!(write_out(out, entry));
         Ok(())
     })
 }
@@ -138,6 +133,5 @@ pub unsafe extern "C" fn shmb_list_get(
 /// `list` is NULL or a list from `shmb_list_segments()` not freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_list_free(list: *mut shmb_list) {
-    // SAFETY: forwarded from this function's contract.
-    guard_value((), || unsafe { take(list) });
+    guard_value((), || arg!(take(list)));
 }

@@ -2,11 +2,14 @@
 
 use std::ffi::{c_char, CString};
 
-use shmbridge::{Access, ShmObject};
+use shmbridge::ShmObject;
 
-use crate::error::{guard, guard_value, out_arg, ref_arg, shmb_result, str_arg, FfiError};
+use crate::args::{
+    self, arg, c_string, give, name_arg, opt_ref, out_arg, ref_arg, str_arg, take, write_out,
+};
+use crate::error::{guard, guard_value, shmb_result, FfiError};
 use crate::region::shmb_region;
-use crate::{c_string, give, open_mode, shmb_access, shmb_open_mode, take};
+use crate::{shmb_access, shmb_open_mode};
 
 /// A named POSIX shared-memory object without a mapping (Boost's `shared_memory_object`).
 /// Created by `shmb_object_open()`, released by `shmb_object_free()`, which closes it but never
@@ -52,13 +55,11 @@ pub unsafe extern "C" fn shmb_object_open(
     const F: &str = "shmb_object_open";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
-        let mode = open_mode(F, mode)?;
-        let access = crate::access(F, access)?;
-        let obj = ShmObject::open(name, mode, access, crate::perm(perm))?;
-        // SAFETY: `out` was checked non-NULL and the caller guarantees it is writable.
-        unsafe { give(out, shmb_object::new(obj)) };
+        let name = arg!(name_arg(name, F))?;
+        let mode = args::open_mode(F, mode)?;
+        let access = args::access(F, access)?;
+        let obj = ShmObject::open(name, mode, access, args::permissions(perm))?;
+        arg!(give(out, shmb_object::new(obj)));
         Ok(())
     })
 }
@@ -72,8 +73,7 @@ pub unsafe extern "C" fn shmb_object_open(
 /// afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_object_free(obj: *mut shmb_object) {
-    // SAFETY: forwarded from this function's contract.
-    guard_value((), || unsafe { take(obj) });
+    guard_value((), || arg!(take(obj)));
 }
 
 /// The object's name (without a leading `/`), NUL-terminated. Borrowed: valid until `obj` is
@@ -85,8 +85,7 @@ pub unsafe extern "C" fn shmb_object_free(obj: *mut shmb_object) {
 #[no_mangle]
 pub unsafe extern "C" fn shmb_object_name(obj: *const shmb_object) -> *const c_char {
     guard_value(std::ptr::null(), || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { obj.as_ref() }.map_or(std::ptr::null(), |o| o.name.as_ptr())
+        arg!(opt_ref(obj)).map_or(std::ptr::null(), |o| o.name.as_ptr())
     })
 }
 
@@ -102,11 +101,9 @@ pub unsafe extern "C" fn shmb_object_size(obj: *const shmb_object, out: *mut u64
     const F: &str = "shmb_object_size";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let obj = unsafe { ref_arg(obj, F, "obj") }?;
+        let obj = arg!(ref_arg(obj, F, "obj"))?;
         let size = obj.inner.size()?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { *out = size };
+        arg!(write_out(out, size));
         Ok(())
     })
 }
@@ -125,8 +122,7 @@ pub unsafe extern "C" fn shmb_object_size(obj: *const shmb_object, out: *mut u64
 pub unsafe extern "C" fn shmb_object_truncate(obj: *const shmb_object, size: u64) -> shmb_result {
     const F: &str = "shmb_object_truncate";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let obj = unsafe { ref_arg(obj, F, "obj") }?;
+        let obj = arg!(ref_arg(obj, F, "obj"))?;
         obj.inner.truncate(size)?;
         Ok(())
     })
@@ -141,11 +137,7 @@ pub unsafe extern "C" fn shmb_object_truncate(obj: *const shmb_object, size: u64
 #[no_mangle]
 pub unsafe extern "C" fn shmb_object_access(obj: *const shmb_object) -> shmb_access {
     guard_value(0, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { obj.as_ref() }.map_or(0, |o| match o.inner.access() {
-            Access::ReadOnly => crate::SHMB_READ_ONLY,
-            Access::ReadWrite => crate::SHMB_READ_WRITE,
-        })
+        arg!(opt_ref(obj)).map_or(0, |o| args::access_code(o.inner.access()))
     })
 }
 
@@ -158,8 +150,7 @@ pub unsafe extern "C" fn shmb_object_access(obj: *const shmb_object) -> shmb_acc
 #[no_mangle]
 pub unsafe extern "C" fn shmb_object_created(obj: *const shmb_object) -> bool {
     guard_value(false, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { obj.as_ref() }.is_some_and(|o| o.inner.created())
+        arg!(opt_ref(obj)).is_some_and(|o| o.inner.created())
     })
 }
 
@@ -178,11 +169,9 @@ pub unsafe extern "C" fn shmb_object_permissions(
     const F: &str = "shmb_object_permissions";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let obj = unsafe { ref_arg(obj, F, "obj") }?;
+        let obj = arg!(ref_arg(obj, F, "obj"))?;
         let p = obj.inner.permissions()?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { *out = p };
+        arg!(write_out(out, p));
         Ok(())
     })
 }
@@ -200,8 +189,7 @@ pub unsafe extern "C" fn shmb_object_set_permissions(
 ) -> shmb_result {
     const F: &str = "shmb_object_set_permissions";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let obj = unsafe { ref_arg(obj, F, "obj") }?;
+        let obj = arg!(ref_arg(obj, F, "obj"))?;
         obj.inner.set_permissions(perm)?;
         Ok(())
     })
@@ -233,15 +221,14 @@ pub unsafe extern "C" fn shmb_object_map(
     const F: &str = "shmb_object_map";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let obj = unsafe { ref_arg(obj, F, "obj") }?;
+        let obj = arg!(ref_arg(obj, F, "obj"))?;
         if access == crate::SHMB_COPY_ON_WRITE {
             return Err(FfiError::new(
                 shmb_result::SHMB_UNSUPPORTED,
                 format!("{F}: copy-on-write mappings of shared memory are not supported; map read_only or read_write"),
             ));
         }
-        let acc = crate::access(F, access)?;
+        let acc = args::access(F, access)?;
         let region = if offset == 0 && len == 0 {
             obj.inner.map(acc)?
         } else {
@@ -259,8 +246,7 @@ pub unsafe extern "C" fn shmb_object_map(
             };
             obj.inner.map_range(offset, len, acc)?
         };
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { give(out, shmb_region::new(region)) };
+        arg!(give(out, shmb_region::new(region)));
         Ok(())
     })
 }
@@ -279,8 +265,7 @@ pub unsafe extern "C" fn shmb_object_map(
 pub unsafe extern "C" fn shmb_remove(name: *const c_char) -> shmb_result {
     const F: &str = "shmb_remove";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
+        let name = arg!(name_arg(name, F))?;
         ShmObject::remove(name)?;
         Ok(())
     })
@@ -294,9 +279,13 @@ pub unsafe extern "C" fn shmb_remove(name: *const c_char) -> shmb_result {
 #[no_mangle]
 pub unsafe extern "C" fn shmb_exists(name: *const c_char) -> bool {
     guard_value(false, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { str_arg(name, "shmb_exists", "name", shmb_result::SHMB_INVALID_NAME) }
-            .is_ok_and(ShmObject::exists)
+        arg!(str_arg(
+            name,
+            "shmb_exists",
+            "name",
+            shmb_result::SHMB_INVALID_NAME
+        ))
+        .is_ok_and(ShmObject::exists)
     })
 }
 

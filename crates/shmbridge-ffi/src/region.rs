@@ -5,8 +5,8 @@ use std::ffi::c_void;
 
 use shmbridge::{size_prefixed, Region, Scalar};
 
-use crate::error::{guard, guard_value, out_arg, ref_arg, shmb_result, FfiError, FfiResult};
-use crate::{give, take};
+use crate::args::{arg, bytes_arg, bytes_out, give, opt_ref, out_arg, ref_arg, take, write_out};
+use crate::error::{guard, guard_value, shmb_result, FfiError};
 
 /// A mapping of a named object, a file, or anonymous shared memory (Boost's `mapped_region`).
 /// Owned mappings come from `shmb_object_map()`, `shmb_file_map()`, `shmb_map_file()` or
@@ -20,48 +20,6 @@ impl shmb_region {
     pub(crate) fn new(inner: Region) -> Self {
         Self { inner }
     }
-}
-
-/// Borrow a byte buffer argument; NULL is allowed only for an empty buffer.
-///
-/// # Safety
-///
-/// `p` is NULL or valid for reads of `len` bytes for `'a`.
-unsafe fn bytes_arg<'a>(
-    p: *const c_void,
-    len: usize,
-    func: &str,
-    what: &str,
-) -> FfiResult<&'a [u8]> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if p.is_null() {
-        return Err(FfiError::null(func, what));
-    }
-    // SAFETY: non-NULL, and the caller guarantees `len` readable bytes.
-    Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) })
-}
-
-/// Borrow a writable byte buffer argument; NULL is allowed only for an empty buffer.
-///
-/// # Safety
-///
-/// `p` is NULL or valid for writes of `len` bytes for `'a`, and not aliased meanwhile.
-unsafe fn bytes_out<'a>(
-    p: *mut c_void,
-    len: usize,
-    func: &str,
-    what: &str,
-) -> FfiResult<&'a mut [u8]> {
-    if len == 0 {
-        return Ok(&mut []);
-    }
-    if p.is_null() {
-        return Err(FfiError::null(func, what));
-    }
-    // SAFETY: non-NULL, and the caller guarantees `len` writable, unaliased bytes.
-    Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), len) })
 }
 
 /// Create an anonymous shared mapping of `len` bytes (`MAP_SHARED | MAP_ANONYMOUS`),
@@ -85,8 +43,7 @@ pub unsafe extern "C" fn shmb_region_anonymous(
     guard(F, || {
         let out = out_arg(out, F, "out")?;
         let r = Region::anonymous(len)?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { give(out, shmb_region::new(r)) };
+        arg!(give(out, shmb_region::new(r)));
         Ok(())
     })
 }
@@ -100,8 +57,7 @@ pub unsafe extern "C" fn shmb_region_anonymous(
 /// afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_region_free(region: *mut shmb_region) {
-    // SAFETY: forwarded from this function's contract.
-    guard_value((), || unsafe { take(region) });
+    guard_value((), || arg!(take(region)));
 }
 
 /// The address of the first mapped byte (Boost's `get_address()`), valid for
@@ -116,8 +72,7 @@ pub unsafe extern "C" fn shmb_region_free(region: *mut shmb_region) {
 #[no_mangle]
 pub unsafe extern "C" fn shmb_region_data(region: *const shmb_region) -> *mut c_void {
     guard_value(std::ptr::null_mut(), || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { region.as_ref() }.map_or(std::ptr::null_mut(), |r| r.inner.as_mut_ptr().cast())
+        arg!(opt_ref(region)).map_or(std::ptr::null_mut(), |r| r.inner.as_mut_ptr().cast())
     })
 }
 
@@ -128,10 +83,7 @@ pub unsafe extern "C" fn shmb_region_data(region: *const shmb_region) -> *mut c_
 /// `region` is NULL or a live mapping.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_region_len(region: *const shmb_region) -> usize {
-    guard_value(0, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { region.as_ref() }.map_or(0, |r| r.inner.len())
-    })
+    guard_value(0, || arg!(opt_ref(region)).map_or(0, |r| r.inner.len()))
 }
 
 /// Whether the mapping may be written; false when `region` is NULL.
@@ -142,8 +94,7 @@ pub unsafe extern "C" fn shmb_region_len(region: *const shmb_region) -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn shmb_region_writable(region: *const shmb_region) -> bool {
     guard_value(false, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { region.as_ref() }.is_some_and(|r| r.inner.is_writable())
+        arg!(opt_ref(region)).is_some_and(|r| r.inner.is_writable())
     })
 }
 
@@ -164,10 +115,8 @@ pub unsafe extern "C" fn shmb_region_read(
 ) -> shmb_result {
     const F: &str = "shmb_region_read";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let r = unsafe { ref_arg(region, F, "region") }?;
-        // SAFETY: forwarded from this function's contract.
-        let buf = unsafe { bytes_out(buf, len, F, "buf") }?;
+        let r = arg!(ref_arg(region, F, "region"))?;
+        let buf = arg!(bytes_out(buf, len, F, "buf"))?;
         r.inner.read_at(offset, buf)?;
         Ok(())
     })
@@ -190,10 +139,8 @@ pub unsafe extern "C" fn shmb_region_write(
 ) -> shmb_result {
     const F: &str = "shmb_region_write";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let r = unsafe { ref_arg(region, F, "region") }?;
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { bytes_arg(data, len, F, "data") }?;
+        let r = arg!(ref_arg(region, F, "region"))?;
+        let data = arg!(bytes_arg(data, len, F, "data"))?;
         r.inner.write_at(offset, data)?;
         Ok(())
     })
@@ -209,8 +156,7 @@ pub unsafe extern "C" fn shmb_region_write(
 pub unsafe extern "C" fn shmb_region_flush(region: *const shmb_region) -> shmb_result {
     const F: &str = "shmb_region_flush";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let r = unsafe { ref_arg(region, F, "region") }?;
+        let r = arg!(ref_arg(region, F, "region"))?;
         r.inner.flush()?;
         Ok(())
     })
@@ -226,8 +172,7 @@ pub unsafe extern "C" fn shmb_region_flush(region: *const shmb_region) -> shmb_r
 pub unsafe extern "C" fn shmb_region_check(region: *const shmb_region) -> shmb_result {
     const F: &str = "shmb_region_check";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let r = unsafe { ref_arg(region, F, "region") }?;
+        let r = arg!(ref_arg(region, F, "region"))?;
         r.inner.check_backing()?;
         Ok(())
     })
@@ -244,11 +189,9 @@ unsafe fn get<T: Scalar>(
 ) -> shmb_result {
     guard(func, || {
         let out = out_arg(out, func, "out")?;
-        // SAFETY: forwarded from the caller's contract.
-        let r = unsafe { ref_arg(region, func, "region") }?;
+        let r = arg!(ref_arg(region, func, "region"))?;
         let v = r.inner.get::<T>(offset)?;
-        // SAFETY: checked non-NULL; writable by the caller's contract.
-        unsafe { *out = v };
+        arg!(write_out(out, v));
         Ok(())
     })
 }
@@ -263,8 +206,7 @@ unsafe fn set<T: Scalar>(
     value: T,
 ) -> shmb_result {
     guard(func, || {
-        // SAFETY: forwarded from the caller's contract.
-        let r = unsafe { ref_arg(region, func, "region") }?;
+        let r = arg!(ref_arg(region, func, "region"))?;
         r.inner.set(offset, value)?;
         Ok(())
     })
@@ -283,8 +225,7 @@ pub unsafe extern "C" fn shmb_region_get_u8(
     offset: u64,
     out: *mut u8,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { get("shmb_region_get_u8", region, offset, out) }
+    arg!(get("shmb_region_get_u8", region, offset, out))
 }
 
 /// Write `value` as a unsigned 8-bit little-endian value at byte `offset` of the mapping (any
@@ -300,8 +241,7 @@ pub unsafe extern "C" fn shmb_region_set_u8(
     offset: u64,
     value: u8,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { set("shmb_region_set_u8", region, offset, value) }
+    arg!(set("shmb_region_set_u8", region, offset, value))
 }
 
 /// Read the signed 8-bit little-endian value at byte `offset` of the mapping (any alignment) into
@@ -317,8 +257,7 @@ pub unsafe extern "C" fn shmb_region_get_i8(
     offset: u64,
     out: *mut i8,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { get("shmb_region_get_i8", region, offset, out) }
+    arg!(get("shmb_region_get_i8", region, offset, out))
 }
 
 /// Write `value` as a signed 8-bit little-endian value at byte `offset` of the mapping (any
@@ -334,8 +273,7 @@ pub unsafe extern "C" fn shmb_region_set_i8(
     offset: u64,
     value: i8,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { set("shmb_region_set_i8", region, offset, value) }
+    arg!(set("shmb_region_set_i8", region, offset, value))
 }
 
 /// Read the unsigned 16-bit little-endian value at byte `offset` of the mapping (any alignment) into
@@ -351,8 +289,7 @@ pub unsafe extern "C" fn shmb_region_get_u16(
     offset: u64,
     out: *mut u16,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { get("shmb_region_get_u16", region, offset, out) }
+    arg!(get("shmb_region_get_u16", region, offset, out))
 }
 
 /// Write `value` as a unsigned 16-bit little-endian value at byte `offset` of the mapping (any
@@ -368,8 +305,7 @@ pub unsafe extern "C" fn shmb_region_set_u16(
     offset: u64,
     value: u16,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { set("shmb_region_set_u16", region, offset, value) }
+    arg!(set("shmb_region_set_u16", region, offset, value))
 }
 
 /// Read the signed 16-bit little-endian value at byte `offset` of the mapping (any alignment) into
@@ -385,8 +321,7 @@ pub unsafe extern "C" fn shmb_region_get_i16(
     offset: u64,
     out: *mut i16,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { get("shmb_region_get_i16", region, offset, out) }
+    arg!(get("shmb_region_get_i16", region, offset, out))
 }
 
 /// Write `value` as a signed 16-bit little-endian value at byte `offset` of the mapping (any
@@ -402,8 +337,7 @@ pub unsafe extern "C" fn shmb_region_set_i16(
     offset: u64,
     value: i16,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { set("shmb_region_set_i16", region, offset, value) }
+    arg!(set("shmb_region_set_i16", region, offset, value))
 }
 
 /// Read the unsigned 32-bit little-endian value at byte `offset` of the mapping (any alignment) into
@@ -419,8 +353,7 @@ pub unsafe extern "C" fn shmb_region_get_u32(
     offset: u64,
     out: *mut u32,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { get("shmb_region_get_u32", region, offset, out) }
+    arg!(get("shmb_region_get_u32", region, offset, out))
 }
 
 /// Write `value` as a unsigned 32-bit little-endian value at byte `offset` of the mapping (any
@@ -436,8 +369,7 @@ pub unsafe extern "C" fn shmb_region_set_u32(
     offset: u64,
     value: u32,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { set("shmb_region_set_u32", region, offset, value) }
+    arg!(set("shmb_region_set_u32", region, offset, value))
 }
 
 /// Read the signed 32-bit little-endian value at byte `offset` of the mapping (any alignment) into
@@ -453,8 +385,7 @@ pub unsafe extern "C" fn shmb_region_get_i32(
     offset: u64,
     out: *mut i32,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { get("shmb_region_get_i32", region, offset, out) }
+    arg!(get("shmb_region_get_i32", region, offset, out))
 }
 
 /// Write `value` as a signed 32-bit little-endian value at byte `offset` of the mapping (any
@@ -470,8 +401,7 @@ pub unsafe extern "C" fn shmb_region_set_i32(
     offset: u64,
     value: i32,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { set("shmb_region_set_i32", region, offset, value) }
+    arg!(set("shmb_region_set_i32", region, offset, value))
 }
 
 /// Read the unsigned 64-bit little-endian value at byte `offset` of the mapping (any alignment) into
@@ -487,8 +417,7 @@ pub unsafe extern "C" fn shmb_region_get_u64(
     offset: u64,
     out: *mut u64,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { get("shmb_region_get_u64", region, offset, out) }
+    arg!(get("shmb_region_get_u64", region, offset, out))
 }
 
 /// Write `value` as a unsigned 64-bit little-endian value at byte `offset` of the mapping (any
@@ -504,8 +433,7 @@ pub unsafe extern "C" fn shmb_region_set_u64(
     offset: u64,
     value: u64,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { set("shmb_region_set_u64", region, offset, value) }
+    arg!(set("shmb_region_set_u64", region, offset, value))
 }
 
 /// Read the signed 64-bit little-endian value at byte `offset` of the mapping (any alignment) into
@@ -521,8 +449,7 @@ pub unsafe extern "C" fn shmb_region_get_i64(
     offset: u64,
     out: *mut i64,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { get("shmb_region_get_i64", region, offset, out) }
+    arg!(get("shmb_region_get_i64", region, offset, out))
 }
 
 /// Write `value` as a signed 64-bit little-endian value at byte `offset` of the mapping (any
@@ -538,8 +465,7 @@ pub unsafe extern "C" fn shmb_region_set_i64(
     offset: u64,
     value: i64,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { set("shmb_region_set_i64", region, offset, value) }
+    arg!(set("shmb_region_set_i64", region, offset, value))
 }
 
 /// Read the 32-bit IEEE float little-endian value at byte `offset` of the mapping (any alignment) into
@@ -555,8 +481,7 @@ pub unsafe extern "C" fn shmb_region_get_f32(
     offset: u64,
     out: *mut f32,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { get("shmb_region_get_f32", region, offset, out) }
+    arg!(get("shmb_region_get_f32", region, offset, out))
 }
 
 /// Write `value` as a 32-bit IEEE float little-endian value at byte `offset` of the mapping (any
@@ -572,8 +497,7 @@ pub unsafe extern "C" fn shmb_region_set_f32(
     offset: u64,
     value: f32,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { set("shmb_region_set_f32", region, offset, value) }
+    arg!(set("shmb_region_set_f32", region, offset, value))
 }
 
 /// Read the 64-bit IEEE float little-endian value at byte `offset` of the mapping (any alignment) into
@@ -589,8 +513,7 @@ pub unsafe extern "C" fn shmb_region_get_f64(
     offset: u64,
     out: *mut f64,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { get("shmb_region_get_f64", region, offset, out) }
+    arg!(get("shmb_region_get_f64", region, offset, out))
 }
 
 /// Write `value` as a 64-bit IEEE float little-endian value at byte `offset` of the mapping (any
@@ -606,8 +529,7 @@ pub unsafe extern "C" fn shmb_region_set_f64(
     offset: u64,
     value: f64,
 ) -> shmb_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { set("shmb_region_set_f64", region, offset, value) }
+    arg!(set("shmb_region_set_f64", region, offset, value))
 }
 
 /// Read the length prefix of a size-prefixed layout (an 8-byte little-endian length, then the
@@ -627,11 +549,9 @@ pub unsafe extern "C" fn shmb_prefixed_len(
     const F: &str = "shmb_prefixed_len";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let r = unsafe { ref_arg(region, F, "region") }?;
+        let r = arg!(ref_arg(region, F, "region"))?;
         let n = size_prefixed::payload_len(&r.inner)?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { *out = n };
+        arg!(write_out(out, n));
         Ok(())
     })
 }
@@ -657,15 +577,12 @@ pub unsafe extern "C" fn shmb_prefixed_read(
     const F: &str = "shmb_prefixed_read";
     guard(F, || {
         let out_len = out_arg(out_len, F, "out_len")?;
-        // SAFETY: forwarded from this function's contract.
-        let r = unsafe { ref_arg(region, F, "region") }?;
-        // SAFETY: forwarded from this function's contract.
-        let buf = unsafe { bytes_out(buf, cap, F, "buf") }?;
+        let r = arg!(ref_arg(region, F, "region"))?;
+        let buf = arg!(bytes_out(buf, cap, F, "buf"))?;
         let n = size_prefixed::payload_len(&r.inner)?;
         let n_usize = usize::try_from(n).unwrap_or(usize::MAX);
         if n_usize > cap {
-            // SAFETY: checked non-NULL; writable by contract.
-            unsafe { *out_len = n_usize };
+            arg!(write_out(out_len, n_usize));
             return Err(FfiError::new(
                 shmb_result::SHMB_BUFFER_TOO_SMALL,
                 format!("{F}: the data is {n} bytes but the buffer holds {cap}"),
@@ -673,8 +590,7 @@ pub unsafe extern "C" fn shmb_prefixed_read(
         }
         r.inner
             .read_at(size_prefixed::PREFIX_LEN, &mut buf[..n_usize])?;
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { *out_len = n_usize };
+        arg!(write_out(out_len, n_usize));
         Ok(())
     })
 }
@@ -696,10 +612,8 @@ pub unsafe extern "C" fn shmb_prefixed_write(
 ) -> shmb_result {
     const F: &str = "shmb_prefixed_write";
     guard(F, || {
-        // SAFETY: forwarded from this function's contract.
-        let r = unsafe { ref_arg(region, F, "region") }?;
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { bytes_arg(data, len, F, "data") }?;
+        let r = arg!(ref_arg(region, F, "region"))?;
+        let data = arg!(bytes_arg(data, len, F, "data"))?;
         size_prefixed::write(&r.inner, data)?;
         Ok(())
     })

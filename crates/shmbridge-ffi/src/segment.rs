@@ -4,10 +4,11 @@ use std::ffi::{c_char, c_void};
 
 use shmbridge::{Segment, SegmentOptions};
 
-use crate::error::{guard, guard_value, out_arg, shmb_result, str_arg};
+use crate::args::{self, arg, give, name_arg, opt_ref, out_arg, take};
+use crate::error::{guard, guard_value, shmb_result};
 use crate::object::shmb_object;
 use crate::region::shmb_region;
-use crate::{give, open_mode, shmb_access, shmb_open_mode, take};
+use crate::{shmb_access, shmb_open_mode};
 
 /// A named segment together with one mapping of all of it. Created by `shmb_segment_open()`,
 /// released by `shmb_segment_free()` (which unmaps and closes, never removes the name).
@@ -46,12 +47,11 @@ pub unsafe extern "C" fn shmb_segment_open(
     const F: &str = "shmb_segment_open";
     guard(F, || {
         let out = out_arg(out, F, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let name = unsafe { str_arg(name, F, "name", shmb_result::SHMB_INVALID_NAME) }?;
-        let mode = open_mode(F, mode)?;
+        let name = arg!(name_arg(name, F))?;
+        let mode = args::open_mode(F, mode)?;
         let opts = SegmentOptions {
-            permissions: crate::perm(perm),
-            access: crate::access(F, access)?,
+            permissions: args::permissions(perm),
+            access: args::access(F, access)?,
             populate: false,
         };
         let (object, region) = Segment::open_with(name, mode, size, &opts)?.into_parts();
@@ -59,8 +59,7 @@ pub unsafe extern "C" fn shmb_segment_open(
             object: shmb_object::new(object),
             region: shmb_region::new(region),
         };
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { give(out, seg) };
+        arg!(give(out, seg));
         Ok(())
     })
 }
@@ -73,8 +72,7 @@ pub unsafe extern "C" fn shmb_segment_open(
 /// `seg` is NULL or a segment from `shmb_segment_open()` not freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_segment_free(seg: *mut shmb_segment) {
-    // SAFETY: forwarded from this function's contract.
-    guard_value((), || unsafe { take(seg) });
+    guard_value((), || arg!(take(seg)));
 }
 
 /// The segment's mapping, for the `shmb_region_*` functions. Borrowed: valid until `seg` is
@@ -86,8 +84,7 @@ pub unsafe extern "C" fn shmb_segment_free(seg: *mut shmb_segment) {
 #[no_mangle]
 pub unsafe extern "C" fn shmb_segment_region(seg: *const shmb_segment) -> *const shmb_region {
     guard_value(std::ptr::null(), || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { seg.as_ref() }.map_or(std::ptr::null(), |s| std::ptr::from_ref(&s.region))
+        arg!(opt_ref(seg)).map_or(std::ptr::null(), |s| std::ptr::from_ref(&s.region))
     })
 }
 
@@ -101,8 +98,7 @@ pub unsafe extern "C" fn shmb_segment_region(seg: *const shmb_segment) -> *const
 #[no_mangle]
 pub unsafe extern "C" fn shmb_segment_object(seg: *const shmb_segment) -> *const shmb_object {
     guard_value(std::ptr::null(), || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { seg.as_ref() }.map_or(std::ptr::null(), |s| std::ptr::from_ref(&s.object))
+        arg!(opt_ref(seg)).map_or(std::ptr::null(), |s| std::ptr::from_ref(&s.object))
     })
 }
 
@@ -115,8 +111,7 @@ pub unsafe extern "C" fn shmb_segment_object(seg: *const shmb_segment) -> *const
 #[no_mangle]
 pub unsafe extern "C" fn shmb_segment_name(seg: *const shmb_segment) -> *const c_char {
     guard_value(std::ptr::null(), || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { seg.as_ref() }.map_or(std::ptr::null(), |s| s.object.name.as_ptr())
+        arg!(opt_ref(seg)).map_or(std::ptr::null(), |s| s.object.name.as_ptr())
     })
 }
 
@@ -129,8 +124,7 @@ pub unsafe extern "C" fn shmb_segment_name(seg: *const shmb_segment) -> *const c
 #[no_mangle]
 pub unsafe extern "C" fn shmb_segment_data(seg: *const shmb_segment) -> *mut c_void {
     guard_value(std::ptr::null_mut(), || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { seg.as_ref() }.map_or(std::ptr::null_mut(), |s| s.region.inner.as_mut_ptr().cast())
+        arg!(opt_ref(seg)).map_or(std::ptr::null_mut(), |s| s.region.inner.as_mut_ptr().cast())
     })
 }
 
@@ -141,8 +135,5 @@ pub unsafe extern "C" fn shmb_segment_data(seg: *const shmb_segment) -> *mut c_v
 /// `seg` is NULL or a live segment.
 #[no_mangle]
 pub unsafe extern "C" fn shmb_segment_size(seg: *const shmb_segment) -> usize {
-    guard_value(0, || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { seg.as_ref() }.map_or(0, |s| s.region.inner.len())
-    })
+    guard_value(0, || arg!(opt_ref(seg)).map_or(0, |s| s.region.inner.len()))
 }

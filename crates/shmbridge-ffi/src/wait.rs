@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use shmbridge::Wait;
 
-use crate::error::{shmb_result, FfiError, FfiResult};
+use crate::args::{arg, write_out};
+use crate::error::FfiResult;
 
 /// A `timeout_ms` that waits without a time limit.
 pub const SHMB_TIMEOUT_FOREVER: i64 = -1;
@@ -53,23 +54,9 @@ impl Default for shmb_wait {
 pub unsafe extern "C" fn shmb_wait_init(wait: *mut shmb_wait) {
     crate::error::guard_value((), || {
         if !wait.is_null() {
-            // SAFETY: non-NULL and writable by contract.
-            unsafe { wait.write(shmb_wait::default()) };
+            arg!(write_out(wait, shmb_wait::default()));
         }
     });
-}
-
-/// A `timeout_ms` as the core takes it: `SHMB_TIMEOUT_FOREVER` is no limit.
-pub(crate) fn timeout(func: &str, timeout_ms: i64) -> FfiResult<Option<Duration>> {
-    match timeout_ms {
-        SHMB_TIMEOUT_FOREVER => Ok(None),
-        ms => u64::try_from(ms).map(|ms| Some(Duration::from_millis(ms))).map_err(|_| {
-            FfiError::new(
-                shmb_result::SHMB_INVALID_ARGUMENT,
-                format!("{func}: invalid timeout_ms {ms}: give a number of milliseconds (0 or more) or SHMB_TIMEOUT_FOREVER"),
-            )
-        }),
-    }
 }
 
 /// The C interrupt and its user pointer.
@@ -90,16 +77,10 @@ pub(crate) struct CWait {
 }
 
 impl CWait {
-    /// Read and check `*wait` (NULL: no limit, no interrupt).
-    ///
-    /// # Safety
-    ///
-    /// `wait` is NULL or points to a `shmb_wait`.
-    pub(crate) unsafe fn from_c(wait: *const shmb_wait, func: &str) -> FfiResult<Self> {
-        // SAFETY: NULL or valid by contract.
-        let w = unsafe { wait.as_ref() }.copied().unwrap_or_default();
+    /// Check a `shmb_wait` (read by `crate::args::wait_arg`).
+    pub(crate) fn new(w: &shmb_wait, func: &str) -> FfiResult<Self> {
         Ok(Self {
-            timeout: timeout(func, w.timeout_ms)?,
+            timeout: crate::args::timeout(func, w.timeout_ms)?,
             interrupt: w.interrupt.map(|f| Interrupt {
                 f,
                 user: w.interrupt_user,

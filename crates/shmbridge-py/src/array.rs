@@ -81,7 +81,7 @@ fn region_of(mapping: &Bound<'_, PyAny>) -> PyResult<Arc<Region>> {
 
 /// A dtype argument: a name or type string (`"float32"`, `"<f4"`), or anything with a numpy
 /// style `.str` (a `numpy.dtype`) or `.dtype.str` (an array). numpy is not imported.
-fn dtype_arg(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
+pub(crate) fn dtype_arg(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
     let text: String = if let Ok(s) = obj.cast::<PyString>() {
         s.to_cow()?.into_owned()
     } else if let Ok(s) = obj.getattr("str").and_then(|s| s.extract::<String>()) {
@@ -101,7 +101,7 @@ fn dtype_arg(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
     DType::parse(&text).py()
 }
 
-fn shape_arg(shape: Vec<i64>) -> PyResult<Vec<u64>> {
+pub(crate) fn shape_arg(shape: Vec<i64>) -> PyResult<Vec<u64>> {
     shape
         .iter()
         .map(|&d| {
@@ -112,7 +112,7 @@ fn shape_arg(shape: Vec<i64>) -> PyResult<Vec<u64>> {
         .collect()
 }
 
-fn order_arg(order: &str) -> PyResult<Order> {
+pub(crate) fn order_arg(order: &str) -> PyResult<Order> {
     match order {
         "C" | "c" => Ok(Order::C),
         "F" | "f" => Ok(Order::F),

@@ -10,39 +10,18 @@
 //! receiver leaves the target untouched), and the kept exception is raised from the call.
 
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::{PyIsADirectoryError, PyValueError};
 use pyo3::prelude::*;
-use shmbridge::{
-    Error, ErrorKind, OwnerPolicy, Progress, ProgressFn, RecvOptions, SendOptions, TransferMode,
-};
+use shmbridge::{ErrorKind, Progress, ProgressFn, RecvOptions, SendOptions};
 
+use crate::args;
 use crate::errors;
-use crate::wait::parse_timeout;
 
 /// The most often the progress hook takes the GIL (the final call always happens).
 pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
-
-/// The Python exception for a core error about the file `dir` (see [`errors::to_py`]): a
-/// directory where a file belongs is an `IsADirectoryError`, as `open()` would raise.
-pub(crate) fn to_py(py: Python<'_>, err: &Error, dir: Option<&Path>) -> PyErr {
-    match dir {
-        Some(d) if err.kind() == ErrorKind::InvalidArgument && d.is_dir() => {
-            let e = PyIsADirectoryError::new_err((
-                libc::EISDIR,
-                err.detail().to_owned(),
-                d.as_os_str().to_owned(),
-            ));
-            // Best effort: an attribute on an exception instance cannot fail in practice.
-            let _ = e.value(py).setattr("kind", err.kind().as_str());
-            e
-        }
-        _ => errors::to_py(err),
-    }
-}
 
 #[derive(Default)]
 struct HookState {
@@ -168,18 +147,10 @@ impl From<shmbridge::Report> for TransferReport {
             path: r.path,
             bytes: r.bytes,
             crc32: r.crc32,
-            mode: mode_name(r.mode),
+            mode: args::transfer_name(r.mode),
             segment_size: r.segment_size,
             elapsed: r.elapsed.as_secs_f64(),
         }
-    }
-}
-
-fn mode_name(m: TransferMode) -> &'static str {
-    match m {
-        TransferMode::Auto => "auto",
-        TransferMode::OneShot => "oneshot",
-        TransferMode::Stream => "stream",
     }
 }
 
@@ -222,19 +193,6 @@ pub fn name_for_file(path: PathBuf) -> String {
     shmbridge::name::for_file(&path)
 }
 
-fn parse_transfer_mode(mode: &str) -> PyResult<TransferMode> {
-    Ok(match mode {
-        "auto" => TransferMode::Auto,
-        "oneshot" | "one-shot" | "one_shot" => TransferMode::OneShot,
-        "stream" => TransferMode::Stream,
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "invalid mode {mode:?}: use \"auto\", \"oneshot\" or \"stream\""
-            )))
-        }
-    })
-}
-
 /// Send the file at `path` through the segment `name` (default: the file's name, made safe),
 /// which must not exist yet.
 ///
@@ -248,7 +206,8 @@ fn parse_transfer_mode(mode: &str) -> PyResult<TransferMode> {
 /// transfer, removes the segment and propagates.
 ///
 /// Raises `FileNotFoundError` / `PermissionError` (the file), `IsADirectoryError`,
-/// `ValueError` (a special file, a file changed while sent, a bad name or mode),
+/// `ValueError` (a special file, a bad name or mode), `shmbridge.Error` (the file changed
+/// while sent: `kind` is `"changed while being read"`),
 /// `FileExistsError` (the name is taken), `shmbridge.Timeout` and `shmbridge.PeerGone`
 /// (streaming: no receiver, or it died or gave up). Every exception from the core has a
 /// `kind` attribute naming the core's error kind.
@@ -268,9 +227,9 @@ pub fn send_file(
     let name = name.unwrap_or_else(|| shmbridge::name::for_file(&path));
     let hook = Hook::new(progress);
     let opts = SendOptions {
-        mode: parse_transfer_mode(mode)?,
+        mode: args::transfer(mode)?,
         segment_size,
-        timeout: parse_timeout(timeout)?,
+        timeout: args::timeout(timeout)?,
         permissions,
         progress: Some(hook.progress_fn()),
     };
@@ -279,40 +238,10 @@ pub fn send_file(
             hook.finish(py, report.bytes)?;
             Ok(report.into())
         }
-        Ok(Err(e)) => Err(to_py(py, &e, Some(&path))),
+        Ok(Err(e)) => Err(errors::to_py(&e)),
         // Stopped from Python: the core already closed and removed the segment.
         Err(e) => Err(e),
     }
-}
-
-/// The owner policy of an `owner=` argument: None (only this user's own segments), `"any"`,
-/// a user id, or a sequence of user ids (accepted besides this user's own).
-pub(crate) fn owner_arg(owner: Option<&Bound<'_, PyAny>>) -> PyResult<OwnerPolicy> {
-    let Some(o) = owner else {
-        return Ok(OwnerPolicy::SameUser);
-    };
-    if o.is_none() {
-        return Ok(OwnerPolicy::SameUser);
-    }
-    if let Ok(s) = o.extract::<String>() {
-        return match s.as_str() {
-            "any" => Ok(OwnerPolicy::Any),
-            "self" => Ok(OwnerPolicy::SameUser),
-            _ => Err(PyValueError::new_err(format!(
-                "owner must be None, 'self', 'any', a user id or a sequence of user ids, not {s:?}"
-            ))),
-        };
-    }
-    if let Ok(uid) = o.extract::<u32>() {
-        return Ok(OwnerPolicy::Allow(vec![uid]));
-    }
-    o.extract::<Vec<u32>>()
-        .map(OwnerPolicy::Allow)
-        .map_err(|_| {
-            PyValueError::new_err(
-                "owner must be None, 'self', 'any', a user id or a sequence of user ids",
-            )
-        })
 }
 
 /// Receive the file sent through the segment `name` into `path`, atomically: `path` appears
@@ -347,22 +276,11 @@ pub fn recv_file(
     owner: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<TransferReport> {
     let started = Instant::now();
-    let owner = owner_arg(owner)?;
-    let timeout = parse_timeout(timeout)?;
+    let owner = args::owner(owner)?;
+    let timeout = args::timeout(timeout)?;
     let bare = shmbridge::name::validate(name)
-        .map_err(|e| to_py(py, &e, None))?
+        .map_err(|e| errors::to_py(&e))?
         .to_owned();
-    // Fail on a bad target before waiting for anything.
-    if path.is_dir() {
-        let e = Error::new(
-            ErrorKind::InvalidArgument,
-            format!(
-                "{} is a directory; give the path of the file to write",
-                path.display()
-            ),
-        );
-        return Err(to_py(py, &e, Some(&path)));
-    }
     let hook = Hook::new(progress);
     let opts = RecvOptions {
         timeout,
@@ -379,6 +297,6 @@ pub fn recv_file(
             r.elapsed = started.elapsed().as_secs_f64();
             Ok(r)
         }
-        Err(e) => Err(to_py(py, &e, Some(&path))),
+        Err(e) => Err(errors::to_py(&e)),
     }
 }

@@ -10,7 +10,6 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use shmbridge::{ErrorKind, Wait};
 
@@ -21,20 +20,6 @@ use shmbridge::{ErrorKind, Wait};
 /// microsecond, a sixth of a Python round trip; a reply from a busy peer usually comes within
 /// this. Short enough that other Python threads hardly notice.
 pub(crate) const SPIN_WITH_GIL: Duration = Duration::from_micros(5);
-
-/// `timeout` in seconds as a duration (`None`: no limit; a value too large to represent, or
-/// infinity, is no limit either).
-///
-/// # Errors
-///
-/// `ValueError` for NaN and negative numbers.
-pub(crate) fn parse_timeout(timeout: Option<f64>) -> PyResult<Option<Duration>> {
-    match timeout {
-        None => Ok(None),
-        Some(t) => shmbridge::duration_from_secs(t)
-            .map_err(|e| PyValueError::new_err(e.detail().to_owned())),
-    }
-}
 
 /// How a blocking call counts its timeout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

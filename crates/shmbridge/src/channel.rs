@@ -1621,6 +1621,12 @@ impl Message<'_> {
         &self.raw
     }
 
+    /// The reader that holds it.
+    #[must_use]
+    pub fn reader(&self) -> &ChannelReader {
+        self.reader
+    }
+
     /// Its bytes, where they lie in the shared mapping.
     #[must_use]
     pub fn bytes(&self) -> &[u8] {

@@ -55,9 +55,80 @@ pub enum ErrorKind {
     /// The caller asked to stop (a progress callback returned `ControlFlow::Break`); the
     /// operation cleaned up as for any other failure.
     Aborted = 20,
+    /// The payload changed while it was being read (a writer that does not keep to the
+    /// protocol, or a file that changed while it was being sent): what was read is not one
+    /// consistent version of it.
+    Changed = 21,
 }
 
 impl ErrorKind {
+    /// Every kind, in the order of their numbers (1, 2, ...). A new kind takes the next
+    /// number and goes at the end here; the fronts' tables are checked against this list.
+    pub const ALL: [ErrorKind; 21] = [
+        Self::InvalidName,
+        Self::InvalidSize,
+        Self::InvalidArgument,
+        Self::AlreadyExists,
+        Self::NotFound,
+        Self::PermissionDenied,
+        Self::NoSpace,
+        Self::BadMagic,
+        Self::UnsupportedVersion,
+        Self::CorruptHeader,
+        Self::Truncated,
+        Self::OutOfBounds,
+        Self::ChecksumMismatch,
+        Self::Timeout,
+        Self::WriterClosed,
+        Self::PeerGone,
+        Self::Closed,
+        Self::Unsupported,
+        Self::Os,
+        Self::Aborted,
+        Self::Changed,
+    ];
+
+    /// The kind's stable number (what the C ABI's `shmb_result` uses).
+    #[must_use]
+    pub const fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The kind whose number is `code`, if there is one.
+    #[must_use]
+    pub fn from_code(code: u32) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.code() == code)
+    }
+
+    /// The kind's name as the fronts spell it (`"NotFound"`, ...): the Python exceptions'
+    /// `kind` attribute and the CLI's tables use it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InvalidName => "InvalidName",
+            Self::InvalidSize => "InvalidSize",
+            Self::InvalidArgument => "InvalidArgument",
+            Self::AlreadyExists => "AlreadyExists",
+            Self::NotFound => "NotFound",
+            Self::PermissionDenied => "PermissionDenied",
+            Self::NoSpace => "NoSpace",
+            Self::BadMagic => "BadMagic",
+            Self::UnsupportedVersion => "UnsupportedVersion",
+            Self::CorruptHeader => "CorruptHeader",
+            Self::Truncated => "Truncated",
+            Self::OutOfBounds => "OutOfBounds",
+            Self::ChecksumMismatch => "ChecksumMismatch",
+            Self::Timeout => "Timeout",
+            Self::WriterClosed => "WriterClosed",
+            Self::PeerGone => "PeerGone",
+            Self::Closed => "Closed",
+            Self::Unsupported => "Unsupported",
+            Self::Os => "Os",
+            Self::Aborted => "Aborted",
+            Self::Changed => "Changed",
+        }
+    }
+
     /// A short, stable, lower-case label for the kind.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -82,6 +153,7 @@ impl ErrorKind {
             Self::Unsupported => "unsupported",
             Self::Os => "operating system error",
             Self::Aborted => "aborted",
+            Self::Changed => "changed while being read",
         }
     }
 }
@@ -124,20 +196,12 @@ impl Error {
     /// An error from an OS call. The kind follows the errno (EEXIST -> `AlreadyExists`, ...).
     pub fn os(errno: i32, detail: impl Into<String>) -> Self {
         Self {
-            kind: kind_of_errno(errno),
+            kind: crate::sys::kind_of_errno(errno),
             segment: None,
             is_path: false,
             errno: Some(errno),
             detail: detail.into(),
         }
-    }
-
-    /// An error from the last OS call of this thread (reads `errno`).
-    pub fn last_os(detail: impl Into<String>) -> Self {
-        Self::os(
-            io::Error::last_os_error().raw_os_error().unwrap_or(0),
-            detail,
-        )
     }
 
     /// An error from an [`io::Error`].
@@ -152,6 +216,7 @@ impl Error {
                 io::ErrorKind::InvalidInput => ErrorKind::InvalidArgument,
                 io::ErrorKind::TimedOut => ErrorKind::Timeout,
                 io::ErrorKind::UnexpectedEof => ErrorKind::Truncated,
+                io::ErrorKind::Unsupported => ErrorKind::Unsupported,
                 _ => ErrorKind::Os,
             };
             Self::new(kind, format!("{}: {err}", detail.into()))
@@ -251,19 +316,6 @@ impl From<Error> for io::Error {
     }
 }
 
-fn kind_of_errno(errno: i32) -> ErrorKind {
-    match errno {
-        libc::EEXIST => ErrorKind::AlreadyExists,
-        libc::ENOENT => ErrorKind::NotFound,
-        libc::EACCES | libc::EPERM | libc::EROFS => ErrorKind::PermissionDenied,
-        libc::ENOSPC | libc::ENOMEM | libc::EFBIG => ErrorKind::NoSpace,
-        libc::ENAMETOOLONG => ErrorKind::InvalidName,
-        libc::EINVAL => ErrorKind::InvalidArgument,
-        libc::ETIMEDOUT => ErrorKind::Timeout,
-        _ => ErrorKind::Os,
-    }
-}
-
 /// The OS description of an errno, without the " (os error N)" suffix std adds.
 fn strerror(errno: i32) -> String {
     let text = io::Error::from_raw_os_error(errno).to_string();
@@ -277,32 +329,46 @@ fn strerror(errno: i32) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn display_names_segment_problem_and_os_error() {
-        let e = Error::os(libc::EEXIST, "create_only: already exists").with_segment("frames");
-        let s = e.to_string();
-        assert!(s.starts_with("segment \"frames\": create_only"), "{s}");
-        assert!(s.contains("os error 17"), "{s}");
-        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
-        assert_eq!(e.errno(), Some(libc::EEXIST));
+    fn eexist() -> i32 {
+        crate::sys::already_exists_error().raw_os_error().unwrap()
     }
 
     #[test]
-    fn errno_maps_to_kind() {
-        assert_eq!(Error::os(libc::ENOENT, "x").kind(), ErrorKind::NotFound);
-        assert_eq!(
-            Error::os(libc::EACCES, "x").kind(),
-            ErrorKind::PermissionDenied
-        );
-        assert_eq!(Error::os(libc::ENOSPC, "x").kind(), ErrorKind::NoSpace);
-        assert_eq!(Error::os(libc::EIO, "x").kind(), ErrorKind::Os);
+    fn display_names_segment_problem_and_os_error() {
+        let e = Error::os(eexist(), "create_only: already exists").with_segment("frames");
+        let s = e.to_string();
+        assert!(s.starts_with("segment \"frames\": create_only"), "{s}");
+        assert!(s.contains(&format!("os error {}", eexist())), "{s}");
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(e.errno(), Some(eexist()));
+    }
+
+    #[test]
+    fn io_errors_keep_their_errno_and_kind() {
+        let e = Error::from_io(&crate::sys::already_exists_error(), "x");
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(e.errno(), Some(eexist()));
+        let e = Error::from_io(&io::Error::new(io::ErrorKind::TimedOut, "slow"), "x");
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert_eq!(e.errno(), None);
+    }
+
+    #[test]
+    fn every_kind_is_listed_once_with_its_number_and_name() {
+        for (i, k) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(k.code() as usize, i + 1, "{k:?} is at its number's place");
+            assert_eq!(ErrorKind::from_code(k.code()), Some(*k));
+            assert_eq!(format!("{k:?}"), k.name());
+        }
+        assert_eq!(ErrorKind::from_code(0), None);
+        assert_eq!(ErrorKind::from_code(ErrorKind::ALL.len() as u32 + 1), None);
     }
 
     #[test]
     fn converts_to_io_error_keeping_kind() {
         let e: io::Error = Error::new(ErrorKind::NotFound, "gone").into();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
-        let e: io::Error = Error::os(libc::EEXIST, "x").into();
+        let e: io::Error = Error::os(eexist(), "x").into();
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
     }
 }

@@ -101,6 +101,9 @@ pub enum Kind {
     Stream,
     /// One writer, many readers, variable-size messages in slots (`crate::channel`).
     Channel,
+    /// One n-dimensional array (an array header, then its data) replaced in place under the
+    /// seqlock (`crate::array::ArraySegment`, SPEC 7.5).
+    Array,
     /// A kind this library does not know (a newer minor version).
     Other(u32),
 }
@@ -113,6 +116,7 @@ impl Kind {
             Self::Message => 1,
             Self::Stream => 2,
             Self::Channel => 3,
+            Self::Array => 4,
             Self::Other(n) => n,
         }
     }
@@ -124,6 +128,7 @@ impl Kind {
             1 => Self::Message,
             2 => Self::Stream,
             3 => Self::Channel,
+            4 => Self::Array,
             n => Self::Other(n),
         }
     }
@@ -135,6 +140,7 @@ impl Kind {
             Self::Message => "message".into(),
             Self::Stream => "stream".into(),
             Self::Channel => "channel".into(),
+            Self::Array => "array".into(),
             Self::Other(n) => format!("kind-{n}"),
         }
     }
@@ -298,14 +304,13 @@ impl FramedSegment {
         region.check_writable()?;
         let header_len = u64::from(header_len32);
         if (region.len() as u64) < header_len {
-            return Err(Error::new(
+            return Err(region.about(Error::new(
                 ErrorKind::InvalidSize,
                 format!(
                     "{} bytes is too small for a framed segment (the header alone is {header_len})",
                     region.len()
                 ),
-            )
-            .with_segment(region.label()));
+            )));
         }
         region.check_backing()?;
         let capacity = region.len() as u64 - header_len;
@@ -461,8 +466,8 @@ impl FramedSegment {
     /// - [`ErrorKind::Truncated`]: `header_len` or `header_len + capacity` past the real size.
     pub fn from_region(region: Region) -> Result<Self> {
         region.check_backing()?;
-        let name = region.label().to_owned();
-        let err = |kind, detail: String| Err(Error::new(kind, detail).with_segment(&name));
+        let (name, is_path) = (region.label().to_owned(), region.label_is_path());
+        let err = |kind, detail: String| Err(Error::new(kind, detail).with_subject(&name, is_path));
         let size = region.len() as u64;
         if size < 16 {
             return err(
@@ -540,7 +545,7 @@ impl FramedSegment {
         region.set_direct_prefix(sys::page_size());
         let framed = Self::with_parts(region, header_len, capacity, kind, minor);
         let payload_len = framed.u64_at(offsets::PAYLOAD_LEN).load(Ordering::Acquire);
-        if payload_len > capacity && kind == Kind::Message {
+        if payload_len > capacity && matches!(kind, Kind::Message | Kind::Array) {
             return err(
                 ErrorKind::CorruptHeader,
                 format!(
@@ -692,7 +697,7 @@ impl FramedSegment {
 
     /// Take the writer's liveness lock if this handle does not hold it and nobody else does
     /// (best effort: the layout does not arbitrate between writers).
-    fn claim_writer(&self) {
+    pub(crate) fn claim_writer(&self) {
         let Some(fd) = self.region.fd() else { return };
         let mut slot = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() && self.region.is_writable() {
@@ -753,11 +758,13 @@ impl FramedSegment {
         })
     }
 
-    fn seqlock(&self) -> SeqLock<'_> {
+    pub(crate) fn seqlock(&self) -> SeqLock<'_> {
         SeqLock(self.u64_at(offsets::SEQUENCE))
     }
 
-    fn end_write(&self, start: u64, len: u64, crc: Option<u32>, publish: bool) {
+    /// End a write begun on the seqlock: store `len` and the checksum, make the sequence even
+    /// and, when `publish`, bump `publish_count` and wake sleepers (SPEC 5.3).
+    pub(crate) fn end_write(&self, start: u64, len: u64, crc: Option<u32>, publish: bool) {
         self.u64_at(offsets::PAYLOAD_LEN)
             .store(len, Ordering::Relaxed);
         self.u32_at(offsets::CHECKSUM)

@@ -1,7 +1,5 @@
 //! Listing the named segments of this machine (`/dev/shm` on Linux).
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -107,12 +105,8 @@ fn describe(raw: &[u8], st: &sys::LinkStat) -> SegmentInfo {
     let shown = crate::name::escaped(raw);
     let name = std::str::from_utf8(raw).map_or_else(|_| shown.clone(), str::to_owned);
     let detected = if st.is_symlink {
-        let target =
-            std::fs::read_link(std::path::Path::new(sys::SHM_DIR).join(OsStr::from_bytes(raw)))
-                .map_or_else(
-                    |_| String::from("?"),
-                    |t| crate::name::escaped(t.as_os_str().as_bytes()),
-                );
+        let target = sys::shm_read_link(raw)
+            .map_or_else(|_| String::from("?"), |t| crate::name::escaped(&t));
         Detected::Unreadable(format!(
             "{}/{shown} is a symbolic link (to {target}), not a segment: shmbridge never follows it",
             sys::SHM_DIR
@@ -194,16 +188,10 @@ fn probe(raw: &[u8], shown: &str) -> Detected {
 ///
 /// An OS error when the shared-memory directory cannot be read.
 pub fn list() -> Result<Vec<SegmentInfo>> {
-    let dir = std::fs::read_dir(sys::SHM_DIR)
-        .map_err(|e| Error::from_io(&e, "cannot list shared memory").with_segment(sys::SHM_DIR))?;
+    let names = sys::shm_names()
+        .map_err(|e| Error::from_io(&e, "cannot list shared memory").with_path(crate::shm_dir()))?;
     let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let file_name = entry.file_name();
-        let raw = file_name.as_bytes();
-        // glibc's semaphores live here too, as sem.NAME.
-        if raw.starts_with(b"sem.") {
-            continue;
-        }
+    for raw in &names {
         let Ok(st) = sys::shm_lstat(raw) else {
             continue;
         };
@@ -271,7 +259,7 @@ mod tests {
         let base = crate::name::unique("shmb_t_lsodd_");
         let mut odd = base.as_bytes().to_vec();
         odd.extend_from_slice(b"\xff\x1b[2J\nrow");
-        let path = std::path::Path::new(sys::SHM_DIR).join(OsStr::from_bytes(&odd));
+        let path = sys::shm_path(&odd);
         std::fs::write(&path, b"raw bytes").unwrap();
         let _rm = RmPath(path.clone());
         let all = list().unwrap();
@@ -295,7 +283,7 @@ mod tests {
     #[test]
     fn info_describes_a_symlink_itself() {
         let name = crate::name::unique("shmb_t_lslink_");
-        let path = std::path::Path::new(sys::SHM_DIR).join(&name);
+        let path = sys::shm_path(name.as_bytes());
         std::os::unix::fs::symlink("/etc/passwd", &path).unwrap();
         let _rm = Rm(vec![name.clone()]);
         let i = info(&name).unwrap();

@@ -223,9 +223,61 @@ impl Region {
         })
     }
 
+    /// A second mapping of the same object (through the same descriptor, so the same object
+    /// even if its name was removed or reused since): the same offset and length, read-only
+    /// or, when this region is writable and `writable` is true, read-write. For the fronts,
+    /// whose zero-copy views must outlive the handle they came from (the views keep their
+    /// own mapping; closing the handle drops its locks and its mapping).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unsupported`] for an anonymous or copy-on-write region;
+    /// [`ErrorKind::PermissionDenied`] for a read-write mapping of a read-only region; an OS
+    /// error when the kernel refuses the mapping.
+    pub fn remap(&self, writable: bool) -> Result<Self> {
+        if self.len == 0 {
+            return Ok(Self::empty(Arc::clone(&self.label), self.label_is_path));
+        }
+        let Some(src) = self.source.as_ref().filter(|s| s.shared) else {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "only a shared mapping of a named object can be mapped again",
+            )
+            .with_subject(self.label(), self.label_is_path));
+        };
+        if writable {
+            self.check_writable()?;
+        }
+        let access = if writable {
+            crate::MapAccess::ReadWrite
+        } else {
+            crate::MapAccess::ReadOnly
+        };
+        Self::map_fd(
+            Arc::clone(&src.fd),
+            src.end - self.len as u64,
+            self.len,
+            access,
+            false,
+            Arc::clone(&self.label),
+            self.label_is_path,
+        )
+    }
+
     /// The descriptor of the object behind the mapping (none for anonymous and empty ones).
     pub(crate) fn fd(&self) -> Option<&Arc<OwnedFd>> {
         self.source.as_ref().map(|s| &s.fd)
+    }
+
+    /// `err` naming what this region maps: the segment name, or the file path for a file
+    /// mapping (so that a file is never called a segment in a message).
+    pub(crate) fn about(&self, err: Error) -> Error {
+        err.with_subject(self.label(), self.label_is_path)
+    }
+
+    /// Whether [`label`](Self::label) is a file path rather than a segment name.
+    pub(crate) fn label_is_path(&self) -> bool {
+        self.label_is_path
     }
 
     /// The segment name or file path this region maps (`<anonymous>` for anonymous ones).
@@ -390,9 +442,9 @@ impl Region {
     }
 
     fn io_error(&self, e: &std::io::Error, what: &str) -> Error {
-        let detail = if e.raw_os_error() == Some(libc::EFAULT) {
+        let detail = if sys::is_fault(e) {
             format!("{what} failed: the other buffer is not accessible (a mapping that shrank?)")
-        } else if e.raw_os_error() == Some(libc::ENOSPC) {
+        } else if sys::is_no_space(e) {
             format!(
                 "{what} failed: no space left to back the pages (is {} full?)",
                 sys::SHM_DIR
@@ -446,7 +498,7 @@ impl Region {
         match unsafe { sys::copy_into_own_memory(self.ptr.add(off), data) } {
             Ok(Some(n)) if n == data.len() => return Ok(()),
             Ok(Some(n)) => return Err(self.unbacked(off + n)),
-            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => return Err(self.unbacked(off)),
+            Err(e) if sys::is_fault(&e) => return Err(self.unbacked(off)),
             Err(e) => return Err(self.io_error(&e, "process_vm_writev")),
             Ok(None) => {}
         }

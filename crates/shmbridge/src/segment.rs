@@ -283,15 +283,7 @@ impl ShmObject {
     /// [`ErrorKind::PermissionDenied`] when the OS refuses.
     pub fn remove(name: &str) -> Result<()> {
         let bare = name::validate(name)?;
-        sys::shm_unlink(bare).map_err(|e| {
-            let errno = e.raw_os_error().unwrap_or(0);
-            let detail = if errno == libc::ENOENT {
-                "remove: no segment with this name exists"
-            } else {
-                "remove failed"
-            };
-            Error::os(errno, detail).with_segment(bare)
-        })
+        sys::shm_unlink(bare).map_err(|e| remove_error(&e).with_segment(bare))
     }
 
     /// Remove this object's name, but only while the name still refers to this very object
@@ -305,8 +297,7 @@ impl ShmObject {
     /// Whether a segment called `name` exists now.
     #[must_use]
     pub fn exists(name: &str) -> bool {
-        name::validate(name)
-            .is_ok_and(|bare| std::path::Path::new(sys::SHM_DIR).join(bare).exists())
+        name::validate(name).is_ok_and(sys::shm_exists)
     }
 }
 
@@ -417,16 +408,18 @@ impl ShmObject {
     /// ([`name::escaped`]).
     pub fn remove_raw(raw: &[u8]) -> Result<()> {
         let bare = validate_raw(raw)?;
-        sys::shm_unlink_bytes(bare).map_err(|e| {
-            let errno = e.raw_os_error().unwrap_or(0);
-            let detail = if errno == libc::ENOENT {
-                "remove: no segment with this name exists"
-            } else {
-                "remove failed"
-            };
-            Error::os(errno, detail).with_segment(name::escaped(bare))
-        })
+        sys::shm_unlink_bytes(bare).map_err(|e| remove_error(&e).with_segment(name::escaped(bare)))
     }
+}
+
+/// The error of a failed removal.
+fn remove_error(e: &std::io::Error) -> Error {
+    let detail = if e.kind() == std::io::ErrorKind::NotFound {
+        "remove: no segment with this name exists"
+    } else {
+        "remove failed"
+    };
+    Error::from_io(e, detail)
 }
 
 pub(crate) fn check_size(name: &str, size: u64, zero_ok: bool) -> Result<()> {
@@ -560,7 +553,7 @@ impl Draft {
             if let Some(t) = &temp {
                 let _ = sys::shm_unlink(t);
             }
-            return Err(if e.raw_os_error() == Some(libc::EEXIST) {
+            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
                 taken(&self.name)
             } else {
                 Error::from_io(&e, "create_only (read_write): cannot name the new segment")
@@ -585,8 +578,8 @@ impl Drop for Draft {
 }
 
 fn taken(bare: &str) -> Error {
-    Error::os(
-        libc::EEXIST,
+    Error::from_io(
+        &sys::already_exists_error(),
         "create_only (read_write): a segment with this name already exists",
     )
     .with_segment(bare)

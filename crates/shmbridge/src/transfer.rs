@@ -286,7 +286,7 @@ fn check_unchanged(file: &File, path: &Path, size: u64, mtime: (i64, i64)) -> Re
 
 fn changed(path: &Path, was: u64, now: u64) -> Error {
     Error::new(
-        ErrorKind::InvalidArgument,
+        ErrorKind::Changed,
         format!(
             "{} changed while it was being sent (it was {was} bytes, it is now {now}); nothing was published",
             path.display()
@@ -304,8 +304,9 @@ fn changed(path: &Path, was: u64, now: u64) -> Error {
 /// # Errors
 ///
 /// - [`ErrorKind::NotFound`] / [`ErrorKind::PermissionDenied`]: the file cannot be read;
-/// - [`ErrorKind::InvalidArgument`]: a directory or other non-regular file, or a file that
-///   changed size or was modified while being sent;
+/// - [`ErrorKind::InvalidArgument`]: a directory or other non-regular file;
+/// - [`ErrorKind::Changed`]: the file changed size or was modified while being sent (the
+///   error names the file's path);
 /// - [`ErrorKind::AlreadyExists`]: the segment name is taken;
 /// - [`ErrorKind::NoSpace`]: `/dev/shm` cannot hold the segment;
 /// - streaming: [`ErrorKind::PeerGone`] when the receiver died or rejected the data,
@@ -578,7 +579,6 @@ struct TempFile {
 
 impl TempFile {
     fn create(target: &Path) -> Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
         use std::sync::atomic::AtomicU32;
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let target_err = |kind, detail: String| Error::new(kind, detail).with_path(target);
@@ -615,26 +615,13 @@ impl TempFile {
             )
             .with_path(target)
         };
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(sys::O_TMPFILE)
-            .open(&dir)
-        {
-            Ok(file) => {
-                return Ok(Self {
-                    dir,
-                    stem,
-                    path: PathBuf::new(),
-                    file: Some(file),
-                })
-            }
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
-                ) => {}
-            Err(e) => return Err(create_err(&e)),
+        if let Some(file) = sys::open_unnamed_in(&dir).map_err(|e| create_err(&e))? {
+            return Ok(Self {
+                dir,
+                stem,
+                path: PathBuf::new(),
+                file: Some(file),
+            });
         }
         let path = dir.join(format!("{stem}.tmp"));
         let file = std::fs::OpenOptions::new()
@@ -986,6 +973,12 @@ pub fn recv_file_with_owner(
                 "a channel (read it with shmbridge sub)",
             ))
         }
+        Kind::Array => {
+            return Err(not_a_transfer(
+                &bare,
+                "an array segment (read it with shmbridge info, or open it as an array: ArraySegment, shmbridge.SharedArray)",
+            ))
+        }
         Kind::Other(n) => return Err(not_a_transfer(&bare, &format!("of unknown kind {n}"))),
     };
     Ok(Report {
@@ -1006,7 +999,8 @@ pub fn recv_file_with_owner(
 ///
 /// # Errors
 ///
-/// As [`recv_file`].
+/// As [`recv_file`]; [`ErrorKind::Changed`] when a one-shot payload changed while it was being
+/// written out (the segment's writer does not keep to the protocol: `out` cannot be rewound).
 pub fn recv_to_fd(name: &str, out: BorrowedFd<'_>, opts: &RecvOptions) -> Result<Report> {
     recv_to_fd_with_owner(name, out, opts, &OwnerPolicy::default())
 }
@@ -1044,9 +1038,10 @@ pub fn recv_to_fd_with_owner(
                     out,
                     &|| {
                         Err(Error::new(
-                            ErrorKind::Timeout,
+                            ErrorKind::Changed,
                             "the payload changed while it was being written out",
-                        ))
+                        )
+                        .with_segment(&bare))
                     },
                     &ticker,
                 )
@@ -1072,6 +1067,12 @@ pub fn recv_to_fd_with_owner(
             return Err(not_a_transfer(
                 &bare,
                 "a channel (read it with shmbridge sub)",
+            ))
+        }
+        Kind::Array => {
+            return Err(not_a_transfer(
+                &bare,
+                "an array segment (read it with shmbridge info, or open it as an array: ArraySegment, shmbridge.SharedArray)",
             ))
         }
         Kind::Other(n) => return Err(not_a_transfer(&bare, &format!("of unknown kind {n}"))),

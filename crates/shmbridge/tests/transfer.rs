@@ -212,7 +212,13 @@ fn a_file_that_changes_size_while_being_sent_publishes_nothing() {
                 ..SendOptions::default()
             };
             let err = send_file(&src, seg.name(), &opts).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+            assert_eq!(err.kind(), ErrorKind::Changed, "{err}");
+            assert_eq!(
+                err.segment(),
+                Some(src.display().to_string().as_str()),
+                "{err}"
+            );
+            assert!(err.is_path(), "the file is named as a path: {err}");
             assert!(
                 err.to_string().contains("changed while it was being sent"),
                 "{err}"
@@ -516,4 +522,15 @@ fn receiving_from_a_raw_segment_fails_at_once() {
             "someone else's segment is left alone"
         );
     }
+}
+
+#[test]
+fn a_file_that_is_not_a_framed_segment_is_named_as_a_file() {
+    let dir = Scratch::new();
+    let small = dir.file("small", b"not framed");
+    let region = shmbridge::map_file(&small, shmbridge::MapAccess::ReadOnly).unwrap();
+    let err = FramedSegment::from_region(region).unwrap_err();
+    assert!(err.is_path(), "{err}");
+    assert_eq!(err.segment(), Some(small.display().to_string().as_str()));
+    assert!(!err.to_string().starts_with("segment "), "{err}");
 }

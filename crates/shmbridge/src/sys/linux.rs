@@ -9,11 +9,79 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
+use crate::ErrorKind;
+
 /// Longest name (without the leading `/`): `NAME_MAX` of the tmpfs directory.
 pub(crate) const MAX_NAME_LEN: usize = 255;
 
 /// Where named segments are visible as files.
 pub(crate) const SHM_DIR: &str = "/dev/shm";
+
+// ---------------------------------------------------------------------------------------------
+// Errors: what an errno means, so that nothing above this module names one.
+
+/// The kind of error an OS error number stands for.
+pub(crate) fn kind_of_errno(errno: i32) -> ErrorKind {
+    match errno {
+        libc::EEXIST => ErrorKind::AlreadyExists,
+        libc::ENOENT => ErrorKind::NotFound,
+        libc::EACCES | libc::EPERM | libc::EROFS => ErrorKind::PermissionDenied,
+        libc::ENOSPC | libc::ENOMEM | libc::EFBIG => ErrorKind::NoSpace,
+        libc::ENAMETOOLONG => ErrorKind::InvalidName,
+        libc::EINVAL => ErrorKind::InvalidArgument,
+        libc::ETIMEDOUT => ErrorKind::Timeout,
+        _ => ErrorKind::Os,
+    }
+}
+
+/// The error "the name is taken" (`EEXIST`), as creating it exclusively reports it.
+pub(crate) fn already_exists_error() -> io::Error {
+    io::Error::from_raw_os_error(libc::EEXIST)
+}
+
+/// Whether a copy failed because memory it touched is not accessible (`EFAULT`: a mapping
+/// that shrank, a page that could not be allocated).
+pub(crate) fn is_fault(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::EFAULT)
+}
+
+/// Whether the filesystem had no room left (`ENOSPC`).
+pub(crate) fn is_no_space(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::ENOSPC)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared-memory directory.
+
+/// The path of the segment `bare` (raw bytes, need not be UTF-8) in the shared-memory
+/// directory.
+pub(crate) fn shm_path(bare: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt as _;
+    std::path::Path::new(SHM_DIR).join(std::ffi::OsStr::from_bytes(bare))
+}
+
+/// Whether a segment called `bare` exists now (following a symbolic link, as `stat` does).
+pub(crate) fn shm_exists(bare: &str) -> bool {
+    shm_path(bare.as_bytes()).exists()
+}
+
+/// Where the symbolic link `bare` in the shared-memory directory points, as raw bytes.
+pub(crate) fn shm_read_link(bare: &[u8]) -> io::Result<Vec<u8>> {
+    use std::os::unix::ffi::OsStringExt as _;
+    std::fs::read_link(shm_path(bare)).map(|t| t.into_os_string().into_vec())
+}
+
+/// The raw names of the entries of the shared-memory directory that can be segments (glibc's
+/// semaphores, `sem.NAME`, live there too and are left out), in no order. Entries that cannot
+/// be read are skipped.
+pub(crate) fn shm_names() -> io::Result<Vec<Vec<u8>>> {
+    use std::os::unix::ffi::OsStringExt as _;
+    Ok(std::fs::read_dir(SHM_DIR)?
+        .flatten()
+        .map(|entry| entry.file_name().into_vec())
+        .filter(|raw| !raw.starts_with(b"sem."))
+        .collect())
+}
 
 fn cpath(bare_name: &str) -> io::Result<CString> {
     CString::new(format!("/{bare_name}")).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
@@ -28,7 +96,7 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// `shm_open("/" + name, flags, mode)` with `O_CLOEXEC` always added.
-pub(crate) fn shm_open(bare_name: &str, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+fn shm_open(bare_name: &str, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
     let path = cpath(bare_name)?;
     loop {
         // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
@@ -93,7 +161,7 @@ pub(crate) struct Stat {
 }
 
 /// What kind of file a `st_mode` says, in words.
-pub(crate) fn file_type_name(mode: u32) -> &'static str {
+fn file_type_name(mode: u32) -> &'static str {
     match mode & libc::S_IFMT {
         libc::S_IFREG => "regular file",
         libc::S_IFDIR => "directory",
@@ -310,9 +378,31 @@ pub(crate) fn advise_sequential(fd: std::os::fd::BorrowedFd<'_>) {
     unsafe { libc::posix_fadvise(fd.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
 }
 
-/// `O_TMPFILE`: an unnamed file in a directory, which vanishes if the process dies before it
-/// is linked in.
-pub(crate) const O_TMPFILE: i32 = libc::O_TMPFILE;
+/// Whether an `open` with `O_TMPFILE` failed because the kernel or the filesystem does not
+/// support unnamed files (the caller then falls back to a hidden temporary name).
+fn is_tmpfile_unsupported(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+    )
+}
+
+/// A new, unnamed, read-write file in the directory `dir` (`O_TMPFILE`), which vanishes if
+/// the process dies before [`link_unnamed`] gives it a name. `Ok(None)` when the kernel or
+/// the filesystem cannot make unnamed files (the caller then uses a hidden temporary name).
+pub(crate) fn open_unnamed_in(dir: &std::path::Path) -> io::Result<Option<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir)
+    {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if is_tmpfile_unsupported(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
 
 /// Give the unnamed (`O_TMPFILE`) file `fd` the name `path` (`linkat` through
 /// `/proc/self/fd`, which needs no privilege).
@@ -460,10 +550,7 @@ pub(crate) fn shm_create_unnamed(perm: u32) -> io::Result<(OwnedFd, Option<Strin
         (unsafe { OwnedFd::from_raw_fd(fd) }, None)
     } else {
         let err = io::Error::last_os_error();
-        if !matches!(
-            err.raw_os_error(),
-            Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
-        ) {
+        if !is_tmpfile_unsupported(&err) {
             return Err(err);
         }
         // No O_TMPFILE here: a hidden name, unique to this process and call.
@@ -807,4 +894,40 @@ pub(crate) fn shm_open_bytes_read_only(bare: &[u8]) -> io::Result<OwnedFd> {
 #[cfg(test)]
 pub(crate) fn refuse_process_vm_writev() {
     PVM_OK.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_values_map_to_their_kinds() {
+        assert_eq!(kind_of_errno(libc::EEXIST), ErrorKind::AlreadyExists);
+        assert_eq!(kind_of_errno(libc::ENOENT), ErrorKind::NotFound);
+        assert_eq!(kind_of_errno(libc::EACCES), ErrorKind::PermissionDenied);
+        assert_eq!(kind_of_errno(libc::EPERM), ErrorKind::PermissionDenied);
+        assert_eq!(kind_of_errno(libc::ENOSPC), ErrorKind::NoSpace);
+        assert_eq!(kind_of_errno(libc::ENAMETOOLONG), ErrorKind::InvalidName);
+        assert_eq!(kind_of_errno(libc::ETIMEDOUT), ErrorKind::Timeout);
+        assert_eq!(kind_of_errno(libc::EIO), ErrorKind::Os);
+        assert_eq!(
+            already_exists_error().raw_os_error(),
+            Some(libc::EEXIST),
+            "the taken-name error keeps EEXIST"
+        );
+        assert!(is_fault(&io::Error::from_raw_os_error(libc::EFAULT)));
+        assert!(is_no_space(&io::Error::from_raw_os_error(libc::ENOSPC)));
+        assert!(!is_no_space(&io::Error::from_raw_os_error(libc::EIO)));
+    }
+
+    #[test]
+    fn unnamed_files_open_in_a_directory_and_vanish_unlinked() {
+        let dir = std::env::temp_dir();
+        if let Some(f) = open_unnamed_in(&dir).unwrap() {
+            use std::io::Write as _;
+            (&f).write_all(b"x").unwrap();
+            assert_eq!(f.metadata().unwrap().len(), 1);
+        }
+        assert!(open_unnamed_in(std::path::Path::new("/nonexistent-shmbridge-dir")).is_err());
+    }
 }

@@ -1,23 +1,36 @@
 //! The platform layer: every OS call the core makes goes through here.
 //!
-//! Linux is implemented; the module boundary leaves room for macOS (POSIX shm without
-//! `posix_fallocate` and futexes) and Windows (named file mappings) as further files here.
-//! Nothing outside this module calls `libc` directly.
+//! Linux is implemented ([`linux`], [`linux_space`]). Nothing outside this module calls `libc`,
+//! names an `errno` value or an open flag, or builds a path in the shared-memory directory:
+//! errors come back as `std::io::Error` (classified here, [`kind_of_errno`], [`is_fault`], ...)
+//! and the core adds the segment name and the sentence.
+//!
+//! `unsupported.rs` is the seam a second platform fills: every function the core needs, with
+//! the same signature, each failing with `ErrorKind::Unsupported`. It is compiled in place of
+//! the Linux backend with `--cfg shmbridge_stub_backend` (`make check-stub`), so the list of
+//! what a macOS (POSIX shm without `posix_fallocate` and futexes) or Windows (named file
+//! mappings) port must provide is checked by the compiler, not kept by hand.
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 mod linux;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 pub(crate) use linux::*;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 mod linux_fast;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 pub(crate) use linux_fast::*;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 mod linux_space;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 pub(crate) use linux_space::*;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(shmbridge_stub_backend)]
+mod unsupported;
+#[cfg(shmbridge_stub_backend)]
+pub(crate) use unsupported::*;
+
+#[cfg(not(any(target_os = "linux", shmbridge_stub_backend)))]
 compile_error!(
-    "shmbridge supports Linux for now; macOS and Windows belong in crates/shmbridge/src/sys/"
+    "shmbridge supports Linux for now; a port fills crates/shmbridge/src/sys/ (start from \
+     sys/unsupported.rs, which `--cfg shmbridge_stub_backend` compiles)"
 );
