@@ -108,7 +108,7 @@ impl ArraySegment {
         timeout: Option<f64>,
         owner: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let owner = crate::transfer::owner_arg(owner)?;
+        let owner = args::owner(owner)?;
         let access = if readonly {
             Access::ReadOnly
         } else {
