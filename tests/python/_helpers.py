@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,31 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "python" / "examples"
 SHM = Path("/dev/shm")
+
+
+def wait_asleep(pid: int, tid: Optional[int] = None, timeout: float = 30, needs: str = "") -> None:
+    """Return once thread `tid` of process `pid` (its main thread by default) sleeps in the
+    kernel, after the process has mapped a file whose path contains `needs` (e.g. "_native":
+    the extension is loaded, so interpreter start-up is over). Used instead of a fixed sleep
+    before a signal or a publish, which a loaded machine can outlast (Linux /proc)."""
+    task = f"/proc/{pid}/task/{tid if tid is not None else pid}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"{task}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open(f"{task}/wchan") as f:
+                wchan = f.read().strip()
+            loaded = True
+            if needs:
+                with open(f"/proc/{pid}/maps") as f:
+                    loaded = needs in f.read()
+        except FileNotFoundError as e:
+            raise AssertionError(f"process {pid} (thread {tid}) is gone") from e
+        if loaded and state == "S" and wchan not in ("", "0"):
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"process {pid} (thread {tid}) did not go to sleep within {timeout}s")
 
 
 def shm_exists(name: str) -> bool:

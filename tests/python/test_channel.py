@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import shmbridge
-from _helpers import run_py
+from _helpers import run_py, wait_asleep
 
 SHM = Path("/dev/shm")
 
@@ -897,7 +897,7 @@ def test_ctrl_c_interrupts_channel_waits(shm_name: str, what: str) -> None:
     try:
         assert p.stdout is not None
         assert p.stdout.readline().strip() == "waiting"
-        time.sleep(0.3)  # into the futex sleep
+        wait_asleep(p.pid)  # into the futex sleep
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
         assert p.returncode == 0 and out.strip() == "interrupted", (out, err)

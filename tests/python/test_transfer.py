@@ -19,7 +19,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 import pytest
 
 import shmbridge
-from _helpers import EXAMPLES, Proc, run_py, shm_exists, wait_ring_drained, wait_ring_full
+from _helpers import EXAMPLES, Proc, run_py, shm_exists, wait_asleep, wait_ring_drained, wait_ring_full
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -250,7 +250,7 @@ def test_progress_exception_aborts_a_receive(
 def test_ctrl_c_interrupts_a_waiting_recv(shm_name: str, tmp_path: Path, procs: List[Proc]) -> None:
     p = Proc([sys.executable, "-m", "shmbridge", "recv", shm_name, str(tmp_path / "out"), "--timeout", "30s"])
     procs.append(p)
-    time.sleep(0.5)
+    wait_asleep(p.p.pid, needs="_native")  # waiting for the segment, not still starting up
     started = time.monotonic()
     p.p.send_signal(signal.SIGINT)
     code, _, err = p.wait(10)

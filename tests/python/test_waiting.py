@@ -19,7 +19,7 @@ from typing import Callable, List
 import pytest
 
 import shmbridge
-from _helpers import shm_exists
+from _helpers import shm_exists, wait_asleep
 
 WAKE_ALWAYS = 0x8
 
@@ -127,10 +127,18 @@ def test_a_read_only_reader_sleeps_and_the_writer_learns_to_wake_it(shm_name: st
         assert writer.header().flags & WAKE_ALWAYS == 0
         with shmbridge.FramedSegment.open(shm_name, readonly=True) as reader:
             got: List[int] = []
+            tids: List[int] = []
             seen = reader.publish_count
-            t = threading.Thread(target=lambda: got.append(reader.wait(seen, 30)))
+
+            def waiter() -> None:
+                tids.append(threading.get_native_id())
+                got.append(reader.wait(seen, 30))
+
+            t = threading.Thread(target=waiter)
             t.start()
-            time.sleep(0.3)  # let the reader go to sleep (and announce itself)
+            while not tids:
+                time.sleep(0.001)
+            wait_asleep(os.getpid(), tids[0])  # asleep, so it has announced itself
             writer.write(b"wake up")
             t.join(30)
             assert got and got[0] != seen
@@ -246,7 +254,7 @@ def test_ctrl_c_interrupts_every_wait(shm_name: str, what: str) -> None:
     try:
         assert p.stdout is not None
         assert p.stdout.readline().strip() == "waiting"
-        time.sleep(0.3)  # into the futex sleep
+        wait_asleep(p.pid)  # into the futex sleep
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=30)
         assert p.returncode != 0 and "KeyboardInterrupt" in err, err

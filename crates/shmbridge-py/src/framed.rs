@@ -12,7 +12,7 @@ use crate::errors::{self, IntoPy};
 use crate::exporter::InputBuffer;
 use crate::handle::Handle;
 use crate::mapping::{get_field, set_field, Fields, SendPtr, RELEASE_GIL_AT};
-use crate::wait::{blocking, Limit};
+use crate::wait::{blocking, Limit, SPIN_WITH_GIL};
 
 type Core = shmbridge::FramedSegment;
 
@@ -343,6 +343,11 @@ impl FramedSegment {
     fn wait(&self, py: Python<'_>, seen: u32, timeout: Option<f64>) -> PyResult<u32> {
         let inner = self.inner()?;
         let timeout = args::timeout(timeout)?;
+        // A publish that is there, or comes within a few microseconds, is taken without
+        // releasing the GIL.
+        if let Some(now) = inner.wait_briefly(seen, SPIN_WITH_GIL).py()? {
+            return Ok(now);
+        }
         blocking(py, timeout, Limit::Deadline, |w| inner.wait(seen, w))?.py()
     }
 

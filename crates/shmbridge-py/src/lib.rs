@@ -20,6 +20,7 @@ mod framed;
 mod handle;
 mod mapping;
 mod segment;
+mod shared_array;
 mod stream;
 mod transfer;
 mod wait;
@@ -38,6 +39,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<segment::Segment>()?;
     m.add_class::<segment::SegmentInfo>()?;
     m.add_class::<framed::FramedSegment>()?;
+    m.add_class::<shared_array::ArraySegment>()?;
     m.add_class::<framed::HeaderInfo>()?;
     m.add_class::<transfer::TransferReport>()?;
     m.add_class::<stream::StreamWriter>()?;

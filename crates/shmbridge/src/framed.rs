@@ -101,6 +101,9 @@ pub enum Kind {
     Stream,
     /// One writer, many readers, variable-size messages in slots (`crate::channel`).
     Channel,
+    /// One n-dimensional array (an array header, then its data) replaced in place under the
+    /// seqlock (`crate::array::ArraySegment`, SPEC 7.5).
+    Array,
     /// A kind this library does not know (a newer minor version).
     Other(u32),
 }
@@ -113,6 +116,7 @@ impl Kind {
             Self::Message => 1,
             Self::Stream => 2,
             Self::Channel => 3,
+            Self::Array => 4,
             Self::Other(n) => n,
         }
     }
@@ -124,6 +128,7 @@ impl Kind {
             1 => Self::Message,
             2 => Self::Stream,
             3 => Self::Channel,
+            4 => Self::Array,
             n => Self::Other(n),
         }
     }
@@ -135,6 +140,7 @@ impl Kind {
             Self::Message => "message".into(),
             Self::Stream => "stream".into(),
             Self::Channel => "channel".into(),
+            Self::Array => "array".into(),
             Self::Other(n) => format!("kind-{n}"),
         }
     }
@@ -539,7 +545,7 @@ impl FramedSegment {
         region.set_direct_prefix(sys::page_size());
         let framed = Self::with_parts(region, header_len, capacity, kind, minor);
         let payload_len = framed.u64_at(offsets::PAYLOAD_LEN).load(Ordering::Acquire);
-        if payload_len > capacity && kind == Kind::Message {
+        if payload_len > capacity && matches!(kind, Kind::Message | Kind::Array) {
             return err(
                 ErrorKind::CorruptHeader,
                 format!(
@@ -691,7 +697,7 @@ impl FramedSegment {
 
     /// Take the writer's liveness lock if this handle does not hold it and nobody else does
     /// (best effort: the layout does not arbitrate between writers).
-    fn claim_writer(&self) {
+    pub(crate) fn claim_writer(&self) {
         let Some(fd) = self.region.fd() else { return };
         let mut slot = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() && self.region.is_writable() {
@@ -752,11 +758,13 @@ impl FramedSegment {
         })
     }
 
-    fn seqlock(&self) -> SeqLock<'_> {
+    pub(crate) fn seqlock(&self) -> SeqLock<'_> {
         SeqLock(self.u64_at(offsets::SEQUENCE))
     }
 
-    fn end_write(&self, start: u64, len: u64, crc: Option<u32>, publish: bool) {
+    /// End a write begun on the seqlock: store `len` and the checksum, make the sequence even
+    /// and, when `publish`, bump `publish_count` and wake sleepers (SPEC 5.3).
+    pub(crate) fn end_write(&self, start: u64, len: u64, crc: Option<u32>, publish: bool) {
         self.u64_at(offsets::PAYLOAD_LEN)
             .store(len, Ordering::Relaxed);
         self.u32_at(offsets::CHECKSUM)
@@ -849,19 +857,7 @@ impl FramedSegment {
             wait,
             self.name(),
             "a publish",
-            || {
-                let now = word.load(Ordering::Acquire);
-                if now != seen {
-                    return Ok(Some(now));
-                }
-                if fl.load(Ordering::Acquire) & flags::WRITER_CLOSED != 0 {
-                    return Err(
-                        Error::new(ErrorKind::WriterClosed, "the writer closed the segment")
-                            .with_segment(self.name()),
-                    );
-                }
-                Ok(None)
-            },
+            || self.poll_publish(word, fl, seen),
             || {
                 self.region.check_backing()?;
                 if self.writer_alive() {
@@ -874,6 +870,38 @@ impl FramedSegment {
                 .with_segment(self.name()))
             },
         )
+    }
+
+    /// As [`wait`](Self::wait), but without sleeping or yielding: look, then busy-spin for at
+    /// most `spin` (nothing when this process may use one CPU only, or while the CPUs are
+    /// contended), with no system call. `Ok(None)` when no publish came; then call
+    /// [`wait`](Self::wait). For fronts that want to catch a quick reply before they pay for a
+    /// blocking call (Python spins here before it releases the GIL).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WriterClosed`] when the writer closed the segment without publishing after
+    /// `seen`. (Liveness and size are checked by [`wait`](Self::wait) only, before it sleeps.)
+    pub fn wait_briefly(&self, seen: u32, spin: std::time::Duration) -> Result<Option<u32>> {
+        let word = self.u32_at(offsets::PUBLISH_COUNT);
+        let fl = self.u32_at(offsets::FLAGS);
+        crate::sync::event::spin_briefly(spin, || self.poll_publish(word, fl, seen))
+    }
+
+    /// One look for a publish after `seen` (no system call): the new counter, or the writer's
+    /// close.
+    fn poll_publish(&self, word: &AtomicU32, fl: &AtomicU32, seen: u32) -> Result<Option<u32>> {
+        let now = word.load(Ordering::Acquire);
+        if now != seen {
+            return Ok(Some(now));
+        }
+        if fl.load(Ordering::Acquire) & flags::WRITER_CLOSED != 0 {
+            return Err(
+                Error::new(ErrorKind::WriterClosed, "the writer closed the segment")
+                    .with_segment(self.name()),
+            );
+        }
+        Ok(None)
     }
 
     /// Take the shared lock that tells writers a read-only reader waits (once per handle).
@@ -1263,6 +1291,29 @@ mod tests {
         // A new writer takes over and readers recover.
         f.write(b"new").unwrap();
         assert_eq!(f.read().unwrap(), b"new");
+    }
+
+    #[test]
+    fn wait_briefly_sees_a_publish_or_a_close_and_never_blocks() {
+        let f = framed(16);
+        let seen = f.publish_count();
+        assert_eq!(
+            f.wait_briefly(seen, Duration::from_micros(20)).unwrap(),
+            None
+        );
+        f.write(b"x").unwrap();
+        assert_eq!(
+            f.wait_briefly(seen, Duration::ZERO).unwrap(),
+            Some(seen.wrapping_add(1))
+        );
+        let now = f.publish_count();
+        f.close_writer().unwrap();
+        assert_eq!(
+            f.wait_briefly(now, Duration::from_micros(20))
+                .unwrap_err()
+                .kind(),
+            ErrorKind::WriterClosed
+        );
     }
 
     #[test]

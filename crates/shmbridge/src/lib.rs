@@ -47,6 +47,7 @@ mod sync;
 mod sys;
 pub mod transfer;
 
+pub use array::ArraySegment;
 pub use channel::{ChannelOptions, ChannelReader, ChannelWriter, Policy};
 pub use error::{Error, ErrorKind, Result};
 pub use file::{map_file, FileMapping};

@@ -9,6 +9,10 @@
 //! - [`ArrayView`] / [`ArrayViewMut`]: typed views with shape, strides, element access and
 //!   `&[T]` when contiguous, for the [`Element`] types.
 //! - [`copy_strided`]: copy elements between any two layouts; [`dlpack`]: export to DLPack.
+//! - [`ArraySegment`]: a named segment holding one array (SPEC 7.5), versions published under
+//!   the seqlock, consistent copies and zero-copy views.
+//! - Arrays in channel messages (SPEC 7.6): [`ChannelWriter::loan_array`](crate::ChannelWriter::loan_array)
+//!   and [`Message::array`](crate::channel::Message::array).
 //!
 //! ```
 //! use shmbridge::array::{ArrayHeader, DType, Order};
@@ -25,6 +29,8 @@ mod copy;
 pub mod dlpack;
 mod dtype;
 mod header;
+mod message;
+mod segment;
 mod view;
 
 pub use copy::{copy_strided, AlignedBuffer};
@@ -32,5 +38,10 @@ pub use dtype::{Bool, Complex, DType, Element, ElementKind, F16};
 pub use header::{
     c_strides, f_strides, ArrayHeader, Order, DATA_ALIGN, DIM_LEN, FIXED_LEN, MAGIC,
     MAX_HEADER_LEN, MAX_NDIM, VERSION_MAJOR, VERSION_MINOR,
+};
+pub use message::{received_header, ArrayLoan, RawArrayLoan};
+pub use segment::{
+    header_of, offsets as segment_offsets, ArraySegment, ArraySnapshot, ArrayWrite,
+    ARRAY_SEGMENT_HEADER_LEN, MAX_COPY_WINDOW,
 };
 pub use view::{check_host, ArrayView, ArrayViewMut};

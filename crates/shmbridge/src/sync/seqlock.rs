@@ -45,14 +45,34 @@ impl SeqLock<'_> {
     pub(crate) fn read<T>(
         self,
         subject: &str,
+        attempt: impl FnMut() -> Result<Option<T>>,
+        invalid: impl Fn() -> Error,
+    ) -> Result<(T, u64)> {
+        self.read_raced(subject, attempt, invalid, |_| {})
+    }
+
+    /// As [`read`](Self::read), calling `raced(Some(took))` after every attempt a write
+    /// overlapped, with how long that attempt took, and `raced(None)` on every look at an odd
+    /// counter once a short spin found it odd throughout: a reader whose copies keep losing to
+    /// a writer that publishes back to back (its counter is odd nearly all the time) asks it
+    /// for a window there (the array kind's copy request, SPEC 7.5).
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    pub(crate) fn read_raced<T>(
+        self,
+        subject: &str,
         mut attempt: impl FnMut() -> Result<Option<T>>,
         invalid: impl Fn() -> Error,
+        mut raced: impl FnMut(Option<Duration>),
     ) -> Result<(T, u64)> {
         let mut deadline = None;
         let mut spins = 0u32;
         loop {
             let s1 = self.0.load(Ordering::Acquire);
             if s1 & 1 == 0 {
+                let began = Instant::now();
                 let got = attempt()?;
                 fence(Ordering::Acquire);
                 if self.0.load(Ordering::Relaxed) == s1 {
@@ -61,6 +81,9 @@ impl SeqLock<'_> {
                         None => Err(invalid()),
                     };
                 }
+                raced(Some(began.elapsed()));
+            } else if spins >= 64 {
+                raced(None);
             }
             let d = *deadline.get_or_insert_with(|| Instant::now() + RACE_LIMIT);
             if Instant::now() > d {
