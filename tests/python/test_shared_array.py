@@ -598,3 +598,16 @@ def test_the_rust_reader_notices_a_different_array(rust_actor: str, shm_name: st
         )
         line = json.loads(out.stdout.strip().splitlines()[-1])
         assert out.returncode == 1 and line["error"] == "mismatch", (args, out.stdout)
+
+
+def test_a_handle_collected_mid_write_ends_the_write(shm_name: str) -> None:
+    import gc
+
+    w = shmbridge.SharedArray.create(shm_name, (8,), "int32")
+    w.begin_write()[...] = 3
+    del w
+    gc.collect()
+    r = shmbridge.SharedArray.open(shm_name)
+    assert r.copy().tolist() == [3] * 8  # not a timeout: the write was ended
+    assert r.version == 1
+    r.close()
