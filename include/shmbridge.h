@@ -47,6 +47,16 @@
 #define SHMB_PERM_DEFAULT 0
 
 /**
+ * The framed kind of an array segment (`shmb_header_info.kind`).
+ */
+#define SHMB_KIND_ARRAY 4
+
+/**
+ * The most dimensions an array has (the length of `shmb_array_info.shape` and `.strides`).
+ */
+#define SHMB_MAX_NDIM 32
+
+/**
  * The framed kind of a channel segment (`shmb_header_info.kind`).
  */
 #define SHMB_KIND_CHANNEL 3
@@ -234,6 +244,14 @@ typedef uint32_t shmb_result;
 #endif // __cplusplus
 
 /**
+ * A named array segment (`docs/SPEC.md` 7.5): one array whose element type and shape are
+ * fixed when it is created, replaced in place by one writer in versions published under the
+ * seqlock. Created by `shmb_array_segment_create()` or opened by `shmb_array_segment_open()`,
+ * released by `shmb_array_segment_free()`. One thread at a time.
+ */
+typedef struct shmb_array_segment shmb_array_segment;
+
+/**
  * The reading end of a channel: one of its reader places. Created by
  * `shmb_channel_reader_open()`, released by `shmb_channel_reader_free()`. One thread at a
  * time.
@@ -307,46 +325,23 @@ typedef struct shmb_stream_reader shmb_stream_reader;
 typedef struct shmb_stream_writer shmb_stream_writer;
 
 /**
- * What a channel's writer does when readers lag (`shmb_channel_options.policy`). Any other
- * value is `SHMB_INVALID_ARGUMENT`.
+ * An element type: the array header's kind letter times 256 plus its bits
+ * (`docs/SPEC.md` 7.3), so `SHMB_DTYPE_FLOAT32` is `('f' << 8) | 32`. Any other value is
+ * `SHMB_INVALID_ARGUMENT`.
  */
-typedef uint32_t shmb_channel_policy;
+typedef uint32_t shmb_dtype;
 
 /**
- * How a channel is made. Fill with `shmb_channel_options_init()` (or pass NULL for the
- * defaults), then change fields. Plain data owned by the caller.
+ * The memory order of a new contiguous array (used when no strides are given). Any other
+ * value is `SHMB_INVALID_ARGUMENT`.
  */
-typedef struct shmb_channel_options {
-    /**
-     * Number of slots, 2 to 2^20 (default 16): how many messages can be in flight at once.
-     */
-    uint32_t slots;
-    /**
-     * The largest message in bytes, at least 1 (default 4096).
-     */
-    uint64_t max_message;
-    /**
-     * Number of reader places, 1 to 1024 (default 4).
-     */
-    uint32_t readers;
-    /**
-     * `SHMB_POLICY_BLOCK` (the default) or `SHMB_POLICY_OVERWRITE`.
-     */
-    shmb_channel_policy policy;
-    /**
-     * How many past messages a reader that joins late starts with, less than `slots`
-     * (default 0: it starts with the next message).
-     */
-    uint32_t history;
-    /**
-     * Whether every message carries a CRC-32 that readers check (default false).
-     */
-    bool checksum;
-    /**
-     * Permission bits of the segment; `SHMB_PERM_DEFAULT` (0, the default) is 0600.
-     */
-    uint32_t permissions;
-} shmb_channel_options;
+typedef uint32_t shmb_order;
+
+/**
+ * Access to an object or a mapping (`SHMB_READ_ONLY`, `SHMB_READ_WRITE`, and for file
+ * mappings `SHMB_COPY_ON_WRITE`). Any other value is `SHMB_INVALID_ARGUMENT`.
+ */
+typedef uint32_t shmb_access;
 
 /**
  * The interrupt of a `shmb_wait`: called from the waiting thread at least every 100 ms while
@@ -377,6 +372,64 @@ typedef struct shmb_wait {
      */
     void *interrupt_user;
 } shmb_wait;
+
+/**
+ * What an array is and where its elements lie: filled in by `shmb_array_segment_info()`,
+ * `shmb_channel_writer_loan_array()` and `shmb_channel_message_array()`. Plain data owned by
+ * the caller; `data` is borrowed from the segment, loan or message it came from and valid as
+ * long as that is.
+ *
+ * Element `(i0, ..., i(ndim-1))` starts at `(char *)data + origin + i0 * strides[0] + ...`.
+ * Every element the shape reaches lies inside the `data_len` bytes at `data` and is aligned
+ * to its size: the library checked the header against the real size before filling this in.
+ */
+typedef struct shmb_array_info {
+    /**
+     * The element type (`SHMB_DTYPE_*`).
+     */
+    shmb_dtype dtype;
+    /**
+     * Bytes per element.
+     */
+    uint32_t itemsize;
+    /**
+     * Number of dimensions, 0 (one element) to `SHMB_MAX_NDIM`.
+     */
+    uint32_t ndim;
+    /**
+     * The extents; entries from `ndim` on are 0.
+     */
+    uint64_t shape[SHMB_MAX_NDIM];
+    /**
+     * The strides in bytes (negative and zero allowed); entries from `ndim` on are 0.
+     */
+    int64_t strides[SHMB_MAX_NDIM];
+    /**
+     * The number of elements (the product of the shape; 1 for 0 dimensions).
+     */
+    uint64_t len;
+    /**
+     * The first byte of the data area (64-byte aligned). Writable for a segment opened
+     * read-write and for a loan; read only for a received message.
+     */
+    void *data;
+    /**
+     * Length of the data area in bytes.
+     */
+    size_t data_len;
+    /**
+     * Offset of element `(0, ..., 0)` from `data` (0 unless a stride is negative).
+     */
+    uint64_t origin;
+    /**
+     * Whether the elements are contiguous in C order (row-major) from `data + origin`.
+     */
+    bool c_contiguous;
+    /**
+     * Whether they are contiguous in Fortran order (column-major).
+     */
+    bool f_contiguous;
+} shmb_array_info;
 
 /**
  * A slot loaned by `shmb_channel_writer_loan()`, to fill in place and then publish
@@ -442,6 +495,48 @@ typedef struct shmb_channel_message {
      */
     uint32_t slot;
 } shmb_channel_message;
+
+/**
+ * What a channel's writer does when readers lag (`shmb_channel_options.policy`). Any other
+ * value is `SHMB_INVALID_ARGUMENT`.
+ */
+typedef uint32_t shmb_channel_policy;
+
+/**
+ * How a channel is made. Fill with `shmb_channel_options_init()` (or pass NULL for the
+ * defaults), then change fields. Plain data owned by the caller.
+ */
+typedef struct shmb_channel_options {
+    /**
+     * Number of slots, 2 to 2^20 (default 16): how many messages can be in flight at once.
+     */
+    uint32_t slots;
+    /**
+     * The largest message in bytes, at least 1 (default 4096).
+     */
+    uint64_t max_message;
+    /**
+     * Number of reader places, 1 to 1024 (default 4).
+     */
+    uint32_t readers;
+    /**
+     * `SHMB_POLICY_BLOCK` (the default) or `SHMB_POLICY_OVERWRITE`.
+     */
+    shmb_channel_policy policy;
+    /**
+     * How many past messages a reader that joins late starts with, less than `slots`
+     * (default 0: it starts with the next message).
+     */
+    uint32_t history;
+    /**
+     * Whether every message carries a CRC-32 that readers check (default false).
+     */
+    bool checksum;
+    /**
+     * Permission bits of the segment; `SHMB_PERM_DEFAULT` (0, the default) is 0600.
+     */
+    uint32_t permissions;
+} shmb_channel_options;
 
 /**
  * A channel's configuration and state, filled in by `shmb_channel_status_info()`. Plain data
@@ -533,12 +628,6 @@ typedef struct shmb_channel_place {
      */
     uint32_t pid;
 } shmb_channel_place;
-
-/**
- * Access to an object or a mapping (`SHMB_READ_ONLY`, `SHMB_READ_WRITE`, and for file
- * mappings `SHMB_COPY_ON_WRITE`). Any other value is `SHMB_INVALID_ARGUMENT`.
- */
-typedef uint32_t shmb_access;
 
 /**
  * A snapshot of a framed header (see docs/SPEC.md, "Layout 3"), filled in by
@@ -798,6 +887,86 @@ typedef struct shmb_transfer_report {
 #define SHMB_COPY_ON_WRITE 3
 
 /**
+ * `bool`: one byte, 0 is false, anything else true.
+ */
+#define SHMB_DTYPE_BOOL 25096
+
+/**
+ * `int8_t`.
+ */
+#define SHMB_DTYPE_INT8 26888
+
+/**
+ * `int16_t`.
+ */
+#define SHMB_DTYPE_INT16 26896
+
+/**
+ * `int32_t`.
+ */
+#define SHMB_DTYPE_INT32 26912
+
+/**
+ * `int64_t`.
+ */
+#define SHMB_DTYPE_INT64 26944
+
+/**
+ * `uint8_t`.
+ */
+#define SHMB_DTYPE_UINT8 29960
+
+/**
+ * `uint16_t`.
+ */
+#define SHMB_DTYPE_UINT16 29968
+
+/**
+ * `uint32_t`.
+ */
+#define SHMB_DTYPE_UINT32 29984
+
+/**
+ * `uint64_t`.
+ */
+#define SHMB_DTYPE_UINT64 30016
+
+/**
+ * IEEE 754 binary16 (numpy `float16`; `_Float16` where the compiler has it).
+ */
+#define SHMB_DTYPE_FLOAT16 26128
+
+/**
+ * `float`.
+ */
+#define SHMB_DTYPE_FLOAT32 26144
+
+/**
+ * `double`.
+ */
+#define SHMB_DTYPE_FLOAT64 26176
+
+/**
+ * `float _Complex` / `std::complex<float>`: two floats, the real part first.
+ */
+#define SHMB_DTYPE_COMPLEX64 25408
+
+/**
+ * `double _Complex` / `std::complex<double>`.
+ */
+#define SHMB_DTYPE_COMPLEX128 25472
+
+/**
+ * Row-major: the last index varies fastest (C arrays, numpy's default).
+ */
+#define SHMB_ORDER_C 0
+
+/**
+ * Column-major: the first index varies fastest (Fortran, Eigen's default).
+ */
+#define SHMB_ORDER_F 1
+
+/**
  * The writer waits for the slowest live reader: every live reader gets every message.
  */
 #define SHMB_POLICY_BLOCK 0
@@ -853,6 +1022,397 @@ extern "C" {
  * with `SHMB_VERSION_STRING` to check that header and library match. Never NULL; not to be freed.
  */
 const char *shmb_version(void);
+
+/**
+ * The size in bytes of an element of `dtype`; 0 for a code that is no `SHMB_DTYPE_*`.
+ */
+size_t shmb_dtype_itemsize(shmb_dtype dtype);
+
+/**
+ * The numpy name of `dtype` (`"float32"`, `"complex64"`, ...) as a static NUL-terminated
+ * string, not to be freed; NULL for a code that is no `SHMB_DTYPE_*`.
+ */
+const char *shmb_dtype_name(shmb_dtype dtype);
+
+/**
+ * Create the array segment `name` (`create_only`) holding a zeroed array of `dtype` and the
+ * `ndim` extents at `shape`, laid out with the `ndim` byte strides at `strides` (negative and
+ * zero strides allowed: the data area is the smallest that holds every element), or, when
+ * `strides` is NULL, contiguous in `order`. The name appears only once the header is
+ * complete; the handle is the segment's writer.
+ *
+ * Ownership: `name`, `shape` and `strides` are borrowed; on success the caller owns `*out`.
+ * Freeing the handle does not remove the name (`shmb_remove()` does).
+ *
+ * Errors: `SHMB_NULL_ARGUMENT` (`shape` may be NULL only when `ndim` is 0), `SHMB_INVALID_NAME`,
+ * `SHMB_INVALID_ARGUMENT` (an unknown dtype or order code, `ndim` over `SHMB_MAX_NDIM`, a size
+ * that overflows, strides that are not multiples of the element size, bad permission bits),
+ * `SHMB_INVALID_SIZE`, `SHMB_ALREADY_EXISTS`, `SHMB_NO_SPACE`, `SHMB_PERMISSION_DENIED`.
+ *
+ * # Safety
+ *
+ * `name` is NULL or a NUL-terminated string; `shape` is NULL or valid for `ndim` reads;
+ * `strides` is NULL or valid for `ndim` reads; `out` is NULL or valid for a write.
+ */
+shmb_result shmb_array_segment_create(const char *name,
+                                      shmb_dtype dtype,
+                                      size_t ndim,
+                                      const uint64_t *shape,
+                                      const int64_t *strides,
+                                      shmb_order order,
+                                      uint32_t perm,
+                                      struct shmb_array_segment **out);
+
+/**
+ * Open the array segment `name` with `access` (`SHMB_READ_ONLY`, or `SHMB_READ_WRITE` to
+ * write or to ask a writer for a copy window), waiting for it to appear as `wait` allows
+ * (NULL: without a limit; a `timeout_ms` of 0 does not wait). Only this user's segments are
+ * accepted (see `shmb_array_segment_open_owner()`). The element type and shape come from the
+ * segment's header, checked against its real size.
+ *
+ * Ownership: `name` is borrowed; on success the caller owns `*out`.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_NAME`, `SHMB_INVALID_ARGUMENT` (an unknown
+ * access, a bad `timeout_ms`), `SHMB_TIMEOUT` (no such segment appeared in time),
+ * `SHMB_ABORTED`, `SHMB_PERMISSION_DENIED` (another owner's segment, or the OS refused),
+ * `SHMB_UNSUPPORTED` (not an array segment; too many dimensions or an unknown element type in
+ * its header), `SHMB_BAD_MAGIC`, `SHMB_UNSUPPORTED_VERSION`, `SHMB_CORRUPT_HEADER` (a header
+ * that does not add up: strides reaching outside the data area, misaligned strides, a shape
+ * that overflows), `SHMB_TRUNCATED` (the segment is shorter than its header says).
+ *
+ * # Safety
+ *
+ * `name` is NULL or a NUL-terminated string; `wait` is NULL or points to a `shmb_wait`; `out`
+ * is NULL or valid for a write.
+ */
+shmb_result shmb_array_segment_open(const char *name,
+                                    shmb_access access,
+                                    const struct shmb_wait *wait,
+                                    struct shmb_array_segment **out);
+
+/**
+ * As `shmb_array_segment_open()`, accepting a segment owned by `allow_owner` as well as this
+ * user's own: `SHMB_OWNER_SELF` (-1: only this user's), `SHMB_OWNER_ANY` (-2), or a user id.
+ * A reader trusts what it views in place, and anyone can create a segment under the name it
+ * waits for, so another owner's segment fails with `SHMB_PERMISSION_DENIED` unless allowed.
+ *
+ * Errors: those of `shmb_array_segment_open()`; `SHMB_INVALID_ARGUMENT` for an
+ * `allow_owner` that is none of those.
+ *
+ * # Safety
+ *
+ * As `shmb_array_segment_open()`.
+ */
+shmb_result shmb_array_segment_open_owner(const char *name,
+                                          shmb_access access,
+                                          int64_t allow_owner,
+                                          const struct shmb_wait *wait,
+                                          struct shmb_array_segment **out);
+
+/**
+ * Fill the caller's `*out` with the array's element type, shape, strides and data area (in
+ * this process's mapping; the header is fixed for the segment's life, so this never changes).
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle; `out` is NULL or valid for a write.
+ */
+shmb_result shmb_array_segment_info(const struct shmb_array_segment *segment,
+                                    struct shmb_array_info *out);
+
+/**
+ * The segment's name. Borrowed: valid until `segment` is freed. NULL when `segment` is NULL.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+const char *shmb_array_segment_name(const struct shmb_array_segment *segment);
+
+/**
+ * The element type (`SHMB_DTYPE_*`); 0 when `segment` is NULL.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+shmb_dtype shmb_array_segment_dtype(const struct shmb_array_segment *segment);
+
+/**
+ * The number of dimensions (0 to `SHMB_MAX_NDIM`); 0 when `segment` is NULL.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+size_t shmb_array_segment_ndim(const struct shmb_array_segment *segment);
+
+/**
+ * The `ndim` extents. Borrowed: valid until `segment` is freed (not to be read when `ndim` is
+ * 0). NULL when `segment` is NULL.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+const uint64_t *shmb_array_segment_shape(const struct shmb_array_segment *segment);
+
+/**
+ * The `ndim` strides in bytes. Borrowed: valid until `segment` is freed (not to be read when
+ * `ndim` is 0). NULL when `segment` is NULL.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+const int64_t *shmb_array_segment_strides(const struct shmb_array_segment *segment);
+
+/**
+ * The first byte of the data area in this process's mapping (64-byte aligned; element
+ * `(0, ..., 0)` is `shmb_array_info.origin` bytes further). Zero-copy: it races the writer
+ * (take `shmb_array_segment_read()` for a consistent copy), and another process could shrink
+ * the segment under it (`SIGBUS` on access, the layout's safety boundary). Writable only
+ * through a read-write handle. NULL when `segment` is NULL.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+void *shmb_array_segment_data(const struct shmb_array_segment *segment);
+
+/**
+ * Length of the data area in bytes (what `shmb_array_segment_read()` copies); 0 when
+ * `segment` is NULL.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+size_t shmb_array_segment_data_len(const struct shmb_array_segment *segment);
+
+/**
+ * The current version: the number of writes ended so far (a write in progress is not
+ * counted); 0 when `segment` is NULL.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+uint64_t shmb_array_segment_version(const struct shmb_array_segment *segment);
+
+/**
+ * The publish counter (wraps; bumped by every published version); 0 when `segment` is NULL.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+uint32_t shmb_array_segment_publish_count(const struct shmb_array_segment *segment);
+
+/**
+ * Whether the handle may write (created, or opened `SHMB_READ_WRITE`); false when `segment`
+ * is NULL.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+bool shmb_array_segment_writable(const struct shmb_array_segment *segment);
+
+/**
+ * Start a new version: until `shmb_array_segment_end_write()`, readers' consistent copies
+ * wait or retry. Write the data area in place meanwhile (`shmb_array_segment_data()`). Holds
+ * off first, for at most 100 ms, while a reader asks for a window to copy in. One write at a
+ * time per handle; freeing the handle ends a write in progress unpublished.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_PERMISSION_DENIED` (a read-only handle),
+ * `SHMB_TRUNCATED` (the segment shrank), `SHMB_INVALID_ARGUMENT` (a write of this handle is
+ * in progress already).
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+shmb_result shmb_array_segment_begin_write(struct shmb_array_segment *segment);
+
+/**
+ * End the write begun by `shmb_array_segment_begin_write()`. When `publish`, it becomes a new
+ * version: the publish counter is bumped and waiting readers wake. Otherwise (an abandoned
+ * write) what was written is the current data without waking anyone.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_ARGUMENT` (no write in progress),
+ * `SHMB_TRUNCATED` (the segment shrank: nothing is stored, and the write is over).
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+shmb_result shmb_array_segment_end_write(struct shmb_array_segment *segment, bool publish);
+
+/**
+ * Publish a new version of data written in place outside a write (`begin_write` and
+ * `end_write` in one: readers that copied meanwhile may have seen the data half written).
+ *
+ * Errors: as `shmb_array_segment_begin_write()`.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+shmb_result shmb_array_segment_publish(struct shmb_array_segment *segment);
+
+/**
+ * Replace the data area with the `len` bytes at `data` (exactly `data_len`, in memory order)
+ * and publish them as a new version, in one write.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_ARGUMENT` (another length, or a write in
+ * progress), and those of `shmb_array_segment_begin_write()`.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle; `data` is NULL or valid for `len` bytes of reads (not
+ * inside this segment's mapping).
+ */
+shmb_result shmb_array_segment_write(struct shmb_array_segment *segment,
+                                     const void *data,
+                                     size_t len);
+
+/**
+ * Copy the data area, consistently (never torn: a copy a write overlapped is retried), into
+ * `buf` (`cap` bytes, at least `data_len`), in memory order (the strides describe it). Stores
+ * the bytes copied in `*out_len`, and the version copied in `*out_version` when that is not
+ * NULL; marks that version seen for `shmb_array_segment_wait()`.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT` (`buf` may be NULL only when `data_len` is 0),
+ * `SHMB_BUFFER_TOO_SMALL` (`*out_len` is set to `data_len`), `SHMB_TIMEOUT` (no consistent
+ * copy for 2 s: a writer killed mid-write, or one publishing back to back while this handle
+ * is read-only), `SHMB_TRUNCATED` (the segment shrank).
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle; `buf` is NULL or valid for `cap` bytes of writes;
+ * `out_len` is NULL or valid for a write; `out_version` is NULL or valid for a write.
+ */
+shmb_result shmb_array_segment_read(const struct shmb_array_segment *segment,
+                                    void *buf,
+                                    size_t cap,
+                                    size_t *out_len,
+                                    uint64_t *out_version);
+
+/**
+ * Wait, as `wait` allows (NULL: no limit), for a version this handle has not seen yet (one
+ * published after it opened, after its last `shmb_array_segment_read()` or after the last
+ * wait), and mark it seen. Stores the publish counter in `*out_count` when that is not NULL.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_WRITER_CLOSED` (the writer closed the segment),
+ * `SHMB_PEER_GONE` (the writer died), `SHMB_TIMEOUT`, `SHMB_ABORTED`, `SHMB_INVALID_ARGUMENT`
+ * (a bad `timeout_ms`), `SHMB_TRUNCATED`.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle; `wait` is NULL or points to a `shmb_wait`; `out_count`
+ * is NULL or valid for a write.
+ */
+shmb_result shmb_array_segment_wait(const struct shmb_array_segment *segment,
+                                    const struct shmb_wait *wait,
+                                    uint32_t *out_count);
+
+/**
+ * Mark the segment closed by its writer: readers waiting for a version get
+ * `SHMB_WRITER_CLOSED`.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_PERMISSION_DENIED` (a read-only handle).
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a live handle.
+ */
+shmb_result shmb_array_segment_close_writer(const struct shmb_array_segment *segment);
+
+/**
+ * Release the handle (a write in progress ends unpublished); the name stays
+ * (`shmb_remove()` removes it). NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `segment` is NULL or a handle not freed yet.
+ */
+void shmb_array_segment_free(struct shmb_array_segment *segment);
+
+/**
+ * Loan a slot for an array message of `dtype` and the `ndim` extents at `shape`, laid out
+ * with the byte strides at `strides` or, when `strides` is NULL, contiguous in `order`,
+ * waiting for a slot as `wait` allows (NULL: no limit), as `shmb_channel_writer_loan()`. The
+ * array header is written into the slot at once. Writes `*out` (the loan: `data` is the
+ * header's start, `len` the whole message) and `*out_info` (the array: fill its elements at
+ * `out_info->data` in place), then publish the loan with `shmb_channel_writer_publish()`
+ * (with `len` = `out->len`; the message gets `SHMB_MESSAGE_ARRAY`) or give it back with
+ * `shmb_channel_writer_discard()`.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_ARGUMENT` (an unknown dtype or order code,
+ * `ndim` over `SHMB_MAX_NDIM`, a size that overflows, strides that are not multiples of the
+ * element size, a bad `timeout_ms`), `SHMB_OUT_OF_BOUNDS` (header and data exceed
+ * `max_message`), and those of `shmb_channel_writer_loan()`.
+ *
+ * # Safety
+ *
+ * `writer` is NULL or a live handle; `shape` is NULL or valid for `ndim` reads; `strides` is
+ * NULL or valid for `ndim` reads; `wait` is NULL or points to a `shmb_wait`; `out` and
+ * `out_info` are NULL or valid for a write.
+ */
+shmb_result shmb_channel_writer_loan_array(struct shmb_channel_writer *writer,
+                                           shmb_dtype dtype,
+                                           size_t ndim,
+                                           const uint64_t *shape,
+                                           const int64_t *strides,
+                                           shmb_order order,
+                                           const struct shmb_wait *wait,
+                                           struct shmb_channel_loan *out,
+                                           struct shmb_array_info *out_info);
+
+/**
+ * As `shmb_channel_writer_loan_array()`, without waiting: sets `*out_loaned` to true and
+ * fills `*out` and `*out_info` when a slot was free; sets it to false (leaving the others
+ * alone) when none is right now: that is not an error.
+ *
+ * Errors: as `shmb_channel_writer_loan_array()`, without the waiting ones.
+ *
+ * # Safety
+ *
+ * As `shmb_channel_writer_loan_array()`; `out_loaned` is NULL or valid for a write.
+ */
+shmb_result shmb_channel_writer_try_loan_array(struct shmb_channel_writer *writer,
+                                               shmb_dtype dtype,
+                                               size_t ndim,
+                                               const uint64_t *shape,
+                                               const int64_t *strides,
+                                               shmb_order order,
+                                               struct shmb_channel_loan *out,
+                                               struct shmb_array_info *out_info,
+                                               bool *out_loaned);
+
+/**
+ * Fill the caller's `*out` with the array header of the message `*msg` that `reader` holds
+ * (its dtype, shape and strides; `out->data`, read only, is the data area in place, valid
+ * until the message is released). The header is checked against the message's length
+ * before anything is written.
+ *
+ * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_INVALID_ARGUMENT` (the message carries no array header:
+ * its `SHMB_MESSAGE_ARRAY` flag is clear; or it is not held by this reader), and what a
+ * header that does not add up gives, naming the channel and the message's sequence number:
+ * `SHMB_BAD_MAGIC`, `SHMB_UNSUPPORTED_VERSION`, `SHMB_UNSUPPORTED` (too many dimensions, an
+ * unknown element type), `SHMB_CORRUPT_HEADER`, `SHMB_TRUNCATED`.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live handle; `msg` is NULL or points to a `shmb_channel_message`;
+ * `out` is NULL or valid for a write.
+ */
+shmb_result shmb_channel_message_array(const struct shmb_channel_reader *reader,
+                                       const struct shmb_channel_message *msg,
+                                       struct shmb_array_info *out);
 
 /**
  * Fill `*opts` with the defaults of `shmb_channel_options` (16 slots of 4096 bytes, 4
@@ -911,11 +1471,12 @@ shmb_result shmb_channel_writer_loan(struct shmb_channel_writer *writer,
  * Publish the first `len` bytes (at most `max_message`) of `*loan` as the next message, with
  * `tag`, and wake waiting readers. Stores its sequence number in `*out_seq` when `out_seq` is
  * not NULL. On success the loan is over (its `data` must not be touched again); on an error
- * it stays outstanding.
+ * it stays outstanding. An array loan (`shmb_channel_writer_loan_array()`) is published
+ * whole, with `len` = its `len`, and the message gets the `SHMB_MESSAGE_ARRAY` flag.
  *
  * Errors: `SHMB_NULL_ARGUMENT`, `SHMB_OUT_OF_BOUNDS` (`len` exceeds `max_message`),
  * `SHMB_INVALID_ARGUMENT` (not an outstanding loan of this writer: published or discarded
- * already, or another writer's).
+ * already, or another writer's; an array loan with another `len`).
  *
  * # Safety
  *

@@ -8,7 +8,7 @@ import sys
 from types import TracebackType
 from typing import Callable, Iterator, Literal, Sequence, final, overload
 
-from typing_extensions import Buffer, Self
+from typing_extensions import Buffer, Self, deprecated
 
 __all__ = [
     "BadMagic",
@@ -57,10 +57,15 @@ __all__ = [
     "size_prefixed_write",
     "unique_name",
     "name_for_file",
+    "error_for_kind",
+    "ERROR_KINDS",
 ]
 
 __version__: str
 DEFAULT_PERMISSIONS: int
+# Every core error kind's name, in number order ("InvalidName", ..., "Changed"): the values of
+# an exception's `kind` attribute.
+ERROR_KINDS: tuple[str, ...]
 DEFAULT_STREAM_SEGMENT: int
 FRAMED_HEADER_LEN: int
 FRAMED_MAGIC: bytes
@@ -79,10 +84,11 @@ _IntFieldKind = Literal[
 ]
 _FloatFieldKind = Literal["f32", "f64", "f", "d"]
 _FieldKind = _IntFieldKind | _FloatFieldKind
-# Boost's open modes (Segment), map_file's modes, and send_file's transfer modes.
+# Boost's open modes (Segment), map_file's access, and send_file's transfers ("one-shot"; the
+# older spellings "oneshot" and "one_shot" are still accepted).
 _OpenMode = Literal["create_only", "open_only", "open_or_create"]
-_MapMode = Literal["r", "w", "r+", "c"]
-_TransferMode = Literal["auto", "oneshot", "one-shot", "one_shot", "stream"]
+_MapAccess = Literal["r", "w", "r+", "c"]
+_Transfer = Literal["auto", "one-shot", "oneshot", "one_shot", "stream"]
 
 class Error(Exception):
     """Base class of shmbridge's own errors."""
@@ -222,6 +228,9 @@ class SegmentInfo:
     @property
     def uid(self) -> int: ...
     @property
+    def permissions(self) -> int: ...
+    @property
+    @deprecated("SegmentInfo.mode is deprecated: use SegmentInfo.permissions")
     def mode(self) -> int: ...
     @property
     def mtime_ns(self) -> int: ...
@@ -278,9 +287,15 @@ def cli_main(argv: list[str]) -> int:
     """Run the ``shmbridge`` command (``argv[0]`` is the program name); return its exit code."""
 
 def map_file(
-    path: str | os.PathLike[str], mode: _MapMode = "r", offset: int = 0, size: int | None = None
+    path: str | os.PathLike[str],
+    access: _MapAccess | None = None,
+    offset: int = 0,
+    size: int | None = None,
+    *,
+    mode: _MapAccess | None = None,
 ) -> Mapping: ...
 def anonymous(size: int) -> Mapping: ...
+def error_for_kind(kind: str, message: str = "") -> BaseException: ...
 def remove(name: str) -> None: ...
 def exists(name: str) -> bool: ...
 def list_segments() -> list[SegmentInfo]: ...
@@ -305,6 +320,9 @@ class TransferReport:
     @property
     def crc32(self) -> int: ...
     @property
+    def transfer(self) -> str: ...
+    @property
+    @deprecated("TransferReport.mode is deprecated: use TransferReport.transfer")
     def mode(self) -> str: ...
     @property
     def segment_size(self) -> int: ...
@@ -317,11 +335,12 @@ def send_file(
     path: str | os.PathLike[str],
     name: str | None = None,
     *,
-    mode: _TransferMode = "auto",
+    transfer: _Transfer | None = None,
     segment_size: int | None = None,
     timeout: float | None = None,
     permissions: int | None = None,
     progress: _ProgressCallback | None = None,
+    mode: _Transfer | None = None,
 ) -> TransferReport: ...
 def recv_file(
     name: str,

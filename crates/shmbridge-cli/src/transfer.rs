@@ -118,7 +118,7 @@ pub fn send(a: SendArgs, quiet: bool, interrupt: &Interrupt) -> Outcome {
         },
         segment_size: a.segment_size,
         timeout: a.timeout.0,
-        permissions: a.mode,
+        permissions: a.permissions,
         progress: Some(progress),
     };
     if !quiet && (a.stream || a.segment_size.is_some()) {

@@ -26,6 +26,9 @@ use shmbridge::{
     Access, FramedOptions, MapAccess, OpenMode, OwnerPolicy, SegmentOptions, TransferMode,
 };
 
+use shmbridge::array::{ArrayHeader, DType, Order, MAX_NDIM};
+
+use crate::array::{shmb_dtype, shmb_order, SHMB_ORDER_C, SHMB_ORDER_F};
 use crate::error::{shmb_result, FfiError, FfiResult};
 use crate::transfer::{
     shmb_transfer_mode, SHMB_OWNER_ANY, SHMB_OWNER_SELF, SHMB_TRANSFER_AUTO,
@@ -215,6 +218,72 @@ pub(crate) unsafe fn bytes_out<'a>(
     }
     // SAFETY: non-NULL, and `len` writable, unaliased bytes for 'a by this function's contract.
     Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), len) })
+}
+
+/// Borrow an array argument of `len` elements (`T`: `u64` shape entries, `i64` strides);
+/// NULL is allowed only for an empty array.
+///
+/// # Safety
+///
+/// `p` is NULL or valid for reads of `len` `T`s for `'a`.
+pub(crate) unsafe fn slice_arg<'a, T>(
+    p: *const T,
+    len: usize,
+    func: &str,
+    what: &str,
+) -> FfiResult<&'a [T]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(FfiError::null(func, what));
+    }
+    // SAFETY: non-NULL, and `len` readable `T`s for 'a by this function's contract.
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+/// The layout arguments of a new array (`dtype`, `ndim`, `shape`, `strides` or `order`) as a
+/// validated header: `ndim` is checked (at most `SHMB_MAX_NDIM`) before `shape` and `strides`
+/// are read; NULL `strides` is contiguous in `order` (checked either way).
+///
+/// # Safety
+///
+/// `shape` is NULL or valid for reads of `ndim` `u64`s; `strides` is NULL or valid for reads
+/// of `ndim` `i64`s.
+pub(crate) unsafe fn array_layout_arg(
+    func: &str,
+    about: &str,
+    dtype_code: shmb_dtype,
+    ndim: usize,
+    shape: *const u64,
+    strides: *const i64,
+    order_code: shmb_order,
+) -> FfiResult<ArrayHeader> {
+    let named = |e: FfiError| {
+        let detail = e
+            .message
+            .strip_prefix(&format!("{func}: "))
+            .unwrap_or(&e.message);
+        FfiError::new(e.code, format!("{func}: {about}: {detail}"))
+    };
+    let dtype = dtype(func, dtype_code).map_err(named)?;
+    let order = order(func, order_code).map_err(named)?;
+    if ndim > MAX_NDIM {
+        return Err(named(invalid(
+            func,
+            &format!("ndim {ndim} is more than the {MAX_NDIM} dimensions an array may have"),
+        )));
+    }
+    // SAFETY: this function's contract.
+    let shape = unsafe { slice_arg(shape, ndim, func, "shape") }?;
+    let header = if strides.is_null() {
+        ArrayHeader::new(dtype, shape, order)
+    } else {
+        // SAFETY: this function's contract.
+        let strides = unsafe { slice_arg(strides, ndim, func, "strides") }?;
+        ArrayHeader::with_strides(dtype, shape, strides)
+    };
+    header.map_err(|e| named(invalid(func, e.detail())))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -410,6 +479,35 @@ pub(crate) fn owner_policy(func: &str, allow_owner: i64) -> FfiResult<OwnerPolic
             .map_err(|_| {
                 invalid(func, &format!("allow_owner {uid} is not a user id, SHMB_OWNER_SELF (-1) or SHMB_OWNER_ANY (-2)"))
             }),
+    }
+}
+
+/// A `shmb_dtype` (`SHMB_DTYPE_*`: the header's kind letter and bits).
+pub(crate) fn dtype(func: &str, code: shmb_dtype) -> FfiResult<DType> {
+    let kind = u8::try_from(code >> 8).unwrap_or(0);
+    let bits = (code & 0xff) as u8;
+    DType::from_code(kind, bits).ok_or_else(|| {
+        invalid(
+            func,
+            &format!("unknown dtype code {code:#06x} (expected one of the SHMB_DTYPE_* codes, such as SHMB_DTYPE_FLOAT32 = 0x6620)"),
+        )
+    })
+}
+
+/// The `shmb_dtype` of a core element type.
+pub(crate) fn dtype_code(dtype: DType) -> shmb_dtype {
+    (u32::from(dtype.kind() as u8) << 8) | u32::from(dtype.bits())
+}
+
+/// A `shmb_order` (`SHMB_ORDER_C`, `SHMB_ORDER_F`).
+pub(crate) fn order(func: &str, code: shmb_order) -> FfiResult<Order> {
+    match code {
+        SHMB_ORDER_C => Ok(Order::C),
+        SHMB_ORDER_F => Ok(Order::F),
+        other => Err(invalid(
+            func,
+            &format!("unknown order {other} (expected SHMB_ORDER_C or SHMB_ORDER_F)"),
+        )),
     }
 }
 

@@ -8,6 +8,7 @@
 
 use std::ffi::{c_char, c_void, CString};
 
+use shmbridge::array::RawArrayLoan;
 use shmbridge::channel::{self, ChannelStatus, RawLoan, Received};
 use shmbridge::{Access, ChannelOptions, ChannelReader, ChannelWriter, FramedSegment, Policy};
 
@@ -171,19 +172,35 @@ impl From<&Received> for shmb_channel_message {
 /// `shmb_channel_writer_create()`, released by `shmb_channel_writer_free()`. One thread at a
 /// time.
 pub struct shmb_channel_writer {
-    inner: ChannelWriter,
+    pub(crate) inner: ChannelWriter,
     /// Loans handed out and not yet published or discarded.
-    loans: Vec<RawLoan>,
+    pub(crate) loans: Vec<Loaned>,
     name: CString,
+}
+
+/// A loan handed out to C: raw bytes, or an array whose header is in the slot already.
+#[derive(Debug)]
+pub(crate) enum Loaned {
+    Raw(RawLoan),
+    Array(RawArrayLoan),
+}
+
+impl Loaned {
+    fn raw(&self) -> &RawLoan {
+        match self {
+            Loaned::Raw(l) => l,
+            Loaned::Array(a) => a.raw(),
+        }
+    }
 }
 
 /// The reading end of a channel: one of its reader places. Created by
 /// `shmb_channel_reader_open()`, released by `shmb_channel_reader_free()`. One thread at a
 /// time.
 pub struct shmb_channel_reader {
-    inner: ChannelReader,
+    pub(crate) inner: ChannelReader,
     /// Messages taken and not yet released.
-    held: Vec<Received>,
+    pub(crate) held: Vec<Received>,
     name: CString,
 }
 
@@ -321,7 +338,7 @@ pub unsafe extern "C" fn shmb_channel_writer_loan(
             capacity: usize::try_from(w.inner.max_message()).unwrap_or(usize::MAX),
             slot: loan.slot(),
         };
-        w.loans.push(loan);
+        w.loans.push(Loaned::Raw(loan));
         arg!(write_out(out, c));
         Ok(())
     })
@@ -333,7 +350,7 @@ fn find_loan(
     loan: &shmb_channel_loan,
     func: &str,
 ) -> Result<usize, FfiError> {
-    w.loans.iter().position(|l| l.slot() == loan.slot).ok_or_else(|| {
+    w.loans.iter().position(|l| l.raw().slot() == loan.slot).ok_or_else(|| {
         FfiError::new(
             shmb_result::SHMB_INVALID_ARGUMENT,
             format!(
@@ -348,11 +365,12 @@ fn find_loan(
 /// Publish the first `len` bytes (at most `max_message`) of `*loan` as the next message, with
 /// `tag`, and wake waiting readers. Stores its sequence number in `*out_seq` when `out_seq` is
 /// not NULL. On success the loan is over (its `data` must not be touched again); on an error
-/// it stays outstanding.
+/// it stays outstanding. An array loan (`shmb_channel_writer_loan_array()`) is published
+/// whole, with `len` = its `len`, and the message gets the `SHMB_MESSAGE_ARRAY` flag.
 ///
 /// Errors: `SHMB_NULL_ARGUMENT`, `SHMB_OUT_OF_BOUNDS` (`len` exceeds `max_message`),
 /// `SHMB_INVALID_ARGUMENT` (not an outstanding loan of this writer: published or discarded
-/// already, or another writer's).
+/// already, or another writer's; an array loan with another `len`).
 ///
 /// # Safety
 ///
@@ -371,7 +389,25 @@ pub unsafe extern "C" fn shmb_channel_writer_publish(
         let w = arg!(mut_arg(writer, F, "writer"))?;
         let loan = arg!(ref_arg(loan, F, "loan"))?;
         let i = find_loan(w, loan, F)?;
-        let seq = w.inner.publish_raw(&w.loans[i], len, tag, 0)?;
+        let seq = match &w.loans[i] {
+            Loaned::Raw(l) => w.inner.publish_raw(l, len, tag, 0)?,
+            Loaned::Array(a) => {
+                if len != a.raw().len() {
+                    return Err(FfiError::new(
+                        shmb_result::SHMB_INVALID_ARGUMENT,
+                        format!(
+                            "{F}: channel {:?}: slot {} holds an array message of {} bytes, \
+                             published whole: pass its len ({}), not {len}",
+                            w.inner.framed().name(),
+                            loan.slot,
+                            a.raw().len(),
+                            a.raw().len()
+                        ),
+                    ));
+                }
+                w.inner.publish_array_raw(a, tag)?
+            }
+        };
         w.loans.swap_remove(i);
         arg!(put(out_seq, seq));
         Ok(())
@@ -396,7 +432,7 @@ pub unsafe extern "C" fn shmb_channel_writer_discard(
         let w = arg!(mut_arg(writer, F, "writer"))?;
         let loan = arg!(ref_arg(loan, F, "loan"))?;
         let i = find_loan(w, loan, F)?;
-        w.inner.discard_raw(&w.loans[i])?;
+        w.inner.discard_raw(w.loans[i].raw())?;
         w.loans.swap_remove(i);
         Ok(())
     })

@@ -23,6 +23,7 @@
 #![allow(non_camel_case_types)]
 
 mod args;
+mod array;
 mod channel;
 mod error;
 mod file;
@@ -35,6 +36,7 @@ mod stream;
 mod transfer;
 mod wait;
 
+pub use array::*;
 pub use channel::*;
 pub use error::shmb_result;
 pub use file::*;

@@ -36,10 +36,10 @@ use pyo3::types::{PyCFunction, PyDict, PyTuple, PyType};
 use shmbridge::channel::{self as core, ChannelOptions, Policy, RawLoan, Received};
 use shmbridge::{Error, ErrorKind, FramedOptions, Wait};
 
+use crate::args;
 use crate::errors::{self, IntoPy};
 use crate::exporter::InputBuffer;
-use crate::segment::options;
-use crate::wait::{blocking, parse_timeout, Limit};
+use crate::wait::{blocking, Limit, SPIN_WITH_GIL};
 
 // ---- failures that may still be a core error -------------------------------------------
 
@@ -433,7 +433,7 @@ fn channel_options(
         history: count("history", history)?,
         checksum,
         framed: FramedOptions {
-            segment: options(false, permissions, false),
+            segment: args::segment_options(false, permissions, false),
         },
     })
 }
@@ -501,7 +501,7 @@ impl Channel {
     #[staticmethod]
     #[pyo3(signature = (name, *, timeout = None))]
     fn open(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<ChannelReader> {
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         let r = blocking(py, timeout, Limit::Deadline, |w| {
             core::ChannelReader::open(name, w)
         })?
@@ -616,7 +616,7 @@ impl ChannelWriter {
         n: i64,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         let len: usize = count("loan size", n)?;
         let mut turn = self.open_turn()?;
         // A free slot: no wait, no GIL round trip.
@@ -660,7 +660,7 @@ impl ChannelWriter {
             crate::array::order_arg(order)?,
         )
         .map_err(|e| errors::to_py(&e.with_segment(&self.core.name)))?;
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         let mut turn = self.open_turn()?;
         let loan = if let Some(loan) = turn.try_loan_array_raw(&header).py()? {
             loan
@@ -695,7 +695,7 @@ impl ChannelWriter {
         tag: u32,
         timeout: Option<f64>,
     ) -> PyResult<u64> {
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         let src = InputBuffer::get(data, false)?;
         let bytes = src.as_slice();
         let mut turn = self.open_turn()?;
@@ -1009,6 +1009,12 @@ impl ChannelReader {
         if let Some(m) = core.take(py)? {
             return Ok(m);
         }
+        // A message that comes within a few microseconds is taken without releasing the GIL.
+        if core.reader.ready_briefly(SPIN_WITH_GIL) {
+            if let Some(m) = core.take(py)? {
+                return Ok(m);
+            }
+        }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -1059,7 +1065,7 @@ impl ChannelReader {
     /// `shmbridge.PeerGone` when the writer died, `shmbridge.Timeout`; Ctrl-C interrupts.
     #[pyo3(signature = (timeout = None))]
     fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         Ok(self.recv_inner(py, timeout)?)
     }
 
@@ -1083,7 +1089,7 @@ impl ChannelReader {
     /// least that often) and exits. Each await that has to wait costs one short-lived thread.
     #[pyo3(signature = (timeout = None))]
     fn recv_async(&self, timeout: Option<f64>) -> PyResult<RecvAsync> {
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         Ok(RecvAsync {
             state: Mutex::new(AsyncState {
                 reader: self.core()?,

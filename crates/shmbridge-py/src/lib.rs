@@ -9,6 +9,7 @@
 // `Bound`, `#[new]` functions returning `Self`), and its signatures are fixed by Python.
 #![allow(clippy::needless_pass_by_value, clippy::unused_self)]
 
+mod args;
 mod array;
 mod channel;
 #[cfg(feature = "cli")]
@@ -16,6 +17,7 @@ mod cli;
 mod errors;
 mod exporter;
 mod framed;
+mod handle;
 mod mapping;
 mod segment;
 mod shared_array;
@@ -29,6 +31,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
+    errors::register_kinds(m)?;
     exporter::register(m)?;
     array::register(m)?;
     channel::register(m)?;

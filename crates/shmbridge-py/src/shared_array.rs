@@ -15,12 +15,12 @@ use pyo3::types::PyTuple;
 use shmbridge::array::{ArrayHeader, ArraySegment as Core};
 use shmbridge::{Access, FramedOptions, ShmObject};
 
+use crate::args;
 use crate::array::{dtype_arg, order_arg, shape_arg};
 use crate::errors::{self, IntoPy};
 use crate::exporter::InputBuffer;
 use crate::mapping::{Mapping, SendPtr, RELEASE_GIL_AT};
-use crate::segment::options;
-use crate::wait::{blocking, parse_timeout, Limit};
+use crate::wait::{blocking, Limit};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -85,7 +85,7 @@ impl ArraySegment {
         let shape = shape_arg(shape)?;
         let order = order_arg(order)?;
         let opts = FramedOptions {
-            segment: options(false, permissions, false),
+            segment: args::segment_options(false, permissions, false),
         };
         let name = name.to_owned();
         let core = py
@@ -108,7 +108,7 @@ impl ArraySegment {
         timeout: Option<f64>,
         owner: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let owner = crate::transfer::owner_arg(owner)?;
+        let owner = args::owner(owner)?;
         let access = if readonly {
             Access::ReadOnly
         } else {
@@ -116,7 +116,7 @@ impl ArraySegment {
         };
         let core = match timeout {
             None => Core::open_with_owner(name, access, &owner).py()?,
-            Some(t) => blocking(py, parse_timeout(Some(t))?, Limit::Deadline, |w| {
+            Some(t) => blocking(py, args::timeout(Some(t))?, Limit::Deadline, |w| {
                 Core::open_wait(name, access, &owner, w)
             })?
             .py()?,
@@ -257,7 +257,7 @@ impl ArraySegment {
     #[pyo3(signature = (timeout = None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<u32> {
         let inner = self.inner()?;
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         blocking(py, timeout, Limit::Deadline, |w| inner.wait_next(w))?.py()
     }
 

@@ -16,6 +16,10 @@ mod linux;
 #[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 pub(crate) use linux::*;
 #[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
+mod linux_fast;
+#[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
+pub(crate) use linux_fast::*;
+#[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 mod linux_space;
 #[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 pub(crate) use linux_space::*;

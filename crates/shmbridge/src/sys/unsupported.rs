@@ -311,6 +311,21 @@ pub(crate) fn pwrite_all(_fd: BorrowedFd<'_>, _buf: &[u8], _offset: u64) -> io::
 /// Advise sequential reading (advisory: nothing here).
 pub(crate) fn advise_sequential(_fd: BorrowedFd<'_>) {}
 
+// The hot paths' cheap calls (Linux: `linux_fast.rs`).
+
+/// The size of the object behind `fd`.
+pub(crate) fn file_end(_fd: BorrowedFd<'_>) -> io::Result<u64> {
+    Err(unsupported())
+}
+
+/// Let another runnable thread have the CPU (nothing here).
+pub(crate) fn yield_cpu() {}
+
+/// The offset of the first hole at or after `from` in the object behind `fd`.
+pub(crate) fn first_hole(_fd: BorrowedFd<'_>, _from: u64) -> io::Result<u64> {
+    Err(unsupported())
+}
+
 // Files.
 
 /// A new unnamed file in `dir`: `Ok(None)`, the caller uses a hidden temporary name.
