@@ -534,3 +534,80 @@ def test_other_users_array_segments_are_refused_unless_allowed(shm_name: str) ->
         assert r.shape == (4,)
         r.close()
     w.close()
+
+
+# ---- Rust both ways (the interop actor's array-write / array-read, tests/interop/PROTOCOL.md) --
+
+
+def interop_values(dtype: str, shape: Any, order: str) -> Any:
+    """The protocol's array: element i (C order) is v = (i * 7 + 3) % 101."""
+    n = int(np.prod(shape)) if len(shape) else 1
+    v = (np.arange(n) * 7 + 3) % 101
+    if dtype == "bool":
+        a = v % 3 == 0
+    elif dtype.startswith("complex"):
+        a = (v + 1j * (100 - v)).astype(dtype)
+    else:
+        a = v.astype(dtype)
+    return np.asarray(a.reshape(shape), order=order)
+
+
+def _actor(rust_actor: str, *args: str) -> dict:
+    import json
+
+    out = subprocess.run([rust_actor, *args], capture_output=True, text=True, timeout=60)
+    line = json.loads(out.stdout.strip().splitlines()[-1])
+    assert out.returncode == 0 and line["ok"], (args, out.stdout, out.stderr)
+    return line
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_arrays_rust_to_numpy_and_numpy_to_rust(
+    rust_actor: str, shm_names: Callable[[], str], dtype: str
+) -> None:
+    for shape, order in [((3, 4, 5), "C"), ((3, 4, 5), "F"), ((), "C"), ((2, 0, 3), "C")]:
+        dims = ",".join(map(str, shape))
+        want = interop_values(dtype, shape, order)
+        # Rust writes, numpy reads: nothing but the name travels.
+        name = shm_names()
+        _actor(rust_actor, "array-write", "--name", name, "--dtype", dtype, "--shape", dims, "--order", order)
+        with shmbridge.SharedArray.open(name, readonly=True) as sa:
+            assert sa.dtype == np.dtype(dtype) and sa.shape == shape
+            assert sa.array.strides == want.strides
+            np.testing.assert_array_equal(sa.array, want)
+            np.testing.assert_array_equal(sa.copy(), want)
+        # numpy writes, Rust reads.
+        name = shm_names()
+        shmbridge.share(want, name).close()
+        got = _actor(rust_actor, "array-read", "--name", name, "--dtype", dtype, "--shape", dims, "--order", order)
+        assert got["dtype"] == dtype and got["version"] == 1
+
+
+def test_the_rust_reader_notices_a_different_array(rust_actor: str, shm_name: str) -> None:
+    import json
+
+    src = interop_values("int16", (3, 4), "C")
+    src[1, 2] += 1
+    shmbridge.share(src, shm_name).close()
+    for args in (["--dtype", "int16"], ["--dtype", "int32"], ["--dtype", "int16", "--order", "F"]):
+        out = subprocess.run(
+            [rust_actor, "array-read", "--name", shm_name, "--shape", "3,4", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        line = json.loads(out.stdout.strip().splitlines()[-1])
+        assert out.returncode == 1 and line["error"] == "mismatch", (args, out.stdout)
+
+
+def test_a_handle_collected_mid_write_ends_the_write(shm_name: str) -> None:
+    import gc
+
+    w = shmbridge.SharedArray.create(shm_name, (8,), "int32")
+    w.begin_write()[...] = 3
+    del w
+    gc.collect()
+    r = shmbridge.SharedArray.open(shm_name)
+    assert r.copy().tolist() == [3] * 8  # not a timeout: the write was ended
+    assert r.version == 1
+    r.close()

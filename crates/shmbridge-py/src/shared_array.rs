@@ -303,6 +303,26 @@ impl ArraySegment {
     }
 }
 
+impl Drop for ArraySegment {
+    /// A handle collected with a write still open ends it unpublished (readers' copies can go
+    /// on; nobody is woken), rather than leaving the sequence odd for good.
+    fn drop(&mut self) {
+        let core = self
+            .inner
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let token = self
+            .write
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let (Some(core), Some(token)) = (core, token) {
+            let _ = core.end_write_raw(token, false);
+        }
+    }
+}
+
 /// `numpy.ndarray` and `numpy.frombuffer`.
 static NUMPY: pyo3::sync::PyOnceLock<(Py<PyAny>, Py<PyAny>)> = pyo3::sync::PyOnceLock::new();
 

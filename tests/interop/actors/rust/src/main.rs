@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use shmbridge::array::{ArrayHeader, ArraySegment, DType, Order, F16};
 use shmbridge::channel::{self, ChannelOptions, ChannelReader, ChannelWriter, Policy};
 use shmbridge::{
     size_prefixed, Access, Error, ErrorKind, FramedOptions, FramedSegment, OpenMode, Region,
@@ -105,6 +106,12 @@ fn run(cmd: &str, opts: &HashMap<String, String>) -> Result<Json, Error> {
                 j = bad;
             }
         }
+        "array-write" => array_write(name, opts, &mut j)?,
+        "array-read" => {
+            if let Some(bad) = array_read(name, opts, &mut j)? {
+                j = bad;
+            }
+        }
         "write-readonly" => {
             let seg = Segment::open(name, Access::ReadOnly)?;
             match seg.write_at(0, b"X") {
@@ -128,6 +135,132 @@ fn run(cmd: &str, opts: &HashMap<String, String>) -> Result<Json, Error> {
         }
     }
     Ok(j)
+}
+
+// ---- arrays (PROTOCOL.md "Arrays") ------------------------------------------------------
+
+/// `--dtype`, `--shape` (comma-separated, empty for 0-d), `--order` (default C).
+fn array_args(opts: &HashMap<String, String>) -> Result<(DType, Vec<u64>, Order), Error> {
+    let dtype = DType::parse(arg(opts, "dtype")?)?;
+    let shape = arg(opts, "shape")?
+        .split(',')
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            d.parse::<u64>()
+                .map_err(|_| Error::new(ErrorKind::InvalidArgument, "--shape is not numbers"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let order = match opts.get("order").map_or("C", String::as_str) {
+        "C" => Order::C,
+        "F" => Order::F,
+        _ => return Err(Error::new(ErrorKind::InvalidArgument, "--order is C or F")),
+    };
+    Ok((dtype, shape, order))
+}
+
+/// Element `i` (in C order) of the protocol's array of `dtype`, little-endian.
+// v and w are below 101: every cast below is exact.
+#[allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation
+)]
+fn element(dtype: DType, i: u64) -> Vec<u8> {
+    let v = (i * 7 + 3) % 101;
+    let w = 100 - v;
+    match dtype {
+        DType::Bool => vec![u8::from(v % 3 == 0)],
+        DType::Int8 => (v as i8).to_le_bytes().to_vec(),
+        DType::Int16 => (v as i16).to_le_bytes().to_vec(),
+        DType::Int32 => (v as i32).to_le_bytes().to_vec(),
+        DType::Int64 => (v as i64).to_le_bytes().to_vec(),
+        DType::UInt8 => (v as u8).to_le_bytes().to_vec(),
+        DType::UInt16 => (v as u16).to_le_bytes().to_vec(),
+        DType::UInt32 => (v as u32).to_le_bytes().to_vec(),
+        DType::UInt64 => v.to_le_bytes().to_vec(),
+        DType::Float16 => F16::from_f32(v as f32).to_bits().to_le_bytes().to_vec(),
+        DType::Float32 => (v as f32).to_le_bytes().to_vec(),
+        DType::Float64 => (v as f64).to_le_bytes().to_vec(),
+        DType::Complex64 => [(v as f32).to_le_bytes(), (w as f32).to_le_bytes()].concat(),
+        DType::Complex128 => [(v as f64).to_le_bytes(), (w as f64).to_le_bytes()].concat(),
+        other => panic!("the protocol has no values for {other}"),
+    }
+}
+
+/// Every element's offset in the data area, in C order of the indices.
+fn element_offsets(h: &ArrayHeader) -> Vec<usize> {
+    let shape = h.shape();
+    let mut idx = vec![0u64; shape.len()];
+    let mut out = Vec::new();
+    for _ in 0..h.len() {
+        let at = h.element_offset(&idx).expect("a validated index") - h.data_offset();
+        out.push(at as usize);
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
+fn array_write(name: &str, opts: &HashMap<String, String>, j: &mut Json) -> Result<(), Error> {
+    let (dtype, shape, order) = array_args(opts)?;
+    let seg = ArraySegment::create(name, dtype, &shape, order, &FramedOptions::default())?;
+    let mut data = vec![0u8; seg.data_len()];
+    for (i, at) in element_offsets(seg.header()).into_iter().enumerate() {
+        let e = element(dtype, i as u64);
+        data[at..at + e.len()].copy_from_slice(&e);
+    }
+    seg.write_data(&data)?;
+    j.num("bytes", data.len() as u64)
+        .num("version", seg.version());
+    Ok(())
+}
+
+fn array_read(
+    name: &str,
+    opts: &HashMap<String, String>,
+    j: &mut Json,
+) -> Result<Option<Json>, Error> {
+    let (dtype, shape, order) = array_args(opts)?;
+    let seg = ArraySegment::open(name, Access::ReadOnly)?;
+    let want = ArrayHeader::new(dtype, &shape, order)?;
+    let h = seg.header();
+    let (data, snap) = seg.read_data()?;
+    j.str("dtype", h.dtype().name())
+        .str("shape", &format!("{:?}", h.shape()))
+        .num("version", snap.version);
+    let mismatch = |what: String| {
+        let mut bad = Json::new(false);
+        bad.str("error", "mismatch").str("message", &what);
+        bad
+    };
+    if h.dtype() != dtype || h.shape() != shape || h.strides() != want.strides() {
+        return Ok(Some(mismatch(format!(
+            "the segment holds {} {:?} strides {:?}, not {dtype} {shape:?} strides {:?}",
+            h.dtype(),
+            h.shape(),
+            h.strides(),
+            want.strides()
+        ))));
+    }
+    for (i, at) in element_offsets(h).into_iter().enumerate() {
+        let e = element(dtype, i as u64);
+        let got = &data[at..at + e.len()];
+        let same = if dtype == DType::Bool {
+            (got[0] != 0) == (e[0] != 0)
+        } else {
+            got == e.as_slice()
+        };
+        if !same {
+            return Ok(Some(mismatch(format!("element {i} differs"))));
+        }
+    }
+    j.num("bytes", data.len() as u64);
+    Ok(None)
 }
 
 fn write(name: &str, opts: &HashMap<String, String>, j: &mut Json) -> Result<(), Error> {
