@@ -15,13 +15,16 @@
 
 #include <shmbridge.h>
 
+#include <array>
 #include <chrono>
+#include <complex>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <initializer_list>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -42,6 +45,19 @@
 #define SHMBRIDGE_HAS_SPAN 1
 #else
 #define SHMBRIDGE_HAS_SPAN 0
+#endif
+
+// C++23: typed arrays also give a std::mdspan (layout_stride) where the standard library has
+// <mdspan> (__cpp_lib_mdspan). g++ 12 (libstdc++ 12) has none, so it is compiled out there.
+#if __cplusplus > 202002L && defined(__has_include)
+#if __has_include(<mdspan>)
+#include <mdspan>
+#endif
+#endif
+#if defined(__cpp_lib_mdspan)
+#define SHMBRIDGE_HAS_MDSPAN 1
+#else
+#define SHMBRIDGE_HAS_MDSPAN 0
 #endif
 
 namespace shmbridge {
@@ -897,6 +913,427 @@ private:
     detail::handle<shmb_stream_reader, shmb_stream_reader_free> h_;
 };
 
+// ---- typed arrays (docs/SPEC.md section 7) -----------------------------------------------
+
+/// A bool element: one byte, 0 is false and anything else true (shared memory may hold any
+/// byte, and reading one other than 0 or 1 as C++ `bool` is undefined, so arrays of `bool`
+/// itself are refused).
+struct bool8 {
+    std::uint8_t value = 0;
+    constexpr bool8() noexcept = default;
+    constexpr bool8(bool b) noexcept : value(b ? 1 : 0) {}  // NOLINT: implicit on purpose
+    constexpr operator bool() const noexcept { return value != 0; }  // NOLINT
+};
+
+/// An IEEE 754 binary16 element (numpy float16), kept as its bits.
+struct float16 {
+    std::uint16_t bits = 0;
+    static constexpr float16 from_bits(std::uint16_t b) noexcept {
+        float16 h;
+        h.bits = b;
+        return h;
+    }
+    /// The value as a float (exact).
+    float to_float() const noexcept {
+        const std::uint32_t sign = static_cast<std::uint32_t>(bits & 0x8000u) << 16;
+        std::uint32_t exp = (bits >> 10) & 0x1fu, man = bits & 0x3ffu, out;
+        if (exp == 0x1f) {
+            out = sign | 0x7f800000u | (man << 13);
+        } else if (exp != 0) {
+            out = sign | ((exp + 112u) << 23) | (man << 13);
+        } else if (man == 0) {
+            out = sign;
+        } else {  // subnormal: normalise
+            exp = 113;
+            while ((man & 0x400u) == 0) {
+                man <<= 1;
+                --exp;
+            }
+            out = sign | (exp << 23) | ((man & 0x3ffu) << 13);
+        }
+        float f;
+        std::memcpy(&f, &out, sizeof f);
+        return f;
+    }
+    /// The nearest binary16 to `f` (ties to even; overflow to infinity).
+    static float16 from_float(float f) noexcept {
+        std::uint32_t x;
+        std::memcpy(&x, &f, sizeof x);
+        const std::uint16_t sign = static_cast<std::uint16_t>((x >> 16) & 0x8000u);
+        const std::uint32_t abs = x & 0x7fffffffu;
+        if (abs >= 0x7f800000u)  // inf or nan
+            return from_bits(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u));
+        if (abs >= 0x477ff000u) return from_bits(sign | 0x7c00u);  // rounds past 65504
+        if (abs < 0x38800000u) {  // subnormal or zero in binary16
+            const std::uint32_t shift = 126u - (abs >> 23);
+            if (shift > 24) return from_bits(sign);
+            const std::uint32_t man = (abs & 0x7fffffu) | 0x800000u;
+            std::uint32_t h = man >> shift;
+            const std::uint32_t rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+            if (rem > half || (rem == half && (h & 1u))) ++h;
+            return from_bits(static_cast<std::uint16_t>(sign | h));
+        }
+        std::uint32_t h = ((abs >> 13) - (112u << 10));
+        const std::uint32_t rem = abs & 0x1fffu;
+        if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;
+        return from_bits(static_cast<std::uint16_t>(sign | h));
+    }
+};
+
+namespace detail {
+template <class T>
+struct dtype_of {
+    static constexpr bool known = false;
+    static constexpr shmb_dtype value = 0;
+};
+#define SHMBRIDGE_DTYPE_OF_(T, CODE)              \
+    template <>                                   \
+    struct dtype_of<T> {                          \
+        static constexpr bool known = true;       \
+        static constexpr shmb_dtype value = CODE; \
+    }
+SHMBRIDGE_DTYPE_OF_(bool8, SHMB_DTYPE_BOOL);
+SHMBRIDGE_DTYPE_OF_(std::int8_t, SHMB_DTYPE_INT8);
+SHMBRIDGE_DTYPE_OF_(std::int16_t, SHMB_DTYPE_INT16);
+SHMBRIDGE_DTYPE_OF_(std::int32_t, SHMB_DTYPE_INT32);
+SHMBRIDGE_DTYPE_OF_(std::int64_t, SHMB_DTYPE_INT64);
+SHMBRIDGE_DTYPE_OF_(std::uint8_t, SHMB_DTYPE_UINT8);
+SHMBRIDGE_DTYPE_OF_(std::uint16_t, SHMB_DTYPE_UINT16);
+SHMBRIDGE_DTYPE_OF_(std::uint32_t, SHMB_DTYPE_UINT32);
+SHMBRIDGE_DTYPE_OF_(std::uint64_t, SHMB_DTYPE_UINT64);
+SHMBRIDGE_DTYPE_OF_(float16, SHMB_DTYPE_FLOAT16);
+SHMBRIDGE_DTYPE_OF_(float, SHMB_DTYPE_FLOAT32);
+SHMBRIDGE_DTYPE_OF_(double, SHMB_DTYPE_FLOAT64);
+SHMBRIDGE_DTYPE_OF_(std::complex<float>, SHMB_DTYPE_COMPLEX64);
+SHMBRIDGE_DTYPE_OF_(std::complex<double>, SHMB_DTYPE_COMPLEX128);
+#undef SHMBRIDGE_DTYPE_OF_
+}  // namespace detail
+
+/// Whether T is an element type of typed arrays.
+template <class T>
+inline constexpr bool is_array_element_v = detail::dtype_of<std::remove_cv_t<T>>::known;
+/// The dtype code (SHMB_DTYPE_*) of element type T.
+template <class T>
+inline constexpr shmb_dtype dtype_code_v = detail::dtype_of<std::remove_cv_t<T>>::value;
+
+/// The numpy name of a dtype code ("float32", ...), or "unknown".
+inline const char* dtype_name(shmb_dtype d) noexcept {
+    const char* n = shmb_dtype_name(d);
+    return n ? n : "unknown";
+}
+
+/// The memory order of a new contiguous array.
+enum class array_order : shmb_order {
+    /// Row-major: the last index varies fastest (numpy's default).
+    c = SHMB_ORDER_C,
+    /// Column-major: the first index varies fastest (Fortran, Eigen).
+    f = SHMB_ORDER_F,
+};
+
+namespace detail {
+template <class T>
+void check_element() {
+    static_assert(!std::is_same_v<std::remove_cv_t<T>, bool>,
+                  "shmbridge arrays of bool: use shmbridge::bool8 (a byte, 0 false)");
+    static_assert(is_array_element_v<T>,
+                  "not an array element type: bool8, the fixed-width integers, float16, float, "
+                  "double, std::complex<float> or std::complex<double>");
+}
+
+/// Throw (SHMB_INVALID_ARGUMENT) unless the array `a` of `what` holds T elements.
+template <class T>
+void check_dtype(const shmb_array_info& a, const std::string& what) {
+    if (a.dtype != dtype_code_v<T>)
+        throw error(SHMB_INVALID_ARGUMENT, 0,
+                    what + " holds " + dtype_name(a.dtype) + " elements, not " +
+                        dtype_name(dtype_code_v<T>) + " (the element type asked for)");
+}
+
+inline std::string quoted(const char* name) { return std::string("\"") + name + "\""; }
+}  // namespace detail
+
+/// A typed view of an array where it lies (a segment's mapping, a loaned slot, a received
+/// message): shape, byte strides, element access. It borrows: valid as long as what it came
+/// from. `T` is const for read-only memory (received messages).
+template <class T>
+class array_ref {
+public:
+    using element_type = T;
+    using value_type = std::remove_cv_t<T>;
+
+    array_ref() noexcept { std::memset(&info_, 0, sizeof info_); }
+    /// A view of `info`, whose dtype must be T's (check it first: detail::check_dtype).
+    explicit array_ref(const shmb_array_info& info)
+        : info_(info), shape_(info.shape, info.shape + info.ndim),
+          strides_(info.strides, info.strides + info.ndim) {
+        detail::check_element<T>();
+    }
+
+    /// The number of dimensions (0 for one element).
+    std::size_t ndim() const noexcept { return info_.ndim; }
+    /// The extents.
+    const std::vector<std::uint64_t>& shape() const noexcept { return shape_; }
+    /// The strides in bytes (negative and zero allowed).
+    const std::vector<std::int64_t>& strides() const noexcept { return strides_; }
+    /// The number of elements.
+    std::size_t size() const noexcept { return static_cast<std::size_t>(info_.len); }
+    bool empty() const noexcept { return info_.len == 0; }
+    /// Element (0, ..., 0); for a contiguous array, the first of size() elements.
+    T* data() const noexcept {
+        return reinterpret_cast<T*>(base() + info_.origin);
+    }
+    /// The data area (data_len() bytes) and its length.
+    void* bytes() const noexcept { return info_.data; }
+    std::size_t data_len() const noexcept { return info_.data_len; }
+    bool is_c_contiguous() const noexcept { return info_.c_contiguous; }
+    bool is_f_contiguous() const noexcept { return info_.f_contiguous; }
+    const shmb_array_info& info() const noexcept { return info_; }
+
+    /// Element (i0, i1, ...): as many indices as ndim(), each below its extent (unchecked,
+    /// as std::mdspan; at() checks).
+    template <class... I>
+    T& operator()(I... index) const noexcept {
+        const std::uint64_t idx[sizeof...(I) + 1] = {static_cast<std::uint64_t>(index)..., 0};
+        return *element(idx);
+    }
+    /// Element `index` (as many indices as ndim()); throws std::out_of_range otherwise.
+    T& at(std::initializer_list<std::uint64_t> index) const {
+        return at(std::vector<std::uint64_t>(index));
+    }
+    T& at(const std::vector<std::uint64_t>& index) const {
+        if (index.size() != ndim())
+            throw std::out_of_range("shmbridge::array_ref::at: " + std::to_string(index.size()) +
+                                    " indices for " + std::to_string(ndim()) + " dimensions");
+        for (std::size_t d = 0; d < index.size(); ++d)
+            if (index[d] >= shape_[d])
+                throw std::out_of_range("shmbridge::array_ref::at: index " +
+                                        std::to_string(index[d]) + " of dimension " +
+                                        std::to_string(d) + " is past its extent " +
+                                        std::to_string(shape_[d]));
+        return *element(index.data());
+    }
+
+    /// The elements in logical (C) order, copied (not a consistent snapshot if a writer is at
+    /// work: shared_array::copy() is).
+    std::vector<value_type> to_vector() const {
+        std::vector<value_type> out;
+        out.reserve(size());
+        std::vector<std::uint64_t> idx(ndim(), 0);
+        for (std::size_t k = 0; k < size(); ++k) {
+            out.push_back(*element(idx.data()));
+            for (std::size_t d = ndim(); d-- > 0;) {
+                if (++idx[d] < shape_[d]) break;
+                idx[d] = 0;
+            }
+        }
+        return out;
+    }
+
+#if SHMBRIDGE_HAS_SPAN
+    /// The elements of a contiguous array in memory order; throws SHMB_UNSUPPORTED otherwise.
+    std::span<T> span() const {
+        if (!(is_c_contiguous() || is_f_contiguous()))
+            throw error(SHMB_UNSUPPORTED, 0, "shmbridge::array_ref::span: not contiguous");
+        return {data(), size()};
+    }
+#endif
+#if SHMBRIDGE_HAS_MDSPAN
+    /// A std::mdspan over the array (rank R = ndim(), layout_stride). Throws
+    /// SHMB_INVALID_ARGUMENT for another rank and SHMB_UNSUPPORTED for a negative stride,
+    /// which std::mdspan cannot express.
+    template <std::size_t R>
+    std::mdspan<T, std::dextents<std::size_t, R>, std::layout_stride> mdspan() const {
+        if (R != ndim())
+            throw error(SHMB_INVALID_ARGUMENT, 0, "shmbridge::array_ref::mdspan: rank " +
+                                                      std::to_string(R) + " for " +
+                                                      std::to_string(ndim()) + " dimensions");
+        std::array<std::size_t, R> ext{}, str{};
+        for (std::size_t d = 0; d < R; ++d) {
+            if (strides_[d] < 0)
+                throw error(SHMB_UNSUPPORTED, 0,
+                            "shmbridge::array_ref::mdspan: negative stride in dimension " +
+                                std::to_string(d));
+            ext[d] = static_cast<std::size_t>(shape_[d]);
+            str[d] = static_cast<std::size_t>(strides_[d]) / sizeof(T);
+        }
+        using ext_t = std::dextents<std::size_t, R>;
+        return {data(), std::layout_stride::mapping<ext_t>(ext_t(ext), str)};
+    }
+#endif
+
+private:
+    using byte_t = std::conditional_t<std::is_const_v<T>, const unsigned char, unsigned char>;
+    byte_t* base() const noexcept { return static_cast<byte_t*>(info_.data); }
+    T* element(const std::uint64_t* idx) const noexcept {
+        std::int64_t off = static_cast<std::int64_t>(info_.origin);
+        for (std::size_t d = 0; d < ndim(); ++d)
+            off += static_cast<std::int64_t>(idx[d]) * strides_[d];
+        return reinterpret_cast<T*>(base() + off);
+    }
+
+    shmb_array_info info_;
+    std::vector<std::uint64_t> shape_;
+    std::vector<std::int64_t> strides_;
+};
+
+/// A named array segment of T elements (docs/SPEC.md 7.5): element type and shape fixed when
+/// it is created and read from its header when opened (T is checked against it), versions
+/// published under the seqlock. Move-only. Destroying it never removes the name (remove()).
+template <class T>
+class shared_array {
+public:
+    using value_type = T;
+
+    shared_array() noexcept = default;
+    /// Create `name` holding a zeroed array of `shape`, contiguous in `order`. Throws
+    /// SHMB_ALREADY_EXISTS, SHMB_INVALID_ARGUMENT (more than 32 dimensions, a size that
+    /// overflows), SHMB_NO_SPACE, ...
+    shared_array(create_only_t, const char* name, const std::vector<std::uint64_t>& shape,
+                 array_order order = array_order::c, permissions perm = permissions()) {
+        detail::check_element<T>();
+        shmb_array_segment* raw = nullptr;
+        detail::check(shmb_array_segment_create(name, dtype_code_v<T>, shape.size(),
+                                                shape.data(), nullptr,
+                                                static_cast<shmb_order>(order),
+                                                perm.get_permissions(), &raw));
+        adopt(raw);
+    }
+    /// Create `name` with general byte `strides` (one per dimension; negative and zero
+    /// allowed; multiples of sizeof(T)).
+    shared_array(create_only_t, const char* name, const std::vector<std::uint64_t>& shape,
+                 const std::vector<std::int64_t>& strides, permissions perm = permissions()) {
+        detail::check_element<T>();
+        if (strides.size() != shape.size())
+            throw error(SHMB_INVALID_ARGUMENT, 0,
+                        "array segment " + detail::quoted(name) + ": " +
+                            std::to_string(strides.size()) + " strides for " +
+                            std::to_string(shape.size()) + " dimensions");
+        shmb_array_segment* raw = nullptr;
+        detail::check(shmb_array_segment_create(name, dtype_code_v<T>, shape.size(),
+                                                shape.data(), strides.data(), SHMB_ORDER_C,
+                                                perm.get_permissions(), &raw));
+        adopt(raw);
+    }
+    /// Open `name`, waiting as `w` allows for it to appear; its header's element type must be
+    /// T's: otherwise throws shmbridge::error (SHMB_INVALID_ARGUMENT) naming the segment and
+    /// both types. Also throws SHMB_TIMEOUT, SHMB_UNSUPPORTED (not an array segment),
+    /// SHMB_CORRUPT_HEADER / SHMB_TRUNCATED (a header that does not fit), ...
+    shared_array(open_only_t, const char* name, mode_t access = read_only,
+                 const wait_options& w = {}) {
+        detail::check_element<T>();
+        shmb_array_segment* raw = nullptr;
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_array_segment_open(name, static_cast<shmb_access>(access), &ctx.c, &raw));
+        adopt(raw);
+    }
+    shared_array(create_only_t, const std::string& name, const std::vector<std::uint64_t>& shape,
+                 array_order order = array_order::c, permissions perm = permissions())
+        : shared_array(create_only, name.c_str(), shape, order, perm) {}
+    shared_array(create_only_t, const std::string& name, const std::vector<std::uint64_t>& shape,
+                 const std::vector<std::int64_t>& strides, permissions perm = permissions())
+        : shared_array(create_only, name.c_str(), shape, strides, perm) {}
+    shared_array(open_only_t, const std::string& name, mode_t access = read_only,
+                 const wait_options& w = {})
+        : shared_array(open_only, name.c_str(), access, w) {}
+    shared_array(shared_array&&) noexcept = default;
+    shared_array& operator=(shared_array&&) noexcept = default;
+    shared_array(const shared_array&) = delete;
+    shared_array& operator=(const shared_array&) = delete;
+    ~shared_array() = default;
+
+    /// The array in place (zero-copy: it races the writer; copy() does not).
+    const array_ref<T>& view() const noexcept { return view_; }
+    std::size_t ndim() const noexcept { return view_.ndim(); }
+    const std::vector<std::uint64_t>& shape() const noexcept { return view_.shape(); }
+    /// The strides in bytes.
+    const std::vector<std::int64_t>& strides() const noexcept { return view_.strides(); }
+    std::size_t size() const noexcept { return view_.size(); }
+    T* data() const noexcept { return view_.data(); }
+    template <class... I>
+    T& operator()(I... index) const noexcept {
+        return view_(index...);
+    }
+    T& at(std::initializer_list<std::uint64_t> index) const { return view_.at(index); }
+#if SHMBRIDGE_HAS_SPAN
+    std::span<T> span() const { return view_.span(); }
+#endif
+
+    /// A write in progress (write()): readers' consistent copies wait or retry until it ends.
+    /// publish() makes it a new version; destroying it unpublished ends it without waking
+    /// anyone (the data written stays).
+    class write_scope {
+    public:
+        write_scope(write_scope&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+        write_scope& operator=(write_scope&&) = delete;
+        write_scope(const write_scope&) = delete;
+        write_scope& operator=(const write_scope&) = delete;
+        ~write_scope() {
+            if (h_) (void)shmb_array_segment_end_write(h_, false);
+        }
+        /// End the write as a new version; waiting readers wake.
+        void publish() { detail::check(shmb_array_segment_end_write(std::exchange(h_, nullptr), true)); }
+
+    private:
+        friend class shared_array;
+        explicit write_scope(shmb_array_segment* h) : h_(h) {
+            detail::check(shmb_array_segment_begin_write(h_));
+        }
+        shmb_array_segment* h_;
+    };
+
+    /// Start a write (throws SHMB_PERMISSION_DENIED on a read-only handle, SHMB_TRUNCATED).
+    write_scope write() { return write_scope(h_.get()); }
+    /// Publish data written in place outside a write as a new version.
+    void publish() { detail::check(shmb_array_segment_publish(h_.get())); }
+    /// Wait, as `w` allows, for a version this handle has not seen (after its open, its last
+    /// copy or wait); returns the publish counter. Throws SHMB_WRITER_CLOSED, SHMB_PEER_GONE,
+    /// SHMB_TIMEOUT, SHMB_ABORTED.
+    std::uint32_t wait(const wait_options& w = {}) {
+        std::uint32_t count = 0;
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_array_segment_wait(h_.get(), &ctx.c, &count));
+        return count;
+    }
+    /// A consistent snapshot (never torn) of the elements in logical (C) order; the version
+    /// copied in `*version` when given.
+    std::vector<std::remove_cv_t<T>> copy(std::uint64_t* version = nullptr) const {
+        const shmb_array_info& a = view_.info();
+        std::vector<std::remove_cv_t<T>> raw((a.data_len + sizeof(T) - 1) / sizeof(T) + 1);
+        std::size_t n = 0;
+        std::uint64_t v = 0;
+        detail::check(shmb_array_segment_read(h_.get(), raw.data(), raw.size() * sizeof(T), &n, &v));
+        if (version) *version = v;
+        shmb_array_info local = a;
+        local.data = raw.data();
+        return array_ref<const T>(local).to_vector();
+    }
+    /// The number of versions ended so far.
+    std::uint64_t version() const noexcept { return shmb_array_segment_version(h_.get()); }
+    std::uint32_t publish_count() const noexcept {
+        return shmb_array_segment_publish_count(h_.get());
+    }
+    bool is_writable() const noexcept { return shmb_array_segment_writable(h_.get()); }
+    /// Mark the segment closed: readers' waits end with SHMB_WRITER_CLOSED.
+    void close_writer() { detail::check(shmb_array_segment_close_writer(h_.get())); }
+    const char* get_name() const noexcept {
+        const char* n = shmb_array_segment_name(h_.get());
+        return n ? n : "";
+    }
+    static bool remove(const char* name) noexcept { return shmb_remove(name) == SHMB_OK; }
+    shmb_array_segment* native_handle() const noexcept { return h_.get(); }
+
+private:
+    void adopt(shmb_array_segment* raw) {
+        h_.reset(raw);
+        shmb_array_info a;
+        detail::check(shmb_array_segment_info(raw, &a));
+        detail::check_dtype<T>(a, "array segment " + detail::quoted(get_name()));
+        view_ = array_ref<T>(a);
+    }
+    detail::handle<shmb_array_segment, shmb_array_segment_free> h_;
+    array_ref<T> view_;
+};
+
 // ---- channels (docs/SPEC.md section 8) ---------------------------------------------------
 
 /// What a channel's writer does when readers lag.
@@ -1034,6 +1471,52 @@ private:
     shmb_channel_loan c_{};
 };
 
+/// A slot loaned for an array of T by channel_writer::loan_array(): its header is in the
+/// slot already; fill the elements in place (data(), operator(), view()), then publish() it
+/// (the message gets SHMB_MESSAGE_ARRAY). Destroying it unpublished gives the slot back.
+/// Move-only; it must not outlive its writer.
+template <class T>
+class channel_array_loan {
+public:
+    channel_array_loan() noexcept = default;
+    channel_array_loan(channel_array_loan&&) noexcept = default;
+    channel_array_loan& operator=(channel_array_loan&&) noexcept = default;
+
+    /// The typed array in the slot.
+    const array_ref<T>& view() const noexcept { return arr_; }
+    const std::vector<std::uint64_t>& shape() const noexcept { return arr_.shape(); }
+    /// The strides in bytes.
+    const std::vector<std::int64_t>& strides() const noexcept { return arr_.strides(); }
+    std::size_t ndim() const noexcept { return arr_.ndim(); }
+    /// The number of elements.
+    std::size_t size() const noexcept { return arr_.size(); }
+    T* data() const noexcept { return arr_.data(); }
+    template <class... I>
+    T& operator()(I... index) const noexcept {
+        return arr_(index...);
+    }
+    T& at(std::initializer_list<std::uint64_t> index) const { return arr_.at(index); }
+#if SHMBRIDGE_HAS_SPAN
+    /// The elements in memory order (a loan made from a shape is contiguous).
+    std::span<T> span() const { return arr_.span(); }
+#endif
+    /// Whether the loan is still outstanding.
+    explicit operator bool() const noexcept { return static_cast<bool>(loan_); }
+    /// Publish the array as the next message, with `tag`; returns its sequence number.
+    std::uint64_t publish(std::uint32_t tag = 0) { return loan_.publish(loan_.size(), tag); }
+    /// Give the slot back unpublished (also what the destructor does).
+    void discard() noexcept { loan_.discard(); }
+    /// The byte loan underneath (its data() is the array header's start).
+    const channel_loan& loan() const noexcept { return loan_; }
+
+private:
+    friend class channel_writer;
+    channel_array_loan(channel_loan&& l, const shmb_array_info& a)
+        : loan_(std::move(l)), arr_(a) {}
+    channel_loan loan_;
+    array_ref<T> arr_;
+};
+
 /// The writing end of a channel: it creates the segment and is its only writer. Destroying it
 /// closes the channel (readers get every message, then the end); the name stays until
 /// remove().
@@ -1065,6 +1548,42 @@ public:
         detail::wait_ctx ctx(w);
         ctx.check(shmb_channel_writer_loan(h_.get(), n, &ctx.c, &c));
         return channel_loan(h_.get(), c);
+    }
+    /// Loan a slot for a C- (or F-) order array of T with `shape`, waiting for one as `w`
+    /// allows. Throws SHMB_OUT_OF_BOUNDS (header and data exceed max_message),
+    /// SHMB_INVALID_ARGUMENT (more than 32 dimensions), and as loan().
+    template <class T>
+    channel_array_loan<T> loan_array(const std::vector<std::uint64_t>& shape,
+                                     array_order order = array_order::c,
+                                     const wait_options& w = {}) {
+        return loan_array_impl<T>(shape, nullptr, order, w);
+    }
+    /// As loan_array(), laid out with general byte `strides` (one per dimension).
+    template <class T>
+    channel_array_loan<T> loan_array(const std::vector<std::uint64_t>& shape,
+                                     const std::vector<std::int64_t>& strides,
+                                     const wait_options& w = {}) {
+        if (strides.size() != shape.size())
+            throw error(SHMB_INVALID_ARGUMENT, 0,
+                        "channel " + detail::quoted(get_name()) + ": " +
+                            std::to_string(strides.size()) + " strides for " +
+                            std::to_string(shape.size()) + " dimensions");
+        return loan_array_impl<T>(shape, strides.data(), array_order::c, w);
+    }
+    /// As loan_array(), without waiting: std::nullopt when no slot is free right now.
+    template <class T>
+    std::optional<channel_array_loan<T>> try_loan_array(const std::vector<std::uint64_t>& shape,
+                                                        array_order order = array_order::c) {
+        detail::check_element<T>();
+        shmb_channel_loan c{};
+        shmb_array_info a;
+        bool got = false;
+        detail::check(shmb_channel_writer_try_loan_array(h_.get(), dtype_code_v<T>, shape.size(),
+                                                         shape.data(), nullptr,
+                                                         static_cast<shmb_order>(order), &c, &a,
+                                                         &got));
+        if (!got) return std::nullopt;
+        return channel_array_loan<T>(channel_loan(h_.get(), c), a);
     }
     /// Copy `n` bytes into a slot and publish them with `tag`; returns the sequence number.
     std::uint64_t send(const void* data, std::size_t n, std::uint32_t tag = 0,
@@ -1102,6 +1621,19 @@ public:
     shmb_channel_writer* native_handle() const noexcept { return h_.get(); }
 
 private:
+    template <class T>
+    channel_array_loan<T> loan_array_impl(const std::vector<std::uint64_t>& shape,
+                                          const std::int64_t* strides, array_order order,
+                                          const wait_options& w) {
+        detail::check_element<T>();
+        shmb_channel_loan c{};
+        shmb_array_info a;
+        detail::wait_ctx ctx(w);
+        ctx.check(shmb_channel_writer_loan_array(h_.get(), dtype_code_v<T>, shape.size(),
+                                                 shape.data(), strides,
+                                                 static_cast<shmb_order>(order), &ctx.c, &c, &a));
+        return channel_array_loan<T>(channel_loan(h_.get(), c), a);
+    }
     detail::handle<shmb_channel_writer, shmb_channel_writer_free> h_;
 };
 
@@ -1152,6 +1684,27 @@ public:
         return std::chrono::system_clock::time_point(
             std::chrono::duration_cast<std::chrono::system_clock::duration>(
                 std::chrono::nanoseconds(static_cast<std::int64_t>(c_.timestamp_ns))));
+    }
+    /// Whether it carries an array header (SHMB_MESSAGE_ARRAY).
+    bool has_array() const noexcept { return r_ && (c_.flags & SHMB_MESSAGE_ARRAY) != 0; }
+    /// Its array header, checked against its length. Throws SHMB_INVALID_ARGUMENT when it has
+    /// none (or was released), SHMB_CORRUPT_HEADER / SHMB_TRUNCATED / SHMB_UNSUPPORTED for a
+    /// header that does not fit, naming the channel and the message.
+    shmb_array_info array_info() const {
+        shmb_array_info a;
+        detail::check(shmb_channel_message_array(r_, &c_, &a));
+        return a;
+    }
+    /// The message's array in place, read only, valid while the message is held. Throws as
+    /// array_info(), and SHMB_INVALID_ARGUMENT naming both types when it holds other elements.
+    template <class T>
+    array_ref<const T> array() const {
+        detail::check_element<T>();
+        const shmb_array_info a = array_info();
+        const char* name = shmb_channel_reader_name(r_);
+        detail::check_dtype<T>(a, "channel " + detail::quoted(name ? name : "") + " message " +
+                                      std::to_string(c_.seq));
+        return array_ref<const T>(a);
     }
     /// Whether it still holds the message.
     explicit operator bool() const noexcept { return r_ != nullptr; }
