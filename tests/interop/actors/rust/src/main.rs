@@ -7,10 +7,11 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use shmbridge::array::{c_strides, f_strides, ArrayHeader, ArraySegment, DType};
 use shmbridge::channel::{self, ChannelOptions, ChannelReader, ChannelWriter, Policy};
 use shmbridge::{
-    size_prefixed, Access, Error, ErrorKind, FramedOptions, FramedSegment, OpenMode, Region,
-    Segment, SegmentOptions, Wait,
+    size_prefixed, Access, Error, ErrorKind, FramedOptions, FramedSegment, OpenMode, OwnerPolicy,
+    Region, Segment, SegmentOptions, Wait,
 };
 
 const ACTOR: &str = "rust";
@@ -100,6 +101,18 @@ fn run(cmd: &str, opts: &HashMap<String, String>) -> Result<Json, Error> {
         "fields-write" | "fields-modify" | "fields-read" => typed_fields(cmd, name, &mut j)?,
         "open" => open(name, opts, &mut j)?,
         "chan-write" => chan_write(name, opts, &mut j)?,
+        "array-write" => array_write(name, opts, &mut j)?,
+        "array-read" => {
+            if let Some(bad) = array_read(name, opts, &mut j)? {
+                return Ok(bad);
+            }
+        }
+        "chan-array-write" => chan_array_write(name, opts, &mut j)?,
+        "chan-array-read" => {
+            if let Some(bad) = chan_array_read(name, opts, &mut j)? {
+                return Ok(bad);
+            }
+        }
         "chan-read" => {
             if let Some(bad) = chan_read(name, opts, &mut j)? {
                 j = bad;
@@ -342,6 +355,250 @@ fn chan_read(
         .raw("first", &or_null(first))
         .raw("last", &or_null(last))
         .str("end", end);
+    Ok(None)
+}
+
+// ---- typed arrays (PROTOCOL.md, "Arrays") --------------------------------------------------
+
+/// `--shape a,b,c` (`()` for 0-d).
+fn shape_arg(opts: &HashMap<String, String>) -> Result<Vec<u64>, Error> {
+    let text = arg(opts, "shape")?;
+    if text == "()" || text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|p| {
+            p.parse().map_err(|_| {
+                Error::new(ErrorKind::InvalidArgument, format!("bad --shape {text:?}"))
+            })
+        })
+        .collect()
+}
+
+/// The layout PROTOCOL.md gives for `order` C, F or S (strided: every other element along
+/// every dimension of a larger array, the first dimension reversed).
+fn layout(dtype: DType, shape: &[u64], order: &str) -> Result<ArrayHeader, Error> {
+    let item = dtype.itemsize();
+    let strides = match order {
+        "C" => c_strides(shape, item),
+        "F" => f_strides(shape, item),
+        "S" => {
+            let big = || Error::new(ErrorKind::InvalidArgument, "shape too large");
+            let mut strides = vec![0i64; shape.len()];
+            let mut step = i64::try_from(item * 2).map_err(|_| big())?;
+            for (stride, &extent) in strides.iter_mut().zip(shape).rev() {
+                *stride = step;
+                let extent = i64::try_from(extent.max(1)).map_err(|_| big())?;
+                step = step.checked_mul(2 * extent).ok_or_else(big)?;
+            }
+            if let Some(first) = strides.first_mut() {
+                *first = -*first;
+            }
+            Some(strides)
+        }
+        other => {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("unknown --order {other:?} (C, F or S)"),
+            ))
+        }
+    }
+    .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "shape too large"))?;
+    ArrayHeader::with_strides(dtype, shape, &strides)
+}
+
+/// Byte `b` of element `k` (in C order) of an array of `dtype` with seed `seed`.
+fn element_byte(dtype: DType, k: u64, b: u64, seed: u64) -> u8 {
+    if dtype == DType::Bool {
+        ((k + seed) % 2) as u8
+    } else {
+        ((k * 13 + b * 7 + seed) % 251) as u8
+    }
+}
+
+/// The offset from the data area of every element, in C order.
+fn offsets(h: &ArrayHeader) -> Vec<usize> {
+    let mut idx = vec![0u64; h.ndim()];
+    (0..h.len())
+        .map(|_| {
+            let at = h.element_offset(&idx).expect("in bounds") - h.data_offset();
+            for d in (0..idx.len()).rev() {
+                idx[d] += 1;
+                if idx[d] < h.shape()[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+            at as usize
+        })
+        .collect()
+}
+
+fn fill(h: &ArrayHeader, data: &mut [u8], seed: u64) {
+    for (k, at) in offsets(h).into_iter().enumerate() {
+        for b in 0..h.itemsize() {
+            data[at + b] = element_byte(h.dtype(), k as u64, b as u64, seed);
+        }
+    }
+}
+
+/// The first element that differs from the pattern, if any.
+fn first_bad(h: &ArrayHeader, data: &[u8], seed: u64) -> Option<u64> {
+    offsets(h).into_iter().enumerate().find_map(|(k, at)| {
+        (0..h.itemsize())
+            .any(|b| data[at + b] != element_byte(h.dtype(), k as u64, b as u64, seed))
+            .then_some(k as u64)
+    })
+}
+
+fn describe(j: &mut Json, h: &ArrayHeader) {
+    let list = |v: Vec<String>| format!("[{}]", v.join(", "));
+    j.str("dtype", h.dtype().name())
+        .raw(
+            "shape",
+            &list(h.shape().iter().map(u64::to_string).collect()),
+        )
+        .raw(
+            "strides",
+            &list(h.strides().iter().map(i64::to_string).collect()),
+        );
+}
+
+fn wanted(opts: &HashMap<String, String>) -> Result<ArrayHeader, Error> {
+    layout(
+        DType::parse(arg(opts, "dtype")?)?,
+        &shape_arg(opts)?,
+        arg(opts, "order")?,
+    )
+}
+
+/// A mismatch between what arrived and what the protocol says, as a failure line.
+fn mismatch(what: &str) -> Json {
+    let mut bad = Json::new(false);
+    bad.str("error", "array_mismatch").str("message", what);
+    bad
+}
+
+fn same_layout(got: &ArrayHeader, want: &ArrayHeader) -> Option<Json> {
+    (got.dtype() != want.dtype() || got.shape() != want.shape() || got.strides() != want.strides())
+        .then(|| {
+            mismatch(&format!(
+                "got {} {:?} strides {:?}, expected {} {:?} strides {:?}",
+                got.dtype(),
+                got.shape(),
+                got.strides(),
+                want.dtype(),
+                want.shape(),
+                want.strides()
+            ))
+        })
+}
+
+fn array_write(name: &str, opts: &HashMap<String, String>, j: &mut Json) -> Result<(), Error> {
+    let h = wanted(opts)?;
+    let seed = opt_num(opts, "seed")?.unwrap_or(0);
+    let seg = ArraySegment::create_with_header(name, &h, &FramedOptions::default())?;
+    let mut w = seg.begin_write()?;
+    fill(&h, w.data_mut(), seed);
+    w.publish()?;
+    describe(j, seg.header());
+    j.num("elements", h.len());
+    Ok(())
+}
+
+fn array_read(
+    name: &str,
+    opts: &HashMap<String, String>,
+    j: &mut Json,
+) -> Result<Option<Json>, Error> {
+    let want = wanted(opts)?;
+    let seed = opt_num(opts, "seed")?.unwrap_or(0);
+    let seg = ArraySegment::open_wait(
+        name,
+        Access::ReadOnly,
+        &OwnerPolicy::default(),
+        &mut Wait::timeout(Duration::from_secs(30)),
+    )?;
+    if let Some(bad) = same_layout(seg.header(), &want) {
+        return Ok(Some(bad));
+    }
+    let (data, snap) = seg.read_data()?;
+    if let Some(k) = first_bad(seg.header(), &data, seed) {
+        return Ok(Some(mismatch(&format!(
+            "element {k} differs from the pattern"
+        ))));
+    }
+    describe(j, seg.header());
+    j.num("checked", want.len()).num("version", snap.version);
+    Ok(None)
+}
+
+/// The dtypes of `--dtypes a,b,...`: message `i` is of dtype `i % len`.
+fn dtypes_arg(opts: &HashMap<String, String>) -> Result<Vec<DType>, Error> {
+    arg(opts, "dtypes")?.split(',').map(DType::parse).collect()
+}
+
+fn chan_array_write(name: &str, opts: &HashMap<String, String>, j: &mut Json) -> Result<(), Error> {
+    let dtypes = dtypes_arg(opts)?;
+    let shape = shape_arg(opts)?;
+    let order = arg(opts, "order")?;
+    let count = num(opts, "count")?;
+    let wait_readers = opt_num(opts, "wait-readers")?.unwrap_or(0) as usize;
+    let mut w = ChannelWriter::create(
+        name,
+        &ChannelOptions {
+            slots: 4,
+            max_message: num(opts, "size")?,
+            readers: 2,
+            ..ChannelOptions::default()
+        },
+    )?;
+    say("{\"ready\": true}");
+    while channel::status(w.framed())?.reader_places.len() < wait_readers {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for i in 0..count {
+        let h = layout(dtypes[(i % dtypes.len() as u64) as usize], &shape, order)?;
+        let mut loan = w.loan_array_with(&h, &mut Wait::forever())?;
+        fill(&h, loan.data_mut(), i);
+        loan.publish(i as u32)?;
+    }
+    w.close();
+    j.num("sent", count);
+    Ok(())
+}
+
+fn chan_array_read(
+    name: &str,
+    opts: &HashMap<String, String>,
+    j: &mut Json,
+) -> Result<Option<Json>, Error> {
+    let dtypes = dtypes_arg(opts)?;
+    let shape = shape_arg(opts)?;
+    let order = arg(opts, "order")?;
+    let reader = ChannelReader::open(name, &mut Wait::timeout(Duration::from_secs(30)))?;
+    say("{\"joined\": true}");
+    let mut received = 0u64;
+    loop {
+        let msg = match reader.recv(&mut Wait::forever()) {
+            Ok(got) => got,
+            Err(e) if e.kind() == ErrorKind::WriterClosed => break,
+            Err(e) => return Err(e),
+        };
+        let seq = msg.info().seq;
+        let want = layout(dtypes[(seq % dtypes.len() as u64) as usize], &shape, order)?;
+        let (header, data) = msg.array_bytes()?;
+        if let Some(bad) = same_layout(&header, &want) {
+            return Ok(Some(bad));
+        }
+        if let Some(k) = first_bad(&header, data, seq) {
+            return Ok(Some(mismatch(&format!(
+                "message {seq}: element {k} differs from the pattern"
+            ))));
+        }
+        received += 1;
+    }
+    j.num("received", received);
     Ok(None)
 }
 
