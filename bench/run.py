@@ -31,6 +31,7 @@ cache. Everything the bench creates is removed at the end, even on failure.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import os
 import shutil
@@ -181,23 +182,63 @@ def run_minimal_c(work, src, dst, name, exe):
     return time.perf_counter() - t0, [p]
 
 
-def run_one_shot(work, src, dst, name):
+def run_one_shot(work, src, dst, name, cli=CLI):
     t0 = time.perf_counter()
-    s = Proc([CLI, "-q", "send", src, "--name", name])
+    s = Proc([cli, "-q", "send", src, "--name", name])
     if s.wait() != 0:
         raise RuntimeError("shmbridge send failed")
-    r = Proc([CLI, "-q", "recv", name, dst])
-    r.wait()
+    r = Proc([cli, "-q", "recv", name, dst])
+    if r.wait() != 0:
+        raise RuntimeError("shmbridge recv failed")
     return time.perf_counter() - t0, [s, r]
 
 
-def run_stream(work, src, dst, name, segment="16M"):
+def run_stream(work, src, dst, name, segment="16M", cli=CLI):
     t0 = time.perf_counter()
-    s = Proc([CLI, "-q", "send", src, "--name", name, "--stream", "--segment-size", segment])
-    r = Proc([CLI, "-q", "recv", name, dst])
-    r.wait()
-    s.wait()
+    s = Proc([cli, "-q", "send", src, "--name", name, "--stream", "--segment-size", segment])
+    r = Proc([cli, "-q", "recv", name, dst])
+    rc = r.wait()
+    if s.wait() != 0 or rc != 0:
+        raise RuntimeError("shmbridge streaming failed")
     return time.perf_counter() - t0, [s, r]
+
+
+def run_limits(exe, size, name, repeat):
+    """The machine's limits for `size` bytes (bench/c/limits.c): best of `repeat`."""
+    out = subprocess.run([exe, str(size), str(repeat), name + "_limits"], capture_output=True, text=True, check=True)
+    return {k: float(v) for k, v in (line.split() for line in out.stdout.splitlines())}
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+# The targets of issue 14, per size: (label, description, value function, comparison, bound).
+def verdicts(results, rss):
+    """[(what, value, bound, met)] for the targets whose approaches ran."""
+    out = []
+    r = results
+    if "shmb-1" in r and "boost" in r:
+        v = r["shmb-1"] / r["boost"]
+        out.append(("one-shot time / Boost pair time", v, "<= 0.70", v <= 0.70))
+    if "shmb-1" in r and "minimal-c" in r:
+        v = r["minimal-c"] / r["shmb-1"]
+        out.append(("minimal C time / one-shot time", v, ">= 1.00", v >= 1.0))
+    if "shmb-1" in rss and "boost" in rss:
+        mine, theirs = max(rss["shmb-1"]), max(rss["boost"])
+        v = mine / max(theirs, 1)
+        out.append(("one-shot peak RSS / Boost peak RSS", v, "<= 1.00", v <= 1.0))
+    if "shmb-st" in r and "cp" in r:
+        v = r["cp"] / r["shmb-st"]
+        out.append(("streaming speed / cp speed", v, ">= 0.95", v >= 0.95))
+    if "shmb-st" in r and "stdlib" in r:
+        v = r["stdlib"] / r["shmb-st"]
+        out.append(("streaming speed / stdlib pair speed", v, ">= 5.00", v >= 5.0))
+    if "shmb-st" in r and "boost" in r:
+        v = r["boost"] / r["shmb-st"]
+        out.append(("streaming speed / Boost pair speed", v, ">= 3.00", v >= 3.0))
+    return out
 
 
 def link(src, dst):
@@ -214,6 +255,8 @@ def build(work, skip):
         check=True,
     )
     exes = {}
+    exes["limits"] = os.path.join(work, "limits")
+    subprocess.run(["cc", "-O2", "-o", exes["limits"], os.path.join(ROOT, "bench/c/limits.c")], check=True)
     exes["minimal_c"] = os.path.join(work, "minimal_copy")
     subprocess.run(
         ["cc", "-O2", "-o", exes["minimal_c"], os.path.join(ROOT, "bench/c/minimal_copy.c")],
@@ -246,6 +289,9 @@ def main():
     ap.add_argument("--dir", default="/tmp")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each approach (the median is reported)")
     ap.add_argument("--skip", default="", help="comma-separated: stdlib,boost,cp,minimal-c,shmb-1,shmb-st")
+    ap.add_argument("--before", help="a `shmbridge` binary of an earlier version: its one-shot and "
+                    "streaming run too (shmb-1@before, shmb-st@before), in the same rounds")
+    ap.add_argument("--json", help="write every run's figures here")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     work = tempfile.mkdtemp(prefix="shmb_bench_", dir=args.dir)
@@ -256,8 +302,23 @@ def main():
             build_boost(work, exes, name)
         fs = subprocess.run(["df", "-T", work], capture_output=True, text=True).stdout.split("\n")[1].split()[1]
         print(f"files in {work} ({fs}); segments in /dev/shm (tmpfs); {os.cpu_count()} CPUs")
+        report = {"dir": work, "fs": fs, "cpus": os.cpu_count(), "repeat": args.repeat, "sizes": {}}
         for size in [parse_size(s) for s in args.sizes.split(",")]:
-            bench_size(work, size, name, exes, skip, args.repeat)
+            # Room: the source and one output in --dir; one segment (plus slack) in /dev/shm.
+            need_dir, need_shm = 2 * size + (256 << 20), size + (256 << 20)
+            have_dir, have_shm = free_bytes(work), free_bytes("/dev/shm")
+            if have_dir < need_dir or have_shm < need_shm:
+                print(
+                    f"\n== {human(size)}: SKIPPED: not enough room (need {human(need_dir)} free in {work}, "
+                    f"{human(have_dir)} there; {human(need_shm)} in /dev/shm, {human(have_shm)} there)"
+                )
+                report["sizes"][str(size)] = {"skipped": "not enough room"}
+                continue
+            report["sizes"][str(size)] = bench_size(work, size, name, exes, skip, args.repeat, args.before)
+        if args.json:
+            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=1)
     finally:
         for n in os.listdir("/dev/shm"):
             if n.startswith(name):
@@ -265,7 +326,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def bench_size(work, size, name, exes, skip, repeat):
+def bench_size(work, size, name, exes, skip, repeat, before=None):
     src = os.path.join(work, "source.bin")
     print(f"\n== {human(size)}: making the source file ...", flush=True)
     with open(src, "wb") as f:
@@ -277,6 +338,13 @@ def bench_size(work, size, name, exes, skip, repeat):
             left -= n
         del block
     want = crc_of(src)  # also warms the page cache
+    limits = run_limits(exes["limits"], size, name, 2 if size <= (1 << 30) else 1)
+    print(
+        "   limits (best of runs): memcpy {memcpy-warm:.3f} s, memcpy into fresh anonymous pages "
+        "{fresh-anon:.3f} s, fallocate + memcpy into a fresh /dev/shm segment {fresh-shm:.3f} s, "
+        "page faults alone {fault-only:.3f} s".format(**limits),
+        flush=True,
+    )
     runs = [
         ("stdlib", lambda d: run_stdlib(work, src, d, name)),
         ("boost", lambda d: run_boost(work, src, d, name, exes)),
@@ -285,6 +353,11 @@ def bench_size(work, size, name, exes, skip, repeat):
         ("shmb-1", lambda d: run_one_shot(work, src, d, name)),
         ("shmb-st", lambda d: run_stream(work, src, d, name)),
     ]
+    if before:
+        runs += [
+            ("shmb-1@before", lambda d: run_one_shot(work, src, d, name, cli=before)),
+            ("shmb-st@before", lambda d: run_stream(work, src, d, name, cli=before)),
+        ]
     # Each approach runs `repeat` times, round-robin (so a burst of load or writeback hits
     # them alike); the figure is the median, with the spread shown.
     times, rss, ok = {}, {}, {}
@@ -304,7 +377,7 @@ def bench_size(work, size, name, exes, skip, repeat):
             times.setdefault(label, []).append(secs)
             rss[label] = [max(a, b) for a, b in zip(rss.get(label, [0] * len(procs)), [p.rss_kib for p in procs])]
             ok[label] = ok.get(label, True) and good
-            print(f"   run {rep + 1}/{repeat} {label:<10} {secs:7.3f} s", flush=True)
+            print(f"   run {rep + 1}/{repeat} {label:<15} {secs:7.3f} s", flush=True)
     os.unlink(src)
     results = {}
     print(f"-- {human(size)}: median of {repeat} run(s) (min - max)")
@@ -313,19 +386,32 @@ def bench_size(work, size, name, exes, skip, repeat):
         results[label] = med
         peak = " / ".join(human(k * 1024) for k in rss[label])
         print(
-            f"{label:<10} {med:7.3f} s ({min(ts):.3f} - {max(ts):.3f})  {human(size / med) + '/s':>12}  "
+            f"{label:<15} {med:7.3f} s ({min(ts):.3f} - {max(ts):.3f})  {human(size / med) + '/s':>12}  "
             f"peak RSS {peak:<24} {'verified' if ok[label] else 'CRC MISMATCH'}",
             flush=True,
         )
     base = results.get("shmb-st")
-    one = results.get("shmb-1")
     if base:
         print("-- ratios (median time / shmbridge streaming median; >1 means shmbridge streaming is faster):")
         for label, secs in results.items():
-            print(f"   {label:<10} {secs / base:6.2f}x")
-    if one and "minimal-c" in results:
-        print(f"-- one-shot vs minimal C: {results['minimal-c'] / one:.2f}x (>= 1 means one-shot is no slower)")
-
+            print(f"   {label:<15} {secs / base:6.2f}x")
+    for now_label in ("shmb-1", "shmb-st"):
+        was = results.get(now_label + "@before")
+        if was and now_label in results:
+            print(f"-- {now_label} before / after (same rounds): {was:.3f} s / {results[now_label]:.3f} s = "
+                  f"{was / results[now_label]:.2f}x")
+    checks = verdicts(results, rss)
+    print(f"-- targets at {human(size)}:")
+    for what, value, bound, met in checks:
+        print(f"   {what:<40} {value:6.2f} (target {bound}): {'met' if met else 'NOT MET'}")
+    return {
+        "limits_s": limits,
+        "runs_s": times,
+        "median_s": results,
+        "peak_rss_kib": rss,
+        "verified": ok,
+        "targets": [{"what": w, "value": v, "target": b, "met": m} for w, v, b, m in checks],
+    }
 
 if __name__ == "__main__":
     main()

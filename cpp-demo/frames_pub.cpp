@@ -2,11 +2,12 @@
 // array messages. Each frame's dtype and shape travel in its array header, so a reader in any
 // language (python/examples/frames_view.py: numpy views, no copy) knows what it got.
 //
-//     frames_pub [--name frames] [--count 300] [--wait-readers 1] [--readers 2] [--slots 4]
+//     frames_pub [--name shmb_frames] [--count 300] [--wait-readers 1] [--readers 2] [--slots 4]
 //
 // The writer waits until --wait-readers readers hold a place, then loans a slot per frame
 // (loan_array<std::uint8_t>({1080, 1920, 3})), draws into it in place (a gradient with a bar
-// that moves with the frame number; pixel (0, 0) holds the frame number's low byte), publishes
+// that moves with the frame number; the first and the last byte hold the frame number's low
+// byte, which the viewer checks), publishes
 // it with the frame number as tag, closes the channel at the end and prints the frames per
 // second. Under the block policy it runs at the pace of the slowest reader. The channel's name
 // is removed at the end.
@@ -45,13 +46,13 @@ void draw(std::uint8_t* px, std::uint64_t i) {
             row[x * C + 2] = on_bar ? 0 : static_cast<std::uint8_t>(i);
         }
     }
-    px[0] = static_cast<std::uint8_t>(i);
+    px[0] = px[H * W * C - 1] = static_cast<std::uint8_t>(i);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string name = "frames";
+    std::string name = "shmb_frames";  // python/examples/frames_view.py's default
     std::uint64_t count = 300;
     std::size_t wait_readers = 1;
     shmbridge::channel_options o;

@@ -35,11 +35,11 @@ def main(argv: list[str]) -> int:
         report = shmbridge.send_file(
             args[1],
             name,
-            mode="stream" if stream else "auto",
+            transfer="stream" if stream else "auto",
             segment_size=1 << 20 if stream else None,
             timeout=60,
         )
-        print(f"sent {report.bytes} bytes (crc32 {report.crc32:08x}) as {report.name!r}, {report.mode}")
+        print(f"sent {report.bytes} bytes (crc32 {report.crc32:08x}) as {report.name!r}, {report.transfer}")
     else:
         report = shmbridge.recv_file(name, args[1], timeout=60)
         print(f"wrote {report.bytes} bytes (crc32 {report.crc32:08x}) to {report.path}")

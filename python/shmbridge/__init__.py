@@ -19,6 +19,9 @@
 - The ``shmbridge`` command (docs/CLI.md): the ``shmbridge`` console script and
   ``python -m shmbridge`` run the one command line, the Rust CLI, through the extension.
 - :class:`ShareableList`: the stdlib's, over shmbridge's :class:`SharedMemory`.
+- Arrays: :class:`SharedArray` (one numpy array in a named segment, its dtype and shape in
+  its header; versions, consistent copies, waits) and :func:`share`; channels carry arrays
+  too (``writer.loan_array(shape, dtype)``, ``message.array()``).
 
 Errors: the stdlib's classes where it has a case (``FileExistsError``,
 ``FileNotFoundError``, ``PermissionError``, ``ValueError``, ``OSError``); the library's
@@ -78,6 +81,7 @@ from ._native import (
     send_file,
     unique_name,
 )
+from .arrays import SharedArray, share
 from .shared_memory import ShareableList, SharedMemory
 
 __all__ = [
@@ -110,6 +114,7 @@ __all__ = [
     "Segment",
     "SegmentInfo",
     "ShareableList",
+    "SharedArray",
     "SharedMemory",
     "StreamReader",
     "StreamWriter",
@@ -130,6 +135,7 @@ __all__ = [
     "remove",
     "segment_info",
     "send_file",
+    "share",
     "shared_memory",
     "size_prefixed_len",
     "unique_name",

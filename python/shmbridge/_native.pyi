@@ -8,7 +8,7 @@ import sys
 from types import TracebackType
 from typing import Callable, Iterator, Literal, Sequence, final, overload
 
-from typing_extensions import Buffer, Self
+from typing_extensions import Buffer, Self, deprecated
 
 __all__ = [
     "BadMagic",
@@ -57,10 +57,15 @@ __all__ = [
     "size_prefixed_write",
     "unique_name",
     "name_for_file",
+    "error_for_kind",
+    "ERROR_KINDS",
 ]
 
 __version__: str
 DEFAULT_PERMISSIONS: int
+# Every core error kind's name, in number order ("InvalidName", ..., "Changed"): the values of
+# an exception's `kind` attribute.
+ERROR_KINDS: tuple[str, ...]
 DEFAULT_STREAM_SEGMENT: int
 FRAMED_HEADER_LEN: int
 FRAMED_MAGIC: bytes
@@ -79,10 +84,11 @@ _IntFieldKind = Literal[
 ]
 _FloatFieldKind = Literal["f32", "f64", "f", "d"]
 _FieldKind = _IntFieldKind | _FloatFieldKind
-# Boost's open modes (Segment), map_file's modes, and send_file's transfer modes.
+# Boost's open modes (Segment), map_file's access, and send_file's transfers ("one-shot"; the
+# older spellings "oneshot" and "one_shot" are still accepted).
 _OpenMode = Literal["create_only", "open_only", "open_or_create"]
-_MapMode = Literal["r", "w", "r+", "c"]
-_TransferMode = Literal["auto", "oneshot", "one-shot", "one_shot", "stream"]
+_MapAccess = Literal["r", "w", "r+", "c"]
+_Transfer = Literal["auto", "one-shot", "oneshot", "one_shot", "stream"]
 
 class Error(Exception):
     """Base class of shmbridge's own errors."""
@@ -222,6 +228,9 @@ class SegmentInfo:
     @property
     def uid(self) -> int: ...
     @property
+    def permissions(self) -> int: ...
+    @property
+    @deprecated("SegmentInfo.mode is deprecated: use SegmentInfo.permissions")
     def mode(self) -> int: ...
     @property
     def mtime_ns(self) -> int: ...
@@ -278,9 +287,15 @@ def cli_main(argv: list[str]) -> int:
     """Run the ``shmbridge`` command (``argv[0]`` is the program name); return its exit code."""
 
 def map_file(
-    path: str | os.PathLike[str], mode: _MapMode = "r", offset: int = 0, size: int | None = None
+    path: str | os.PathLike[str],
+    access: _MapAccess | None = None,
+    offset: int = 0,
+    size: int | None = None,
+    *,
+    mode: _MapAccess | None = None,
 ) -> Mapping: ...
 def anonymous(size: int) -> Mapping: ...
+def error_for_kind(kind: str, message: str = "") -> BaseException: ...
 def remove(name: str) -> None: ...
 def exists(name: str) -> bool: ...
 def list_segments() -> list[SegmentInfo]: ...
@@ -305,6 +320,9 @@ class TransferReport:
     @property
     def crc32(self) -> int: ...
     @property
+    def transfer(self) -> str: ...
+    @property
+    @deprecated("TransferReport.mode is deprecated: use TransferReport.transfer")
     def mode(self) -> str: ...
     @property
     def segment_size(self) -> int: ...
@@ -317,11 +335,12 @@ def send_file(
     path: str | os.PathLike[str],
     name: str | None = None,
     *,
-    mode: _TransferMode = "auto",
+    transfer: _Transfer | None = None,
     segment_size: int | None = None,
     timeout: float | None = None,
     permissions: int | None = None,
     progress: _ProgressCallback | None = None,
+    mode: _Transfer | None = None,
 ) -> TransferReport: ...
 def recv_file(
     name: str,
@@ -535,6 +554,14 @@ class ChannelWriter:
     @property
     def closed(self) -> bool: ...
     def loan(self, n: int, *, timeout: float | None = None) -> Loan: ...
+    def loan_array(
+        self,
+        shape: tuple[int, ...] | list[int],
+        dtype: str | _DType,
+        *,
+        order: Literal["C", "F", "c", "f"] = "C",
+        timeout: float | None = None,
+    ) -> Loan: ...
     def send(self, data: Buffer, tag: int = 0, *, timeout: float | None = None) -> int: ...
     def close(self) -> None: ...
     def status(self) -> ChannelStatus: ...
@@ -550,6 +577,9 @@ class Loan:
 
     def publish(self, nbytes: int | None = None, tag: int = 0) -> int: ...
     def discard(self) -> None: ...
+    @property
+    def array(self) -> Any:
+        """A loan_array() loan's writable numpy array in the slot."""
     @property
     def active(self) -> bool: ...
     def __len__(self) -> int: ...
@@ -605,6 +635,8 @@ class Message:
     def flags(self) -> int: ...
     @property
     def released(self) -> bool: ...
+    def array(self) -> Any:
+        """The message's array as a read-only numpy array in place."""
     def release(self) -> None: ...
     def __len__(self) -> int: ...
     def __enter__(self) -> Self: ...
@@ -657,3 +689,67 @@ class ChannelStatus:
     def writer_alive(self) -> bool: ...
     @property
     def reader_places(self) -> list[ReaderStatus]: ...
+
+# ---- array segments (crates/shmbridge-py/src/shared_array.rs) --------------------------------
+
+__all__ += ["ArraySegment"]
+
+@final
+class ArraySegment:
+    """A named array segment (docs/SPEC.md 7.5); the Python API is ``shmbridge.SharedArray``."""
+
+    @staticmethod
+    def create(
+        name: str,
+        shape: tuple[int, ...] | list[int],
+        dtype: str | _DType,
+        *,
+        order: Literal["C", "F", "c", "f"] = "C",
+        permissions: int | None = None,
+    ) -> ArraySegment: ...
+    @staticmethod
+    def open(
+        name: str,
+        *,
+        readonly: bool = False,
+        timeout: float | None = None,
+        owner: int | str | Sequence[int] | None = None,
+    ) -> ArraySegment: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+    @property
+    def strides(self) -> tuple[int, ...]: ...
+    @property
+    def origin(self) -> int: ...
+    @property
+    def data_len(self) -> int: ...
+    @property
+    def header_offset(self) -> int: ...
+    @property
+    def mapping(self) -> Mapping: ...
+    @property
+    def readonly(self) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def publish_count(self) -> int: ...
+    @property
+    def writing(self) -> bool: ...
+    def begin_write(self) -> None: ...
+    def publish(self) -> None: ...
+    def copy_into(self, out: Buffer) -> int: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def close_writer(self) -> None: ...
+    def unlink(self) -> None: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        *_args: type[BaseException] | BaseException | TracebackType | None,
+    ) -> None: ...

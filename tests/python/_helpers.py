@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "python" / "examples"
@@ -81,3 +82,50 @@ class Proc:
         if self.p.poll() is None:
             self.p.kill()
         self.p.communicate()
+
+
+# --- known points of a stream, reached from outside (no hook in the product) ---------------
+#
+# A stream's writer blocks once its ring is full and no reader takes from it; a test waits for
+# that state, freezes a peer with SIGSTOP where the other must stay mid-stream, and kills.
+
+
+def stream_status(cli: str, name: str) -> Optional[Dict[str, Any]]:
+    """The control words of the stream segment `name` (`shmbridge info --json`), if any."""
+    r = subprocess.run([cli, "info", name, "--json"], capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)  # fmt: skip
+    if r.returncode != 0:
+        return None
+    try:
+        status = json.loads(r.stdout).get("stream")
+    except ValueError:
+        return None
+    return status if isinstance(status, dict) else None
+
+
+def wait_until(what: str, done: Callable[[], bool], limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while not done():
+        assert time.monotonic() < deadline, f"never reached: {what}"
+        time.sleep(0.01)
+
+
+def wait_ring_full(cli: str, name: str) -> None:
+    """Wait until the writer of stream `name` filled its ring and blocks (no reader takes)."""
+
+    def full() -> bool:
+        s = stream_status(cli, name)
+        return s is not None and s["write_pos"] - s["read_pos"] == s["capacity"] and s["writer_state"] == "streaming"
+
+    wait_until("the writer filled the ring", full)
+
+
+def wait_ring_drained(cli: str, name: str) -> None:
+    """Wait until the reader of stream `name` took everything written, and waits for more."""
+
+    def drained() -> bool:
+        s = stream_status(cli, name)
+        return s is not None and s["read_pos"] == s["write_pos"] > 0 and s["reader_state"] == "attached"
+
+    wait_until("the reader drained the ring", drained)
+

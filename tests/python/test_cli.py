@@ -21,7 +21,7 @@ import pytest
 
 import shmbridge
 from shmbridge import _native
-from _helpers import Proc, shm_exists
+from _helpers import Proc, shm_exists, wait_ring_drained, wait_ring_full
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -69,14 +69,6 @@ def wait_until_exists(name: str) -> None:
     while not shm_exists(name):
         assert time.monotonic() < deadline, f"{name} never appeared"
         time.sleep(0.01)
-
-
-def wait_for_stall(p: Proc) -> None:
-    assert p.p.stderr is not None
-    for line in p.p.stderr:
-        if "test stall at" in line:
-            return
-    raise AssertionError("the process exited before it stalled")
 
 
 # --- the same command -----------------------------------------------------------------------
@@ -216,13 +208,16 @@ def test_interrupting_a_receiver_mid_stream(
     make_file(tmp_path / "in.bin", 4 * MiB)
     send = Proc([shmbridge_cli, "-q", "send", str(tmp_path / "in.bin"), "-n", shm_name, "-s", "--segment-size", "256K", "-t", "60s"])
     procs.append(send)
-    env = dict(os.environ, SHMBRIDGE_TEST_STALL_AFTER=str(1 * MiB))
-    recv = Proc([*front, "recv", shm_name, str(tmp_path / "out.bin"), "-t", "60s"], env=env)
+    # Mid-stream for the receiver: the sender frozen with a full ring, the receiver attached
+    # and waiting for more once it has taken that.
+    wait_ring_full(shmbridge_cli, shm_name)
+    send.p.send_signal(signal.SIGSTOP)
+    recv = Proc([*front, "recv", shm_name, str(tmp_path / "out.bin"), "-t", "60s"])
     procs.append(recv)
-    wait_for_stall(recv)
-    # The stall hook sleeps inside the progress callback, so the interrupt cannot be seen
-    # there: a kill is what stops it, and the sender notices.
+    wait_ring_drained(shmbridge_cli, shm_name)
     recv.p.kill()
+    recv.wait()
+    send.p.send_signal(signal.SIGCONT)
     code, _, err = send.wait()
     assert code == 6 and "receiver" in err and "died" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.bin"]
@@ -233,12 +228,14 @@ def test_a_killed_sender_makes_the_wheel_receiver_fail(
     shmbridge_cli: str, front: List[str], shm_name: str, tmp_path: Path, procs: List[Proc]
 ) -> None:
     make_file(tmp_path / "in.bin", 8 * MiB)
+    send = Proc([*front, "send", str(tmp_path / "in.bin"), "-n", shm_name, "-s", "--segment-size", "1M"])
+    procs.append(send)
+    # Mid-stream: the sender frozen with a full ring, the receiver attached and waiting.
+    wait_ring_full(shmbridge_cli, shm_name)
+    send.p.send_signal(signal.SIGSTOP)
     recv = Proc([*front, "recv", shm_name, str(tmp_path / "out.bin"), "-t", "60s"])
     procs.append(recv)
-    env = dict(os.environ, SHMBRIDGE_TEST_STALL_AFTER=str(3 * MiB))
-    send = Proc([*front, "send", str(tmp_path / "in.bin"), "-n", shm_name, "-s", "--segment-size", "1M"], env=env)
-    procs.append(send)
-    wait_for_stall(send)
+    wait_ring_drained(shmbridge_cli, shm_name)
     send.p.kill()
     code, _, err = recv.wait()
     assert code == 6, err

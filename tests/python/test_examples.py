@@ -197,3 +197,17 @@ def test_mmap_reader_against_a_core_segment(
     out = tmp_path / "result.zip"
     run_example("mmap_reader.py", str(out), "--segment", shm_name)
     assert out.read_bytes() == data
+
+
+def test_frames_view_demo() -> None:
+    out = run_example("frames_view.py", "--demo", "--frames", "40", "--size", "108x192x3", "--fill")
+    assert "40 frames of 108x192x3 uint8" in out and "fps, 0 lost" in out, out
+
+
+def test_frames_view_receiver_against_a_separate_sender(shm_name: str, background: List[Background]) -> None:
+    sender = Background("frames_view.py", "--send", shm_name, "--frames", "25", "--size", "64x64x3")
+    background.append(sender)
+    assert next(sender.lines()) == "sender ready"
+    out = run_example("frames_view.py", shm_name, "--frames", "25")
+    assert "25 frames of 64x64x3 uint8" in out, out
+    assert sender.proc.wait(60) == 0

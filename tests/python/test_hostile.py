@@ -192,7 +192,7 @@ def test_recv_writes_only_regular_files(shm_name: str, tmp_path: Path) -> None:
     assert (tmp_path / "out").read_bytes() == b"payload"
 
 
-@pytest.mark.parametrize("mode", ["oneshot", "stream"])
+@pytest.mark.parametrize("mode", ["one-shot", "stream"])
 def test_sources_whose_metadata_size_is_zero_arrive_whole(
     mode: str, shm_name: str, tmp_path: Path
 ) -> None:
@@ -202,7 +202,7 @@ def test_sources_whose_metadata_size_is_zero_arrive_whole(
     result: list = []
     sender = threading.Thread(
         target=lambda: result.append(
-            shmbridge.send_file("/proc/version", shm_name, mode=mode, segment_size=400, timeout=30)
+            shmbridge.send_file("/proc/version", shm_name, transfer=mode, segment_size=400, timeout=30)
         )
     )
     sender.start()

@@ -93,7 +93,7 @@ def test_list_info_remove_exists(shm_names) -> None:  # type: ignore[no-untyped-
     f = shmbridge.FramedSegment.create(framed, 1000)
     f.write(b"xyz")
     infos = {i.name: i for i in shmbridge.list_segments()}
-    assert infos[raw].size == 300 and infos[raw].mode == 0o640 and infos[raw].layout == "unframed"
+    assert infos[raw].size == 300 and infos[raw].permissions == 0o640 and infos[raw].layout == "unframed"
     assert infos[raw].uid == os.getuid() and infos[raw].mtime_ns > 0
     assert infos[framed].layout == "framed"
     h = infos[framed].header

@@ -19,7 +19,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 import pytest
 
 import shmbridge
-from _helpers import EXAMPLES, Proc, run_py, shm_exists, wait_asleep
+from _helpers import EXAMPLES, Proc, run_py, shm_exists, wait_asleep, wait_ring_drained, wait_ring_full
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -47,7 +47,7 @@ def py_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
 def test_python_send_rust_recv_one_shot(shmbridge_cli: str, shm_name: str, tmp_path: Path) -> None:
     data = make_file(tmp_path / "in.bin", 300 * KiB + 7)
     r = shmbridge.send_file(tmp_path / "in.bin", shm_name)
-    assert (r.name, r.bytes, r.crc32, r.mode) == (shm_name, len(data), zlib.crc32(data), "oneshot")
+    assert (r.name, r.bytes, r.crc32, r.transfer) == (shm_name, len(data), zlib.crc32(data), "one-shot")
     assert r.path == str(tmp_path / "in.bin") and r.elapsed >= 0 and r.throughput > 0
     assert r.segment_size == len(data) + shmbridge.FRAMED_HEADER_LEN
     assert shm_exists(shm_name), "a one-shot segment waits for its receiver"
@@ -62,7 +62,7 @@ def test_rust_send_python_recv_one_shot(shmbridge_cli: str, shm_name: str, tmp_p
     proc = run_cli(shmbridge_cli, "-q", "send", str(tmp_path / "in.bin"), "--name", shm_name)
     assert proc.returncode == 0, proc.stderr
     r = shmbridge.recv_file(shm_name, tmp_path / "out.bin", timeout=10)
-    assert (r.bytes, r.crc32, r.mode) == (len(data), zlib.crc32(data), "oneshot")
+    assert (r.bytes, r.crc32, r.transfer) == (len(data), zlib.crc32(data), "one-shot")
     assert r.path == str(tmp_path / "out.bin")
     assert (tmp_path / "out.bin").read_bytes() == data
     assert not shm_exists(shm_name)
@@ -75,8 +75,8 @@ def test_python_send_stream_rust_recv(
     recv = Proc([shmbridge_cli, "-q", "recv", shm_name, str(tmp_path / "out.bin"), "--timeout", "20s"])
     procs.append(recv)
     seg = 64 * KiB
-    r = shmbridge.send_file(tmp_path / "in.bin", shm_name, mode="stream", segment_size=seg, timeout=20)
-    assert (r.bytes, r.crc32, r.mode, r.segment_size) == (len(data), zlib.crc32(data), "stream", seg)
+    r = shmbridge.send_file(tmp_path / "in.bin", shm_name, transfer="stream", segment_size=seg, timeout=20)
+    assert (r.bytes, r.crc32, r.transfer, r.segment_size) == (len(data), zlib.crc32(data), "stream", seg)
     code, _, err = recv.wait()
     assert code == 0, err
     assert (tmp_path / "out.bin").read_bytes() == data
@@ -90,7 +90,7 @@ def test_auto_mode_streams_a_file_larger_than_the_segment(
     recv = Proc([shmbridge_cli, "-q", "recv", shm_name, str(tmp_path / "out.bin"), "--timeout", "20s"])
     procs.append(recv)
     r = shmbridge.send_file(tmp_path / "in.bin", shm_name, segment_size=32 * KiB, timeout=20)
-    assert r.mode == "stream"
+    assert r.transfer == "stream"
     assert recv.wait()[0] == 0
     assert (tmp_path / "out.bin").read_bytes() == data
 
@@ -105,7 +105,7 @@ def test_rust_send_stream_python_recv(
     )  # fmt: skip
     procs.append(send)
     r = shmbridge.recv_file(shm_name, tmp_path / "out.bin", timeout=20)
-    assert (r.bytes, r.crc32, r.mode) == (len(data), zlib.crc32(data), "stream")
+    assert (r.bytes, r.crc32, r.transfer) == (len(data), zlib.crc32(data), "stream")
     code, _, err = send.wait()
     assert code == 0, err
     assert (tmp_path / "out.bin").read_bytes() == data
@@ -166,7 +166,7 @@ def test_example_transfer_file(shm_names: Callable[[], str], tmp_path: Path) -> 
         assert sender.returncode == 0, s_err
         assert out.read_bytes() == data
         assert f"wrote {len(data)} bytes" in recv.stdout
-        assert ("stream" if extra else "oneshot") in s_out
+        assert ("stream" if extra else "one-shot") in s_out
         assert not shm_exists(name)
 
 
@@ -223,7 +223,7 @@ def test_progress_exception_aborts_a_stream_send(
     recv = Proc([shmbridge_cli, "-q", "recv", shm_name, str(tmp_path / "out.bin"), "--timeout", "20s"])
     procs.append(recv)
     with pytest.raises(Boom):
-        shmbridge.send_file(tmp_path / "in.bin", shm_name, mode="stream", segment_size=32 * KiB, timeout=20, progress=boom)
+        shmbridge.send_file(tmp_path / "in.bin", shm_name, transfer="stream", segment_size=32 * KiB, timeout=20, progress=boom)
     assert not shm_exists(shm_name)
     code, _, err = recv.wait()
     assert code in (5, 6), err  # the sender aborted (6), or was gone before the receiver came (5)
@@ -265,20 +265,19 @@ def test_ctrl_c_interrupts_a_waiting_recv(shm_name: str, tmp_path: Path, procs: 
 def test_killed_rust_sender_mid_stream(shmbridge_cli: str, shm_name: str, tmp_path: Path, procs: List[Proc]) -> None:
     make_file(tmp_path / "in.bin", 1 * MiB)
     (tmp_path / "out.bin").write_bytes(b"old contents")
-    env = dict(os.environ, SHMBRIDGE_TEST_STALL_AFTER=str(256 * KiB))
     send = Proc(
         [shmbridge_cli, "-q", "send", str(tmp_path / "in.bin"), "--name", shm_name, "--stream",
          "--segment-size", "64K", "--timeout", "20s"],
-        env=env,
     )  # fmt: skip
     procs.append(send)
+    # Mid-stream: the sender frozen with a full ring; killed once this process's receiver has
+    # taken that and waits for more.
+    wait_ring_full(shmbridge_cli, shm_name)
+    send.p.send_signal(signal.SIGSTOP)
 
     def kill_at_stall() -> None:
-        assert send.p.stderr is not None
-        for line in send.p.stderr:
-            if "test stall" in line:
-                send.p.kill()
-                return
+        wait_ring_drained(shmbridge_cli, shm_name)
+        send.p.kill()
 
     killer = threading.Thread(target=kill_at_stall)
     killer.start()
@@ -436,7 +435,7 @@ def test_timeouts(shm_name: str, tmp_path: Path) -> None:
     # A streaming sender nobody receives from.
     make_file(tmp_path / "in.bin", 128 * KiB)
     with pytest.raises(shmbridge.Timeout):
-        shmbridge.send_file(tmp_path / "in.bin", shm_name, mode="stream", segment_size=16 * KiB, timeout=0.3)
+        shmbridge.send_file(tmp_path / "in.bin", shm_name, transfer="stream", segment_size=16 * KiB, timeout=0.3)
     assert not shm_exists(shm_name)
 
 
@@ -445,7 +444,7 @@ def test_bad_arguments(shm_name: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         shmbridge.send_file(tmp_path / "in.bin", "bad/name")
     with pytest.raises(ValueError):
-        shmbridge.send_file(tmp_path / "in.bin", shm_name, mode="sometimes")
+        shmbridge.send_file(tmp_path / "in.bin", shm_name, transfer="sometimes")
     with pytest.raises(ValueError):
         shmbridge.recv_file(shm_name, tmp_path / "out", timeout=-1)
     assert py_cli("send", str(tmp_path / "in.bin"), "--name", "bad/name").returncode == 2
@@ -572,3 +571,31 @@ def test_stream_timeouts_and_missing(shm_name: str) -> None:
         assert r.finish() == zlib.crc32(b"x" * 16)
         assert w.finish(timeout=5) == zlib.crc32(b"x" * 16)
     assert not shm_exists(shm_name)
+
+
+def test_old_names_still_work_with_a_deprecation_warning(shm_names: Callable[[], str], tmp_path: Path) -> None:
+    data = b"old names" * 100
+    (tmp_path / "in.bin").write_bytes(data)
+    name = shm_names()
+    with pytest.warns(DeprecationWarning, match="mode= is deprecated: use transfer="):
+        r = shmbridge.send_file(tmp_path / "in.bin", name, mode="oneshot")
+    assert r.transfer == "one-shot"
+    with pytest.warns(DeprecationWarning, match="TransferReport.mode"):
+        assert r.mode == "oneshot"
+    infos = {i.name: i for i in shmbridge.list_segments()}
+    assert infos[name].permissions == 0o600
+    with pytest.warns(DeprecationWarning, match="SegmentInfo.mode"):
+        assert infos[name].mode == 0o600
+    with pytest.warns(DeprecationWarning, match="mode= is deprecated: use access="):
+        m = shmbridge.map_file(tmp_path / "in.bin", mode="c")
+    assert m.readonly is False and m.read(0, 3) == b"old"
+    m.close()
+    with pytest.raises(TypeError, match="give transfer= only"):
+        shmbridge.send_file(tmp_path / "in.bin", shm_names(), transfer="stream", mode="stream")
+    for spelling in ("oneshot", "one_shot"):
+        n = shm_names()
+        assert shmbridge.send_file(tmp_path / "in.bin", n, transfer=spelling).transfer == "one-shot"
+        shmbridge.remove(n)
+    out = tmp_path / "out.bin"
+    assert shmbridge.recv_file(name, out, timeout=5).transfer == "one-shot"
+    assert out.read_bytes() == data

@@ -53,7 +53,7 @@ def test_huge_timeouts_mean_forever_and_never_panic(shm_name: str, tmp_path: Pat
         shmbridge.remove(shm_name)
     src = tmp_path / "in.bin"
     src.write_bytes(b"payload" * 100)
-    shmbridge.send_file(src, shm_name, mode="oneshot")
+    shmbridge.send_file(src, shm_name, transfer="one-shot")
     report = shmbridge.recv_file(shm_name, tmp_path / "out.bin", timeout=1e19)
     assert report.bytes == 700 and (tmp_path / "out.bin").read_bytes() == src.read_bytes()
 

@@ -3,7 +3,7 @@
 //!
 //! Short flags mean the same in every subcommand: `-q` quiet, `-n` the segment name, `-s`
 //! stream, `-t` timeout, `-k` keep, `-j` JSON, `-a` all. Options that remove things or only
-//! rarely matter (`--dry-run`, `--segment-size`, `--mode`, `--fsync`) have long forms only.
+//! rarely matter (`--dry-run`, `--segment-size`, `--permissions`, `--fsync`) have long forms only.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -167,9 +167,10 @@ pub struct SendArgs {
     /// 500ms, 2m; 0 or "none" waits forever).
     #[arg(short, long, value_parser = parse_timeout, default_value = "60s", value_name = "DURATION")]
     pub timeout: Timeout,
-    /// Permission bits of the segment, octal (default 600).
-    #[arg(long, value_parser = parse_mode, value_name = "OCTAL")]
-    pub mode: Option<u32>,
+    /// Permission bits of the segment, octal (default 600). `--mode` is its old name, still
+    /// accepted.
+    #[arg(long, alias = "mode", value_parser = parse_permissions, value_name = "OCTAL")]
+    pub permissions: Option<u32>,
 }
 
 /// The options of `pub`.
@@ -204,9 +205,10 @@ pub struct PubArgs {
     /// How long to wait for readers (to come, or to make room); 0 or "none": no limit.
     #[arg(short, long, value_parser = parse_timeout, default_value = "none", value_name = "DURATION")]
     pub timeout: Timeout,
-    /// Permission bits of the channel, octal (default 600).
-    #[arg(long, value_parser = parse_mode, value_name = "OCTAL")]
-    pub mode: Option<u32>,
+    /// Permission bits of the channel, octal (default 600). `--mode` is its old name, still
+    /// accepted.
+    #[arg(long, alias = "mode", value_parser = parse_permissions, value_name = "OCTAL")]
+    pub permissions: Option<u32>,
 }
 
 /// The options of `sub`.
@@ -325,16 +327,16 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// An octal permission mode like `600` or `0o644`.
+/// Octal permission bits like `600` or `0o644`.
 ///
 /// # Errors
 ///
 /// A message for clap when `s` is not an octal mode of at most 0o777.
-pub fn parse_mode(s: &str) -> Result<u32, String> {
+pub fn parse_permissions(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s.trim_start_matches("0o"), 8)
         .ok()
         .filter(|m| *m <= 0o777)
-        .ok_or_else(|| format!("{s:?} is not an octal mode like 600 or 644"))
+        .ok_or_else(|| format!("{s:?} is not octal permission bits like 600 or 644"))
 }
 
 #[cfg(test)]
@@ -368,8 +370,8 @@ mod tests {
             Some(Duration::from_secs(10_000_000_000_000_000_000))
         );
         assert!(parse_timeout("nan").is_err());
-        assert_eq!(parse_mode("644").unwrap(), 0o644);
-        assert!(parse_mode("999").is_err());
+        assert_eq!(parse_permissions("644").unwrap(), 0o644);
+        assert!(parse_permissions("999").is_err());
     }
 
     #[test]

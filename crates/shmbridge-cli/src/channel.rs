@@ -50,7 +50,7 @@ pub fn publish(a: &PubArgs, quiet: bool, interrupt: &Interrupt) -> Outcome {
         checksum: a.checksum,
         framed: FramedOptions {
             segment: SegmentOptions {
-                permissions: a.mode,
+                permissions: a.permissions,
                 ..SegmentOptions::default()
             },
         },

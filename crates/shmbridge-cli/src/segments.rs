@@ -72,6 +72,8 @@ fn describe(info: SegmentInfo) -> Described {
                 exact_name(&info).map_or_else(String::new, |n| stream_state(n, &mut j))
             } else if h.kind == Kind::Channel {
                 exact_name(&info).map_or_else(String::new, |n| channel_state(n, &mut j))
+            } else if h.kind == Kind::Array {
+                exact_name(&info).map_or_else(String::new, |n| array_state(n, h, &mut j))
             } else if h.flags & flags::PUBLISHED != 0 {
                 if h.writer_closed() {
                     "complete".to_owned()
@@ -174,6 +176,50 @@ fn channel_state(name: &str, j: &mut Value) -> String {
     }
 }
 
+/// An array segment's element type and shape, in words and in `j["array"]`.
+fn array_state(name: &str, h: &shmbridge::HeaderInfo, j: &mut Value) -> String {
+    let opened = FramedSegment::open(name, Access::ReadOnly);
+    match opened.and_then(|f| shmbridge::array::header_of(&f)) {
+        Ok(a) => {
+            let order = if a.is_c_contiguous() {
+                "C"
+            } else if a.is_f_contiguous() {
+                "F"
+            } else {
+                "strided"
+            };
+            let shape = match a.shape() {
+                [d] => format!("({d},)"),
+                dims => format!(
+                    "({})",
+                    dims.iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            let version = h.sequence / 2;
+            j["array"] = json!({
+                "dtype": a.dtype().name(),
+                "shape": a.shape(),
+                "strides": a.strides(),
+                "order": order,
+                "itemsize": a.itemsize(),
+                "nbytes": a.nbytes(),
+                "data_offset": a.data_offset(),
+                "version": version,
+            });
+            let writing = if h.sequence % 2 == 1 { ", writing" } else { "" };
+            let closed = if h.writer_closed() { ", closed" } else { "" };
+            format!(
+                "{} {shape} {order}, version {version}{writing}{closed}",
+                a.dtype().name()
+            )
+        }
+        Err(e) => e.detail().to_owned(),
+    }
+}
+
 /// The segment's name, when it can be opened by it (it is UTF-8); a name that is not cannot be
 /// passed to the library's `&str` calls, only listed (escaped) and removed by its bytes.
 fn exact_name(info: &SegmentInfo) -> Option<&str> {
@@ -266,6 +312,7 @@ pub fn info(name: &str, json_out: bool) -> Outcome {
     };
     print_obj("header", &d.json["framed"])?;
     print_obj("stream", &d.json["stream"])?;
+    print_obj("array", &d.json["array"])?;
     if let Some(c) = d.json["channel"].as_object() {
         let mut c = c.clone();
         let readers = c.remove("readers");

@@ -30,9 +30,6 @@ fn progress_hook(
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(label);
-    let stall_at: Option<u64> = std::env::var("SHMBRIDGE_TEST_STALL_AFTER")
-        .ok()
-        .and_then(|v| v.parse().ok());
     let show = !quiet && std::io::stderr().is_terminal();
     let started = Instant::now();
     let b = bar.clone();
@@ -43,16 +40,6 @@ fn progress_hook(
     let cb: ProgressFn = Arc::new(move |p: Progress| {
         if interrupt.requested() {
             return ControlFlow::Break(());
-        }
-        if let Some(at) = stall_at {
-            // Test hook: stop here (as if hung) so a test can kill this process at a known
-            // point of the transfer.
-            if p.done >= at {
-                errln!("shmbridge: test stall at {} bytes", p.done);
-                loop {
-                    std::thread::sleep(Duration::from_secs(3600));
-                }
-            }
         }
         if !show {
             return ControlFlow::Continue(());
@@ -118,7 +105,7 @@ pub fn send(a: SendArgs, quiet: bool, interrupt: &Interrupt) -> Outcome {
         },
         segment_size: a.segment_size,
         timeout: a.timeout.0,
-        permissions: a.mode,
+        permissions: a.permissions,
         progress: Some(progress),
     };
     if !quiet && (a.stream || a.segment_size.is_some()) {

@@ -153,3 +153,36 @@ fn a_closed_stdout_is_not_a_panic() {
     assert_ne!(status.code(), Some(101), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn permissions_are_set_by_permissions_and_by_the_old_name_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(shmbridge::name::unique("shmb_t_perm_"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("in");
+    std::fs::write(&file, b"bits").unwrap();
+    for (flag, bits) in [("--permissions", 0o640), ("--mode", 0o604)] {
+        let seg = Seg::new("perm");
+        let octal = format!("{bits:o}");
+        let o = run(&[
+            "send",
+            file.to_str().unwrap(),
+            "--name",
+            &seg.0,
+            flag,
+            &octal,
+            "-q",
+        ]);
+        assert_eq!(
+            code(&o),
+            0,
+            "{flag}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let meta = std::fs::metadata(shmbridge::shm_dir().join(&seg.0)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, bits, "{flag}");
+    }
+    let help = stdout(&run(&["send", "--help"]));
+    assert!(help.contains("--permissions"), "{help}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -325,7 +325,7 @@ fn recv_takes_another_users_segment_when_allowed() {
             evil.to_str().unwrap(),
             "--name",
             &seg.0,
-            "--mode",
+            "--permissions",
             "644",
             "-q",
         ]) else {

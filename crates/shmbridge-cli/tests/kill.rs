@@ -1,10 +1,14 @@
 //! The `shmbridge` command across real processes: the hand-over, exit codes, and peers killed
-//! with SIGKILL at known points (through the `SHMBRIDGE_TEST_STALL_AFTER` hook, which makes a
-//! transfer stop after N bytes so the test can kill it there) and at arbitrary moments.
+//! with SIGKILL at known points and at arbitrary moments.
+//!
+//! A known point is reached from outside, with no hook in the product: a stream's writer
+//! blocks once its ring is full and no reader takes from it, so the test waits for that state
+//! (read from the segment's control words), freezes a peer with SIGSTOP where it needs the
+//! other to stay mid-stream, and kills. A one-shot sender is frozen with SIGSTOP as soon as its
+//! segment's name appears; the attempt is repeated in the rare case the fill finished first.
 //!
 //! No timing assertions: every wait has a generous limit, and only outcomes are checked.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -67,32 +71,106 @@ fn run(args: &[&str]) -> Output {
     cmd(args).output().unwrap()
 }
 
-fn spawn(args: &[&str], stall_after: Option<u64>) -> Proc {
+fn spawn(args: &[&str]) -> Proc {
     let mut c = cmd(args);
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    if let Some(n) = stall_after {
-        c.env("SHMBRIDGE_TEST_STALL_AFTER", n.to_string());
-    }
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
     Proc(c.spawn().unwrap())
 }
 
-/// Wait until the child says it stalled (the test hook), reading its stderr.
-fn wait_for_stall(p: &mut Proc) {
-    let err = p.0.stderr.take().unwrap();
-    let mut lines = BufReader::new(err).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(l)) if l.contains("test stall at") => return,
-            Some(Ok(_)) => {}
-            _ => panic!("the child exited before it stalled"),
-        }
-    }
+fn send_signal(p: &Proc, sig: libc::c_int) {
+    // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
+    let rc = unsafe { libc::kill(libc::pid_t::try_from(p.0.id()).unwrap(), sig) };
+    assert_eq!(rc, 0);
 }
 
 fn sigkill(p: &Proc) {
-    // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
-    let rc = unsafe { libc::kill(libc::pid_t::try_from(p.0.id()).unwrap(), libc::SIGKILL) };
-    assert_eq!(rc, 0);
+    send_signal(p, libc::SIGKILL);
+}
+
+/// Wait (with a generous limit) until `done` holds.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < LIMIT, "never reached: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The control words of the stream segment `name`, if it exists and is one.
+fn stream_status(name: &str) -> Option<shmbridge::stream::StreamStatus> {
+    let f = shmbridge::FramedSegment::open(name, shmbridge::Access::ReadOnly).ok()?;
+    shmbridge::stream::status(&f).ok()
+}
+
+/// Wait until the stream `name`'s writer has filled its ring and, with no reader taking from
+/// it, blocks: a known point in the middle of the stream.
+fn wait_ring_full(name: &str) {
+    wait_until("the writer filled the ring", || {
+        stream_status(name).is_some_and(|s| {
+            s.write_pos - s.read_pos == s.capacity
+                && s.writer_state == shmbridge::stream::WriterState::Streaming
+        })
+    });
+}
+
+/// Wait until the reader of the stream `name` has taken everything written so far, and waits
+/// for more (the writer being frozen).
+fn wait_ring_drained(name: &str) {
+    wait_until("the reader drained the ring", || {
+        stream_status(name).is_some_and(|s| {
+            s.read_pos == s.write_pos
+                && s.read_pos > 0
+                && s.reader_state == shmbridge::stream::ReaderState::Attached
+        })
+    });
+}
+
+/// A streamed `send` of `src` as `name` (1 MiB ring) and a `recv` into `out`, both stopped in
+/// the middle of the stream: the sender frozen (SIGSTOP) with a full ring, the receiver
+/// attached and waiting for more once it has taken that.
+fn mid_stream(src: &std::path::Path, name: &str, out: &std::path::Path) -> (Proc, Proc) {
+    let sender = spawn(&[
+        "send",
+        src.to_str().unwrap(),
+        "--name",
+        name,
+        "--stream",
+        "--segment-size",
+        "1M",
+        "--timeout",
+        "60s",
+    ]);
+    wait_ring_full(name);
+    send_signal(&sender, libc::SIGSTOP);
+    let receiver = spawn(&["recv", name, out.to_str().unwrap(), "--timeout", "60s"]);
+    wait_ring_drained(name);
+    (sender, receiver)
+}
+
+/// Start a one-shot `send` of `src` as `name` and freeze it (SIGSTOP) after its segment got its
+/// name but before it published the payload. Returns `None` in the rare case the fill finished
+/// before the freeze (the caller tries again with another name).
+fn frozen_mid_fill(src: &std::path::Path, name: &str) -> Option<Proc> {
+    let sender = spawn(&["send", src.to_str().unwrap(), "--name", name]);
+    let start = Instant::now();
+    while !exists(name) {
+        assert!(
+            start.elapsed() < LIMIT,
+            "the sender never created its segment"
+        );
+        std::hint::spin_loop();
+    }
+    send_signal(&sender, libc::SIGSTOP);
+    let published = shmbridge::FramedSegment::open(name, shmbridge::Access::ReadOnly)
+        .and_then(|f| f.header())
+        .map_or(true, |h| h.flags & shmbridge::framed::flags::PUBLISHED != 0);
+    if published {
+        sigkill(&sender);
+        let _ = finish(sender, LIMIT);
+        let _ = shmbridge::ShmObject::remove(name);
+        return None;
+    }
+    Some(sender)
 }
 
 /// Wait for a child with a generous limit; return its exit code and stderr.
@@ -211,20 +289,17 @@ fn streaming_send_waits_for_the_receiver_and_both_verify() {
     let seg = Seg::new("stream");
     let (src, data) = dir.file("in.bin", 5 * 1024 * 1024 + 3, 3);
     let out = dir.path("out.bin");
-    let sender = spawn(
-        &[
-            "send",
-            src.to_str().unwrap(),
-            "--name",
-            &seg.0,
-            "--stream",
-            "--segment-size",
-            "256K",
-            "--timeout",
-            "60s",
-        ],
-        None,
-    );
+    let sender = spawn(&[
+        "send",
+        src.to_str().unwrap(),
+        "--name",
+        &seg.0,
+        "--stream",
+        "--segment-size",
+        "256K",
+        "--timeout",
+        "60s",
+    ]);
     let o = run(&["recv", &seg.0, out.to_str().unwrap(), "--timeout", "60s"]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let (c, err) = finish(sender, LIMIT);
@@ -236,16 +311,16 @@ fn streaming_send_waits_for_the_receiver_and_both_verify() {
 #[test]
 fn one_shot_sender_killed_mid_fill_makes_the_receiver_fail() {
     let dir = Dir::new();
-    let seg = Seg::new("k1");
-    let (src, _) = dir.file("in.bin", 20 << 20, 4);
+    let (src, _) = dir.file("in.bin", 64 << 20, 4);
     let out = dir.path("out.bin");
     std::fs::write(&out, b"old").unwrap();
-    let mut sender = spawn(&["send", src.to_str().unwrap(), "--name", &seg.0], Some(1));
-    wait_for_stall(&mut sender);
-    let receiver = spawn(
-        &["recv", &seg.0, out.to_str().unwrap(), "--timeout", "60s"],
-        None,
-    );
+    let (seg, sender) = (0..50)
+        .find_map(|_| {
+            let seg = Seg::new("k1");
+            frozen_mid_fill(&src, &seg.0).map(|p| (seg, p))
+        })
+        .expect("a send frozen mid-fill");
+    let receiver = spawn(&["recv", &seg.0, out.to_str().unwrap(), "--timeout", "60s"]);
     sigkill(&sender);
     let (c, err) = finish(receiver, LIMIT);
     assert_eq!(c, 6, "{err}");
@@ -265,23 +340,7 @@ fn streaming_sender_killed_mid_stream_makes_the_receiver_fail() {
     let seg = Seg::new("k2");
     let (src, _) = dir.file("in.bin", 8 << 20, 5);
     let out = dir.path("out.bin");
-    let receiver = spawn(
-        &["recv", &seg.0, out.to_str().unwrap(), "--timeout", "60s"],
-        None,
-    );
-    let mut sender = spawn(
-        &[
-            "send",
-            src.to_str().unwrap(),
-            "--name",
-            &seg.0,
-            "--stream",
-            "--segment-size",
-            "1M",
-        ],
-        Some(3 << 20),
-    );
-    wait_for_stall(&mut sender);
+    let (sender, receiver) = mid_stream(&src, &seg.0, &out);
     sigkill(&sender);
     let (c, err) = finish(receiver, LIMIT);
     assert_eq!(c, 6, "{err}");
@@ -296,26 +355,10 @@ fn receiver_killed_mid_stream_makes_the_sender_fail() {
     let seg = Seg::new("k3");
     let (src, _) = dir.file("in.bin", 8 << 20, 6);
     let out = dir.path("out.bin");
-    let sender = spawn(
-        &[
-            "send",
-            src.to_str().unwrap(),
-            "--name",
-            &seg.0,
-            "--stream",
-            "--segment-size",
-            "1M",
-            "--timeout",
-            "60s",
-        ],
-        None,
-    );
-    let mut receiver = spawn(
-        &["recv", &seg.0, out.to_str().unwrap(), "--timeout", "60s"],
-        Some(2 << 20),
-    );
-    wait_for_stall(&mut receiver);
+    let (sender, receiver) = mid_stream(&src, &seg.0, &out);
     sigkill(&receiver);
+    let _ = finish(receiver, LIMIT);
+    send_signal(&sender, libc::SIGCONT);
     let (c, err) = finish(sender, LIMIT);
     assert_eq!(c, 6, "{err}");
     assert!(err.contains("receiver") && err.contains("died"), "{err}");
@@ -331,11 +374,14 @@ fn receiver_killed_mid_stream_makes_the_sender_fail() {
 #[test]
 fn reap_removes_a_dead_senders_unfinished_segment_and_keeps_complete_ones() {
     let dir = Dir::new();
-    let dead = Seg::new("reap_dead");
     let done = Seg::new("reap_done");
-    let (src, _) = dir.file("in.bin", 20 << 20, 7);
-    let mut sender = spawn(&["send", src.to_str().unwrap(), "--name", &dead.0], Some(1));
-    wait_for_stall(&mut sender);
+    let (src, _) = dir.file("in.bin", 64 << 20, 7);
+    let (dead, sender) = (0..50)
+        .find_map(|_| {
+            let seg = Seg::new("reap_dead");
+            frozen_mid_fill(&src, &seg.0).map(|p| (seg, p))
+        })
+        .expect("a send frozen mid-fill");
     sigkill(&sender);
     let _ = finish(sender, LIMIT);
     assert_eq!(
@@ -363,15 +409,12 @@ fn sender_killed_at_arbitrary_moments_never_yields_partial_data() {
         let seg = Seg::new("krand");
         let out = dir.path("out.bin");
         let _ = std::fs::remove_file(&out);
-        let receiver = spawn(
-            &["recv", &seg.0, out.to_str().unwrap(), "--timeout", "3s"],
-            None,
-        );
+        let receiver = spawn(&["recv", &seg.0, out.to_str().unwrap(), "--timeout", "3s"]);
         let mut args = vec!["send", src.to_str().unwrap(), "--name", &seg.0];
         if i % 2 == 1 {
             args.extend(["--stream", "--segment-size", "1M"]);
         }
-        let sender = spawn(&args, None);
+        let sender = spawn(&args);
         std::thread::sleep(Duration::from_millis(i * 6));
         sigkill(&sender);
         drop(sender);
@@ -433,21 +476,18 @@ fn interrupted_transfers_stop_cleanly_with_exit_130() {
     // A streaming sender waiting for a receiver that never comes.
     let seg = Seg::new("int_tx");
     let src_s = src.to_str().unwrap();
-    let p = spawn(
-        &[
-            "-q",
-            "send",
-            src_s,
-            "--name",
-            &seg.0,
-            "--stream",
-            "--segment-size",
-            "64K",
-            "--timeout",
-            "60s",
-        ],
-        None,
-    );
+    let p = spawn(&[
+        "-q",
+        "send",
+        src_s,
+        "--name",
+        &seg.0,
+        "--stream",
+        "--segment-size",
+        "64K",
+        "--timeout",
+        "60s",
+    ]);
     let start = Instant::now();
     while !exists(&seg.0) {
         assert!(
@@ -467,17 +507,14 @@ fn interrupted_transfers_stop_cleanly_with_exit_130() {
     // A receiver waiting for a sender that never comes.
     let seg = Seg::new("int_rx");
     let out = dir.path("out.bin");
-    let p = spawn(
-        &[
-            "-q",
-            "recv",
-            &seg.0,
-            out.to_str().unwrap(),
-            "--timeout",
-            "60s",
-        ],
-        None,
-    );
+    let p = spawn(&[
+        "-q",
+        "recv",
+        &seg.0,
+        out.to_str().unwrap(),
+        "--timeout",
+        "60s",
+    ]);
     wait_until_catching(&p, libc::SIGTERM);
     signal(&p, libc::SIGTERM);
     let (rc, err) = finish(p, LIMIT);
@@ -495,7 +532,7 @@ fn interrupted_transfers_stop_cleanly_with_exit_130() {
 #[test]
 fn an_interrupted_cat_exits_130() {
     let seg = Seg::new("int_cat");
-    let p = spawn(&["cat", &seg.0, "--timeout", "60s"], None);
+    let p = spawn(&["cat", &seg.0, "--timeout", "60s"]);
     wait_until_catching(&p, libc::SIGINT);
     signal(&p, libc::SIGINT);
     let (rc, err) = finish(p, LIMIT);

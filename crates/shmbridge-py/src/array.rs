@@ -79,9 +79,21 @@ fn region_of(mapping: &Bound<'_, PyAny>) -> PyResult<Arc<Region>> {
     }
 }
 
-/// A dtype argument: a name or type string (`"float32"`, `"<f4"`), or anything with a numpy
-/// style `.str` (a `numpy.dtype`) or `.dtype.str` (an array). numpy is not imported.
-fn dtype_arg(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
+/// `numpy.dtype(obj).str`, importing numpy (only for an argument that is a type: a numpy
+/// scalar type or a Python one, whose meaning numpy defines).
+fn numpy_dtype_str(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    obj.py()
+        .import("numpy")?
+        .getattr("dtype")?
+        .call1((obj,))?
+        .getattr("str")?
+        .extract()
+}
+
+/// A dtype argument: a name or type string (`"float32"`, `"<f4"`), anything with a numpy
+/// style `.str` (a `numpy.dtype`) or `.dtype.str` (an array), or a scalar type such as
+/// `numpy.uint8` (numpy is imported for that case only).
+pub(crate) fn dtype_arg(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
     let text: String = if let Ok(s) = obj.cast::<PyString>() {
         s.to_cow()?.into_owned()
     } else if let Ok(s) = obj.getattr("str").and_then(|s| s.extract::<String>()) {
@@ -92,6 +104,13 @@ fn dtype_arg(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
         .and_then(|s| s.extract::<String>())
     {
         s
+    } else if let Some(s) = obj
+        .cast::<PyType>()
+        .ok()
+        .and_then(|_| numpy_dtype_str(obj).ok())
+    {
+        // A scalar type (numpy.uint8, float): numpy says which dtype it means.
+        s
     } else {
         return Err(PyTypeError::new_err(format!(
             "dtype must be a string such as \"float32\" or a numpy dtype, not {}",
@@ -101,7 +120,7 @@ fn dtype_arg(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
     DType::parse(&text).py()
 }
 
-fn shape_arg(shape: Vec<i64>) -> PyResult<Vec<u64>> {
+pub(crate) fn shape_arg(shape: Vec<i64>) -> PyResult<Vec<u64>> {
     shape
         .iter()
         .map(|&d| {
@@ -112,7 +131,7 @@ fn shape_arg(shape: Vec<i64>) -> PyResult<Vec<u64>> {
         .collect()
 }
 
-fn order_arg(order: &str) -> PyResult<Order> {
+pub(crate) fn order_arg(order: &str) -> PyResult<Order> {
     match order {
         "C" | "c" => Ok(Order::C),
         "F" | "f" => Ok(Order::F),

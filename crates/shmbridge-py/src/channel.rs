@@ -36,10 +36,10 @@ use pyo3::types::{PyCFunction, PyDict, PyTuple, PyType};
 use shmbridge::channel::{self as core, ChannelOptions, Policy, RawLoan, Received};
 use shmbridge::{Error, ErrorKind, FramedOptions, Wait};
 
+use crate::args;
 use crate::errors::{self, IntoPy};
 use crate::exporter::InputBuffer;
-use crate::segment::options;
-use crate::wait::{blocking, parse_timeout, Limit};
+use crate::wait::{blocking, Limit, SPIN_WITH_GIL};
 
 // ---- failures that may still be a core error -------------------------------------------
 
@@ -433,7 +433,7 @@ fn channel_options(
         history: count("history", history)?,
         checksum,
         framed: FramedOptions {
-            segment: options(false, permissions, false),
+            segment: args::segment_options(false, permissions, false),
         },
     })
 }
@@ -501,7 +501,7 @@ impl Channel {
     #[staticmethod]
     #[pyo3(signature = (name, *, timeout = None))]
     fn open(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<ChannelReader> {
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         let r = blocking(py, timeout, Limit::Deadline, |w| {
             core::ChannelReader::open(name, w)
         })?
@@ -616,7 +616,7 @@ impl ChannelWriter {
         n: i64,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         let len: usize = count("loan size", n)?;
         let mut turn = self.open_turn()?;
         // A free slot: no wait, no GIL round trip.
@@ -631,10 +631,56 @@ impl ChannelWriter {
             writer: Arc::clone(&self.core),
             len,
             state: Mutex::new(LoanState { raw: Some(raw) }),
+            array: None,
         };
         NEW_LOAN.with(|s| *s.borrow_mut() = Some(base));
         let made = instantiate(py, loan_type(py)?);
         // Not taken (the call failed early): dropping it gives the slot back.
+        drop(NEW_LOAN.with(|s| s.borrow_mut().take()));
+        made
+    }
+
+    /// Loan a slot for an array of `shape` and `dtype` (a name such as "uint8" or a numpy
+    /// dtype), contiguous in `order`, its header (docs/SPEC.md 7.6) already in the slot.
+    /// Returns the `Loan`: `loan.array` is a writable numpy array in the slot; `publish(tag=)`
+    /// sends it with the ARRAY flag (readers' `message.array()`). `shmbridge.OutOfBounds`
+    /// when header and data exceed `max_message`. Waits as `loan()` does.
+    #[pyo3(signature = (shape, dtype, *, order = "C", timeout = None))]
+    fn loan_array<'py>(
+        &self,
+        py: Python<'py>,
+        shape: Vec<i64>,
+        dtype: &Bound<'py, PyAny>,
+        order: &str,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let header = shmbridge::array::ArrayHeader::new(
+            crate::array::dtype_arg(dtype)?,
+            &crate::array::shape_arg(shape)?,
+            crate::array::order_arg(order)?,
+        )
+        .map_err(|e| errors::to_py(&e.with_segment(&self.core.name)))?;
+        let timeout = args::timeout(timeout)?;
+        let mut turn = self.open_turn()?;
+        let loan = if let Some(loan) = turn.try_loan_array_raw(&header).py()? {
+            loan
+        } else {
+            let w: &mut core::ChannelWriter = &mut turn;
+            blocking(py, timeout, Limit::Deadline, |wait| {
+                w.loan_array_raw(&header, wait)
+            })?
+            .py()?
+        };
+        drop(turn);
+        let (raw, header) = loan.into_parts();
+        let base = LoanBase {
+            writer: Arc::clone(&self.core),
+            len: header.total_len() as usize,
+            state: Mutex::new(LoanState { raw: Some(raw) }),
+            array: Some(header),
+        };
+        NEW_LOAN.with(|s| *s.borrow_mut() = Some(base));
+        let made = instantiate(py, loan_type(py)?);
         drop(NEW_LOAN.with(|s| s.borrow_mut().take()));
         made
     }
@@ -649,7 +695,7 @@ impl ChannelWriter {
         tag: u32,
         timeout: Option<f64>,
     ) -> PyResult<u64> {
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         let src = InputBuffer::get(data, false)?;
         let bytes = src.as_slice();
         let mut turn = self.open_turn()?;
@@ -719,6 +765,8 @@ pub struct LoanBase {
     writer: Arc<WriterCore>,
     len: usize,
     state: Mutex<LoanState>,
+    /// The array header written at the slot's start (a `loan_array` loan).
+    array: Option<shmbridge::array::ArrayHeader>,
 }
 
 impl LoanBase {
@@ -762,6 +810,16 @@ impl LoanBase {
     /// `tag`; returns its sequence number. The loan is then gone.
     #[pyo3(signature = (nbytes = None, tag = 0))]
     fn publish(&self, nbytes: Option<i64>, tag: u32) -> PyResult<u64> {
+        // An array loan is published whole, with the ARRAY flag.
+        let (nbytes, flags) = match (&self.array, nbytes) {
+            (None, n) => (n, 0),
+            (Some(_), None) => (None, core::msg_flags::ARRAY),
+            (Some(_), Some(_)) => {
+                return Err(PyValueError::new_err(
+                    "an array loan is published whole: do not pass nbytes",
+                ))
+            }
+        };
         let n = match nbytes {
             None => self.len,
             Some(v) => count("nbytes", v)?,
@@ -777,10 +835,23 @@ impl LoanBase {
             return Err(self.gone());
         };
         let mut turn = self.writer.turn()?;
-        let seq = turn.publish_raw(raw, n, tag, 0).py()?;
+        let seq = turn.publish_raw(raw, n, tag, flags).py()?;
         st.raw = None;
         self.writer.published.store(seq + 1, Ordering::SeqCst);
         Ok(seq)
+    }
+
+    /// For a loan from `loan_array()`: a writable numpy array of the array in the slot
+    /// (zero-copy; fill it, then `publish()`). Each call makes a new array over the slot.
+    /// `ValueError` for a plain loan.
+    #[getter]
+    fn array<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let Some(header) = slf.get().array.as_ref() else {
+            return Err(PyValueError::new_err(
+                "this loan holds raw bytes, not an array (use ChannelWriter.loan_array)",
+            ));
+        };
+        crate::shared_array::ndarray_over(slf.py(), slf.as_any(), header)
     }
 
     /// Give the slot back unpublished (nobody ever saw it). Does nothing once gone.
@@ -938,6 +1009,12 @@ impl ChannelReader {
         if let Some(m) = core.take(py)? {
             return Ok(m);
         }
+        // A message that comes within a few microseconds is taken without releasing the GIL.
+        if core.reader.ready_briefly(SPIN_WITH_GIL) {
+            if let Some(m) = core.take(py)? {
+                return Ok(m);
+            }
+        }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -988,7 +1065,7 @@ impl ChannelReader {
     /// `shmbridge.PeerGone` when the writer died, `shmbridge.Timeout`; Ctrl-C interrupts.
     #[pyo3(signature = (timeout = None))]
     fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         Ok(self.recv_inner(py, timeout)?)
     }
 
@@ -1012,7 +1089,7 @@ impl ChannelReader {
     /// least that often) and exits. Each await that has to wait costs one short-lived thread.
     #[pyo3(signature = (timeout = None))]
     fn recv_async(&self, timeout: Option<f64>) -> PyResult<RecvAsync> {
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         Ok(RecvAsync {
             state: Mutex::new(AsyncState {
                 reader: self.core()?,
@@ -1187,6 +1264,24 @@ impl MessageBase {
     #[getter]
     fn released(&self) -> bool {
         lock(&self.state).released
+    }
+
+    /// The message's array (docs/SPEC.md 7.6) as a read-only numpy array in place, zero-copy:
+    /// the header is checked against the message's length first. The array holds the message
+    /// (the slot is not reused while it lives, even after `release()`). `ValueError` when the
+    /// message has no array header; `CorruptHeader`, `Truncated`, `Unsupported`, `BadMagic`
+    /// for a bad one; `ClosedError` after `release()`.
+    fn array<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let this = slf.get();
+        let header = {
+            let st = lock(&this.state);
+            if st.released {
+                return Err(this.released_error());
+            }
+            // SAFETY: not released: the reader still holds the message's slot (its bit).
+            unsafe { shmbridge::array::received_header(&this.raw, &this.name) }.py()?
+        };
+        crate::shared_array::ndarray_over(slf.py(), slf.as_any(), &header)
     }
 
     /// Give the message back: its bytes raise `ClosedError` afterwards. Views exported before

@@ -8,8 +8,8 @@
 //! `ValueError`, as for a closed file).
 
 use pyo3::exceptions::{
-    PyException, PyFileExistsError, PyFileNotFoundError, PyIndexError, PyOSError,
-    PyPermissionError, PyTimeoutError, PyValueError,
+    PyException, PyFileExistsError, PyFileNotFoundError, PyIndexError, PyIsADirectoryError,
+    PyOSError, PyPermissionError, PyTimeoutError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -104,6 +104,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// Our class called `name`, or `shmbridge.Error` when there is no class of that name.
 fn ours(name: &str, msg: String) -> PyErr {
     Python::attach(|py| {
         let index = CLASSES.iter().position(|c| c.0 == name).unwrap_or(0);
@@ -124,17 +125,28 @@ pub(crate) fn out_of_bounds(msg: String) -> PyErr {
     ours("OutOfBounds", msg)
 }
 
-/// The Python exception for a core error, with the core's kind in its `kind` attribute (as
-/// `ErrorKind::as_str` spells it; the same words in every front).
+/// The one conversion of a core error into a Python exception: the class below, with the
+/// core's kind in its `kind` attribute, by its name (`"NotFound"`, `"Changed"`, ...: the
+/// `ErrorKind` names every front uses), on every path.
 pub(crate) fn to_py(err: &Error) -> PyErr {
     let e = class_for(err);
     Python::attach(|py| {
         // Best effort: an attribute on an exception instance cannot fail in practice.
-        let _ = e.value(py).setattr("kind", err.kind().as_str());
+        let _ = e.value(py).setattr("kind", err.kind().name());
     });
     e
 }
 
+/// The exception class (and arguments) for `err`.
+///
+/// - OS errors of the kinds the stdlib has classes for: `OSError(errno, detail, name)`, which
+///   Python turns into `FileExistsError`, `FileNotFoundError`, ... by errno, as the stdlib's
+///   own `shm_open` errors do;
+/// - a directory given to a transfer where a file belongs: `IsADirectoryError`, as `open()`
+///   raises;
+/// - bad names, sizes and arguments: `ValueError`;
+/// - the library's own cases: their `shmbridge.Error` subclass, or `shmbridge.Error` itself
+///   for a kind without one (`Changed`, `Aborted`, ...).
 fn class_for(err: &Error) -> PyErr {
     let msg = err.to_string();
     if let Some(errno) = err.errno() {
@@ -146,10 +158,22 @@ fn class_for(err: &Error) -> PyErr {
                 | ErrorKind::NoSpace
                 | ErrorKind::Os
         ) {
-            // OSError(errno, strerror, filename) becomes FileExistsError etc. by errno, as the
-            // stdlib's own shm_open errors do.
             let filename = err.segment().unwrap_or_default().to_owned();
             return PyOSError::new_err((errno, err.detail().to_owned(), filename));
+        }
+    }
+    // The transfers refuse a directory in so many words ("... is a directory"); a mapping of
+    // one stays a ValueError ("not a regular file"), as it always was.
+    if err.kind() == ErrorKind::InvalidArgument
+        && err.is_path()
+        && err.detail().contains("is a directory")
+    {
+        if let Some(dir) = err.segment().filter(|p| std::path::Path::new(p).is_dir()) {
+            return PyIsADirectoryError::new_err((
+                libc::EISDIR,
+                err.detail().to_owned(),
+                dir.to_owned(),
+            ));
         }
     }
     match err.kind() {
@@ -160,19 +184,30 @@ fn class_for(err: &Error) -> PyErr {
             PyValueError::new_err(msg)
         }
         ErrorKind::NoSpace | ErrorKind::Os => PyOSError::new_err(msg),
-        ErrorKind::BadMagic => ours("BadMagic", msg),
-        ErrorKind::UnsupportedVersion => ours("UnsupportedVersion", msg),
-        ErrorKind::CorruptHeader => ours("CorruptHeader", msg),
-        ErrorKind::Truncated => ours("Truncated", msg),
-        ErrorKind::ChecksumMismatch => ours("ChecksumMismatch", msg),
-        ErrorKind::Timeout => ours("Timeout", msg),
-        ErrorKind::WriterClosed => ours("WriterClosed", msg),
-        ErrorKind::PeerGone => ours("PeerGone", msg),
-        ErrorKind::OutOfBounds => ours("OutOfBounds", msg),
         ErrorKind::Closed => ours("ClosedError", msg),
-        ErrorKind::Unsupported => ours("Unsupported", msg),
-        _ => ours("Error", msg),
+        kind => ours(kind.name(), msg),
     }
+}
+
+/// The exception shmbridge raises for an error of the kind named `kind` (an `ErrorKind` name,
+/// as `ERROR_KINDS` lists them), with the message `message`: for code that re-raises a
+/// failure as shmbridge would, and for the tests that check every kind reaches Python.
+#[pyfunction]
+#[pyo3(signature = (kind, message = ""))]
+pub fn error_for_kind(py: Python<'_>, kind: &str, message: &str) -> PyResult<Py<PyAny>> {
+    let k = ErrorKind::ALL
+        .into_iter()
+        .find(|k| k.name() == kind)
+        .ok_or_else(|| PyValueError::new_err(format!("unknown error kind {kind:?}")))?;
+    Ok(to_py(&Error::new(k, message)).into_value(py).into_any())
+}
+
+/// Register `error_for_kind` and `ERROR_KINDS` (every `ErrorKind` name, in number order).
+pub(crate) fn register_kinds(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(error_for_kind, m)?)?;
+    let names: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.name()).collect();
+    m.add("ERROR_KINDS", PyTuple::new(m.py(), names)?)?;
+    Ok(())
 }
 
 /// `result.map_err(to_py)` as a method.

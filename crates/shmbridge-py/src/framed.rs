@@ -1,17 +1,18 @@
 //! Framed segments: a validated, versioned header, then the payload.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use shmbridge::{Access, FramedOptions, ShmObject};
+use shmbridge::{FramedOptions, ShmObject};
 
+use crate::args;
 use crate::errors::{self, IntoPy};
 use crate::exporter::InputBuffer;
+use crate::handle::Handle;
 use crate::mapping::{get_field, set_field, Fields, SendPtr, RELEASE_GIL_AT};
-use crate::segment::options;
-use crate::wait::{blocking, parse_timeout, Limit};
+use crate::wait::{blocking, Limit, SPIN_WITH_GIL};
 
 type Core = shmbridge::FramedSegment;
 
@@ -126,7 +127,7 @@ impl HeaderInfo {
 /// `wait` sleeps until the next publish.
 #[pyclass(module = "shmbridge._native", frozen)]
 pub struct FramedSegment {
-    inner: Mutex<Option<Arc<Core>>>,
+    inner: Handle<Arc<Core>>,
     name: String,
     capacity: u64,
     header_len: u64,
@@ -136,22 +137,19 @@ pub struct FramedSegment {
 
 impl FramedSegment {
     fn wrap(core: Core, readonly: bool) -> Self {
+        let core_name = core.name().to_owned();
         Self {
             name: core.name().to_owned(),
             capacity: core.capacity(),
             header_len: core.header_len(),
             kind: core.kind().name(),
             readonly,
-            inner: Mutex::new(Some(Arc::new(core))),
+            inner: Handle::new(Arc::new(core), format!("framed segment {core_name:?}")),
         }
     }
 
     fn inner(&self) -> PyResult<Arc<Core>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or_else(|| errors::closed(&format!("framed segment {:?}", self.name)))
+        self.inner.get()
     }
 }
 
@@ -167,11 +165,9 @@ impl FramedSegment {
         permissions: Option<u32>,
         populate: bool,
     ) -> PyResult<Self> {
-        let capacity = u64::try_from(capacity).map_err(|_| {
-            PyValueError::new_err(format!("invalid capacity {capacity}: must not be negative"))
-        })?;
+        let capacity = args::size("capacity", capacity)?;
         let opts = FramedOptions {
-            segment: options(false, permissions, populate),
+            segment: args::segment_options(false, permissions, populate),
         };
         let name = name.to_owned();
         let core = py.detach(|| Core::create(&name, capacity, &opts)).py()?;
@@ -185,14 +181,10 @@ impl FramedSegment {
     #[staticmethod]
     #[pyo3(signature = (name, *, readonly = false, timeout = None))]
     fn open(py: Python<'_>, name: &str, readonly: bool, timeout: Option<f64>) -> PyResult<Self> {
-        let access = if readonly {
-            Access::ReadOnly
-        } else {
-            Access::ReadWrite
-        };
+        let access = args::access(readonly);
         let core = match timeout {
             None => Core::open(name, access).py()?,
-            Some(t) => blocking(py, parse_timeout(Some(t))?, Limit::Deadline, |w| {
+            Some(t) => blocking(py, args::timeout(Some(t))?, Limit::Deadline, |w| {
                 Core::open_wait(name, access, w)
             })?
             .py()?,
@@ -233,10 +225,7 @@ impl FramedSegment {
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_none()
+        self.inner.is_closed()
     }
 
     /// Current payload length (a snapshot).
@@ -353,7 +342,12 @@ impl FramedSegment {
     #[pyo3(signature = (seen, timeout = None))]
     fn wait(&self, py: Python<'_>, seen: u32, timeout: Option<f64>) -> PyResult<u32> {
         let inner = self.inner()?;
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
+        // A publish that is there, or comes within a few microseconds, is taken without
+        // releasing the GIL.
+        if let Some(now) = inner.wait_briefly(seen, SPIN_WITH_GIL).py()? {
+            return Ok(now);
+        }
         blocking(py, timeout, Limit::Deadline, |w| inner.wait(seen, w))?.py()
     }
 
@@ -379,12 +373,7 @@ impl FramedSegment {
 
     /// Unmap and close; never removes the name. Calling it again does nothing.
     fn close(&self) {
-        let taken = self
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        drop(taken);
+        drop(self.inner.close());
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {

@@ -9,6 +9,7 @@
 // `Bound`, `#[new]` functions returning `Self`), and its signatures are fixed by Python.
 #![allow(clippy::needless_pass_by_value, clippy::unused_self)]
 
+mod args;
 mod array;
 mod channel;
 #[cfg(feature = "cli")]
@@ -16,8 +17,10 @@ mod cli;
 mod errors;
 mod exporter;
 mod framed;
+mod handle;
 mod mapping;
 mod segment;
+mod shared_array;
 mod stream;
 mod transfer;
 mod wait;
@@ -28,6 +31,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
+    errors::register_kinds(m)?;
     exporter::register(m)?;
     array::register(m)?;
     channel::register(m)?;
@@ -35,6 +39,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<segment::Segment>()?;
     m.add_class::<segment::SegmentInfo>()?;
     m.add_class::<framed::FramedSegment>()?;
+    m.add_class::<shared_array::ArraySegment>()?;
     m.add_class::<framed::HeaderInfo>()?;
     m.add_class::<transfer::TransferReport>()?;
     m.add_class::<stream::StreamWriter>()?;

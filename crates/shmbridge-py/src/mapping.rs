@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -10,8 +10,10 @@ use pyo3::types::PyBytes;
 use pyo3::IntoPyObjectExt;
 use shmbridge::{FileMapping, MapAccess, Region};
 
+use crate::args;
 use crate::errors::{self, IntoPy};
 use crate::exporter::{self, InputBuffer};
+use crate::handle::Handle;
 
 /// Copies at least this long release the GIL.
 pub(crate) const RELEASE_GIL_AT: usize = 64 * 1024;
@@ -68,7 +70,7 @@ pub(crate) fn read_region<'py>(
     offset: u64,
     len: usize,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    region.check_range_public(offset, len).py()?;
+    region.check_range(offset, len).py()?;
     PyBytes::new_with(py, len, |out| {
         if out.len() >= RELEASE_GIL_AT {
             py.detach(|| region.read_at(offset, out)).py()
@@ -76,19 +78,6 @@ pub(crate) fn read_region<'py>(
             region.read_at(offset, out).py()
         }
     })
-}
-
-/// Range checks the core does in `read_at`, done before allocating the result.
-trait CheckRange {
-    fn check_range_public(&self, offset: u64, len: usize) -> shmbridge::Result<()>;
-}
-
-impl CheckRange for Region {
-    fn check_range_public(&self, offset: u64, len: usize) -> shmbridge::Result<()> {
-        // A zero-length read at `offset` fails exactly when `len` bytes there would not fit.
-        self.read_at(offset.saturating_add(len as u64), &mut [])
-            .and_then(|()| self.read_at(offset, &mut []))
-    }
 }
 
 /// The fixed-width little-endian types of `get` / `set`, by name or `struct` code.
@@ -199,7 +188,7 @@ pub(crate) fn set_field<F: Fields>(
 /// the memory stays mapped while any view of it (or numpy array over it) is alive.
 #[pyclass(module = "shmbridge._native", frozen)]
 pub struct Mapping {
-    region: Mutex<Option<Arc<Region>>>,
+    region: Handle<Arc<Region>>,
     label: String,
     size: usize,
     readonly: bool,
@@ -213,31 +202,19 @@ impl Mapping {
             size: region.len(),
             readonly: !region.is_writable(),
             kind,
-            region: Mutex::new(Some(Arc::new(region))),
+            region: Handle::new(Arc::new(region), "the mapping"),
         }
     }
 
     /// The region, or `ClosedError`.
     pub(crate) fn region(&self) -> PyResult<Arc<Region>> {
-        self.region
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or_else(|| errors::closed("the mapping"))
+        self.region.get()
     }
 
+    /// Drop this object's reference to the mapping (`close()`).
     pub(crate) fn release(&self) {
-        let taken = self
-            .region
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        drop(taken);
+        drop(self.region.close());
     }
-}
-
-fn offset_arg(offset: i64) -> PyResult<u64> {
-    u64::try_from(offset).map_err(|_| errors::out_of_bounds(format!("negative offset {offset}")))
 }
 
 #[pymethods]
@@ -279,10 +256,7 @@ impl Mapping {
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.region
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_none()
+        self.region.is_closed()
     }
 
     /// Copy `size` bytes at `offset` (default: to the end) into a new `bytes`.
@@ -294,7 +268,7 @@ impl Mapping {
         size: Option<usize>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let region = self.region()?;
-        let offset = offset_arg(offset)?;
+        let offset = args::offset(offset)?;
         let size = match size {
             Some(s) => s,
             None => usize::try_from(offset)
@@ -313,7 +287,7 @@ impl Mapping {
     /// Copy `data` (any bytes-like object) into the mapping at `offset`; returns its length.
     fn write(&self, py: Python<'_>, offset: i64, data: &Bound<'_, PyAny>) -> PyResult<usize> {
         let region = self.region()?;
-        let offset = offset_arg(offset)?;
+        let offset = args::offset(offset)?;
         let src = InputBuffer::get(data, false)?;
         write_region(py, &region, offset, &src)?;
         Ok(src.len())
@@ -324,7 +298,7 @@ impl Mapping {
     #[pyo3(signature = (out, offset = 0))]
     fn readinto(&self, py: Python<'_>, out: &Bound<'_, PyAny>, offset: i64) -> PyResult<usize> {
         let region = self.region()?;
-        let offset = offset_arg(offset)?;
+        let offset = args::offset(offset)?;
         let dst = InputBuffer::get(out, true)?;
         let len = dst.len();
         let ptr = crate::mapping::SendPtr(dst.ptr());
@@ -346,19 +320,19 @@ impl Mapping {
     /// Read a little-endian field: `kind` is u8, i8, u16, i16, u32, i32, u64, i64, f32, f64
     /// (or a struct code: B b H h I i Q q f d).
     fn get(&self, py: Python<'_>, kind: &str, offset: i64) -> PyResult<Py<PyAny>> {
-        get_field(py, &*self.region()?, kind, offset_arg(offset)?)
+        get_field(py, &*self.region()?, kind, args::offset(offset)?)
     }
 
     /// Write a little-endian field (see `get`); out-of-range values raise `ValueError`.
     fn set(&self, kind: &str, offset: i64, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        set_field(&*self.region()?, kind, offset_arg(offset)?, value)
+        set_field(&*self.region()?, kind, args::offset(offset)?, value)
     }
 
     /// Fill `size` bytes at `offset` (default: to the end) with `byte`.
     #[pyo3(signature = (byte = 0, offset = 0, size = None))]
     fn fill(&self, py: Python<'_>, byte: u8, offset: i64, size: Option<usize>) -> PyResult<()> {
         let region = self.region()?;
-        let offset = offset_arg(offset)?;
+        let offset = args::offset(offset)?;
         let size = size.unwrap_or_else(|| {
             usize::try_from(offset).map_or(0, |o| region.len().saturating_sub(o))
         });
@@ -401,21 +375,20 @@ impl Mapping {
     }
 }
 
-/// Map a file: `mode` is "r" (read-only), "w" (read-write, changes reach the file) or "c"
-/// (copy-on-write, changes stay private). `size=None` maps to the end of the file.
+/// Map a file: `access` is "r" (read-only), "w" (read-write, changes reach the file) or "c"
+/// (copy-on-write, changes stay private). `size=None` maps to the end of the file. `mode=` is
+/// the deprecated old name of `access=` (a `DeprecationWarning`).
 #[pyfunction]
-#[pyo3(signature = (path, mode = "r", offset = 0, size = None))]
-pub fn map_file(path: PathBuf, mode: &str, offset: u64, size: Option<u64>) -> PyResult<Mapping> {
-    let access = match mode {
-        "r" => MapAccess::ReadOnly,
-        "w" | "r+" => MapAccess::ReadWrite,
-        "c" => MapAccess::CopyOnWrite,
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "invalid mode {mode:?}: use \"r\", \"w\" or \"c\""
-            )))
-        }
-    };
+#[pyo3(signature = (path, access = None, offset = 0, size = None, *, mode = None))]
+pub fn map_file(
+    py: Python<'_>,
+    path: PathBuf,
+    access: Option<&str>,
+    offset: u64,
+    size: Option<u64>,
+    mode: Option<&str>,
+) -> PyResult<Mapping> {
+    let access = args::map_access(args::renamed(py, ("access", access), ("mode", mode), "r")?)?;
     let file = FileMapping::open(&path, access == MapAccess::ReadWrite).py()?;
     let region = file.map(access, offset, size).py()?;
     Ok(Mapping::new(region, "file"))

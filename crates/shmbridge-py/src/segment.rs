@@ -1,46 +1,16 @@
 //! Named segments, listing and the size-prefixed layout.
 
-use std::sync::{Mutex, PoisonError};
-
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use shmbridge::{size_prefixed, Access, Detected, OpenMode, SegmentOptions, ShmObject};
+use shmbridge::{size_prefixed, Detected, ShmObject};
 
-use crate::errors::{self, IntoPy};
+use crate::args;
+use crate::errors::IntoPy;
 use crate::exporter::InputBuffer;
 use crate::framed::HeaderInfo;
+use crate::handle::Handle;
 use crate::mapping::{private_if_overlapping, read_region, Mapping};
-
-pub(crate) fn parse_mode(mode: &str) -> PyResult<OpenMode> {
-    Ok(match mode {
-        "create_only" => OpenMode::CreateOnly,
-        "open_only" => OpenMode::OpenOnly,
-        "open_or_create" => OpenMode::OpenOrCreate,
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "invalid mode {mode:?}: use \"create_only\", \"open_only\" or \"open_or_create\""
-            )))
-        }
-    })
-}
-
-pub(crate) fn options(readonly: bool, permissions: Option<u32>, populate: bool) -> SegmentOptions {
-    SegmentOptions {
-        permissions,
-        access: if readonly {
-            Access::ReadOnly
-        } else {
-            Access::ReadWrite
-        },
-        populate,
-    }
-}
-
-fn size_arg(size: i64) -> PyResult<u64> {
-    u64::try_from(size)
-        .map_err(|_| PyValueError::new_err(format!("invalid size {size}: must not be negative")))
-}
 
 /// A named POSIX shared-memory segment (`/dev/shm/<name>`) and one mapping of all of it.
 ///
@@ -51,29 +21,26 @@ pub struct Segment {
     created: bool,
     readonly: bool,
     size: usize,
-    object: Mutex<Option<ShmObject>>,
+    object: Handle<ShmObject>,
     mapping: Py<Mapping>,
 }
 
 impl Segment {
     pub(crate) fn from_core(py: Python<'_>, seg: shmbridge::Segment) -> PyResult<Self> {
         let (object, region) = seg.into_parts();
+        let name = object.name().to_owned();
         Ok(Self {
-            name: object.name().to_owned(),
+            name: name.clone(),
             created: object.created(),
             readonly: !object.access().is_writable(),
             size: region.len(),
-            object: Mutex::new(Some(object)),
+            object: Handle::new(object, format!("segment {name:?}")),
             mapping: Py::new(py, Mapping::new(region, "segment"))?,
         })
     }
 
     fn with_object<T>(&self, f: impl FnOnce(&ShmObject) -> shmbridge::Result<T>) -> PyResult<T> {
-        let guard = self.object.lock().unwrap_or_else(PoisonError::into_inner);
-        match guard.as_ref() {
-            Some(obj) => f(obj).py(),
-            None => Err(errors::closed(&format!("segment {:?}", self.name))),
-        }
+        self.object.with(f)?.py()
     }
 }
 
@@ -93,9 +60,9 @@ impl Segment {
         permissions: Option<u32>,
         populate: bool,
     ) -> PyResult<Self> {
-        let mode = parse_mode(mode)?;
-        let size = size_arg(size)?;
-        let opts = options(readonly, permissions, populate);
+        let mode = args::open_mode(mode)?;
+        let size = args::size("size", size)?;
+        let opts = args::segment_options(readonly, permissions, populate);
         let name = name.to_owned();
         // Creating reserves every page (posix_fallocate): slow for big segments.
         let seg = py
@@ -137,10 +104,7 @@ impl Segment {
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.object
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_none()
+        self.object.is_closed()
     }
 
     /// The segment's size now, from the OS (`fstat`).
@@ -161,12 +125,7 @@ impl Segment {
     /// Close the handle and drop this object's reference to the mapping; views of the memory
     /// stay valid until released. Never removes the name. Calling it again does nothing.
     fn close(&self) {
-        let obj = self
-            .object
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        drop(obj);
+        drop(self.object.close());
         self.mapping.get().release();
     }
 
@@ -213,7 +172,7 @@ pub struct SegmentInfo {
     /// Owner's user id.
     uid: u32,
     /// Permission bits.
-    mode: u32,
+    permissions: u32,
     /// Last modification, nanoseconds since the epoch.
     mtime_ns: i128,
     /// "framed", "unframed" (raw or size-prefixed: they carry no marker), "bad-framed" or
@@ -227,10 +186,17 @@ pub struct SegmentInfo {
 
 #[pymethods]
 impl SegmentInfo {
+    /// Deprecated: `permissions`.
+    #[getter]
+    fn mode(&self, py: Python<'_>) -> PyResult<u32> {
+        args::deprecated(py, "SegmentInfo.mode", "SegmentInfo.permissions")?;
+        Ok(self.permissions)
+    }
+
     fn __repr__(&self) -> String {
         format!(
-            "SegmentInfo(name={:?}, size={}, mode=0o{:o}, layout={:?})",
-            self.name, self.size, self.mode, self.layout
+            "SegmentInfo(name={:?}, size={}, permissions=0o{:o}, layout={:?})",
+            self.name, self.size, self.permissions, self.layout
         )
     }
 }
@@ -250,7 +216,7 @@ fn info_to_py(py: Python<'_>, info: shmbridge::SegmentInfo) -> PyResult<SegmentI
         name: info.name,
         size: info.size,
         uid: info.uid,
-        mode: info.mode,
+        permissions: info.mode,
         mtime_ns: info.mtime_ns,
         layout,
         header,
@@ -282,7 +248,7 @@ pub fn size_prefixed_create(
 ) -> PyResult<Segment> {
     let src = InputBuffer::get(data, false)?;
     let bytes = src.as_slice();
-    let opts = options(false, permissions, false);
+    let opts = args::segment_options(false, permissions, false);
     let name = name.to_owned();
     let seg = py
         .detach(|| size_prefixed::create(&name, bytes, &opts))

@@ -8,69 +8,21 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
+use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use shmbridge::stream as core;
 use shmbridge::{Error, ErrorKind, FramedOptions};
 
+use crate::args;
 use crate::errors::{self, IntoPy};
 use crate::exporter::InputBuffer;
+use crate::handle::Handle;
 use crate::mapping::SendPtr;
-use crate::segment::options;
-use crate::wait::{blocking, parse_timeout, Limit};
+use crate::wait::{blocking, Limit};
 
 /// The chunk `read()` without a size and iteration take at a time.
 const READ_CHUNK: usize = 1 << 20;
-
-/// Take the object out of its slot for a long call (so no lock is held while waiting), and
-/// put it back afterwards.
-struct Slot<T> {
-    inner: Mutex<(Option<T>, bool)>,
-    what: String,
-}
-
-impl<T> Slot<T> {
-    fn new(value: T, what: String) -> Self {
-        Self {
-            inner: Mutex::new((Some(value), false)),
-            what,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<T>, bool)> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn take(&self) -> PyResult<T> {
-        let mut g = self.lock();
-        if g.1 {
-            return Err(errors::closed(&self.what));
-        }
-        g.0.take().ok_or_else(|| {
-            PyRuntimeError::new_err(format!("{} is in use by another thread", self.what))
-        })
-    }
-
-    fn put(&self, value: T) {
-        let mut g = self.lock();
-        if !g.1 {
-            g.0 = Some(value);
-        }
-        // Closed meanwhile: `value` drops here.
-    }
-
-    /// Mark closed and return what was there (None when in use or already closed).
-    fn close(&self) -> Option<T> {
-        let mut g = self.lock();
-        g.1 = true;
-        g.0.take()
-    }
-
-    fn closed(&self) -> bool {
-        self.lock().1
-    }
-}
 
 /// The writing end of a stream: creates the segment `name` with a ring of `capacity` bytes
 /// (the segment is `STREAM_HEADER_LEN` more), announcing `total` bytes when known. Any
@@ -84,7 +36,7 @@ impl<T> Slot<T> {
 /// None: no limit) is the default of `write()` and `finish()`; every wait lets Ctrl-C through.
 #[pyclass(module = "shmbridge._native", frozen)]
 pub struct StreamWriter {
-    slot: Slot<core::StreamWriter>,
+    slot: Handle<core::StreamWriter>,
     name: String,
     capacity: u64,
     total: Option<u64>,
@@ -110,7 +62,7 @@ impl StreamWriter {
 
     fn timeout(&self, given: Option<f64>) -> PyResult<Option<Duration>> {
         match given {
-            Some(_) => parse_timeout(given),
+            Some(_) => args::timeout(given),
             None => Ok(self.timeout),
         }
     }
@@ -128,9 +80,9 @@ impl StreamWriter {
         timeout: Option<f64>,
         permissions: Option<u32>,
     ) -> PyResult<Self> {
-        let timeout = parse_timeout(timeout)?;
+        let timeout = args::timeout(timeout)?;
         let opts = FramedOptions {
-            segment: options(false, permissions, false),
+            segment: args::segment_options(false, permissions, false),
         };
         let owned = name.to_owned();
         let w = py
@@ -138,7 +90,7 @@ impl StreamWriter {
             .py()?;
         let name = w.framed().name().to_owned();
         Ok(Self {
-            slot: Slot::new(w, format!("stream writer {name:?}")),
+            slot: Handle::new(w, format!("stream writer {name:?}")),
             name,
             capacity,
             total,
@@ -177,7 +129,7 @@ impl StreamWriter {
     /// Whether the writer was closed (by `finish`, `abort` or `close`).
     #[getter]
     fn closed(&self) -> bool {
-        self.slot.closed()
+        self.slot.is_closed()
     }
 
     /// Write all of `data`, waiting for room; returns `len(data)`.
@@ -261,7 +213,7 @@ impl StreamWriter {
     #[pyo3(signature = (*args))]
     fn __exit__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         let failed = args.get_item(0).is_ok_and(|t| !t.is_none());
-        if failed || self.slot.closed() {
+        if failed || self.slot.is_closed() {
             self.abort();
             return Ok(());
         }
@@ -290,7 +242,7 @@ impl StreamWriter {
 /// then fails with `PeerGone`). A dead or aborting writer raises `shmbridge.PeerGone`.
 #[pyclass(module = "shmbridge._native", frozen)]
 pub struct StreamReader {
-    slot: Slot<core::StreamReader>,
+    slot: Handle<core::StreamReader>,
     name: String,
     capacity: u64,
     timeout: Option<Duration>,
@@ -300,7 +252,7 @@ pub struct StreamReader {
 impl StreamReader {
     fn timeout(&self, given: Option<f64>) -> PyResult<Option<Duration>> {
         match given {
-            Some(_) => parse_timeout(given),
+            Some(_) => args::timeout(given),
             None => Ok(self.timeout),
         }
     }
@@ -339,8 +291,8 @@ impl StreamReader {
         timeout: Option<f64>,
         owner: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let timeout = parse_timeout(timeout)?;
-        let owner = crate::transfer::owner_arg(owner)?;
+        let timeout = args::timeout(timeout)?;
+        let owner = args::owner(owner)?;
         let r = blocking(py, timeout, Limit::Deadline, |w| {
             core::StreamReader::open_wait_with_owner(name, w, &owner)
         })?
@@ -348,7 +300,7 @@ impl StreamReader {
         let name = r.framed().name().to_owned();
         let capacity = r.framed().capacity();
         Ok(Self {
-            slot: Slot::new(r, format!("stream reader {name:?}")),
+            slot: Handle::new(r, format!("stream reader {name:?}")),
             name,
             capacity,
             timeout,
@@ -401,7 +353,7 @@ impl StreamReader {
     /// Whether the reader was closed.
     #[getter]
     fn closed(&self) -> bool {
-        self.slot.closed()
+        self.slot.is_closed()
     }
 
     /// Read up to `size` bytes (`size < 0`: everything to the end); `b""` at the verified end.
@@ -473,10 +425,10 @@ impl StreamReader {
 
     /// Finish if the verified end was read, else `abort()`.
     fn close(&self) {
-        let at_end = {
-            let g = self.slot.lock();
-            g.0.as_ref().is_some_and(|r| r.verified_crc().is_some())
-        };
+        let at_end = self
+            .slot
+            .with(|r| r.verified_crc().is_some())
+            .unwrap_or(false);
         if at_end {
             let _ = self.finish();
         }

@@ -10,39 +10,18 @@
 //! receiver leaves the target untouched), and the kept exception is raised from the call.
 
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::{PyIsADirectoryError, PyValueError};
 use pyo3::prelude::*;
-use shmbridge::{
-    Error, ErrorKind, OwnerPolicy, Progress, ProgressFn, RecvOptions, SendOptions, TransferMode,
-};
+use shmbridge::{ErrorKind, Progress, ProgressFn, RecvOptions, SendOptions};
 
+use crate::args;
 use crate::errors;
-use crate::wait::parse_timeout;
 
 /// The most often the progress hook takes the GIL (the final call always happens).
 pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
-
-/// The Python exception for a core error about the file `dir` (see [`errors::to_py`]): a
-/// directory where a file belongs is an `IsADirectoryError`, as `open()` would raise.
-pub(crate) fn to_py(py: Python<'_>, err: &Error, dir: Option<&Path>) -> PyErr {
-    match dir {
-        Some(d) if err.kind() == ErrorKind::InvalidArgument && d.is_dir() => {
-            let e = PyIsADirectoryError::new_err((
-                libc::EISDIR,
-                err.detail().to_owned(),
-                d.as_os_str().to_owned(),
-            ));
-            // Best effort: an attribute on an exception instance cannot fail in practice.
-            let _ = e.value(py).setattr("kind", err.kind().as_str());
-            e
-        }
-        _ => errors::to_py(err),
-    }
-}
 
 #[derive(Default)]
 struct HookState {
@@ -150,9 +129,9 @@ pub struct TransferReport {
     /// CRC-32 of the bytes (as `zlib.crc32`).
     #[pyo3(get)]
     crc32: u32,
-    /// "oneshot" or "stream".
+    /// How the file travelled: "one-shot" or "stream".
     #[pyo3(get)]
-    mode: &'static str,
+    transfer: &'static str,
     /// Total size of the segment used, header included.
     #[pyo3(get)]
     segment_size: u64,
@@ -168,23 +147,25 @@ impl From<shmbridge::Report> for TransferReport {
             path: r.path,
             bytes: r.bytes,
             crc32: r.crc32,
-            mode: mode_name(r.mode),
+            transfer: args::transfer_name(r.mode),
             segment_size: r.segment_size,
             elapsed: r.elapsed.as_secs_f64(),
         }
     }
 }
 
-fn mode_name(m: TransferMode) -> &'static str {
-    match m {
-        TransferMode::Auto => "auto",
-        TransferMode::OneShot => "oneshot",
-        TransferMode::Stream => "stream",
-    }
-}
-
 #[pymethods]
 impl TransferReport {
+    /// Deprecated: `transfer` (this spells one-shot "oneshot", as it always did).
+    #[getter]
+    fn mode(&self, py: Python<'_>) -> PyResult<&'static str> {
+        args::deprecated(py, "TransferReport.mode", "TransferReport.transfer")?;
+        Ok(match self.transfer {
+            "one-shot" => "oneshot",
+            other => other,
+        })
+    }
+
     /// The file sent or written (a str; file-system encoding, as `os.fsdecode`).
     #[getter]
     fn path<'py>(&self, py: Python<'py>) -> Bound<'py, pyo3::types::PyString> {
@@ -203,12 +184,12 @@ impl TransferReport {
 
     fn __repr__(&self) -> String {
         format!(
-            "TransferReport(name={:?}, path={:?}, bytes={}, crc32=0x{:08x}, mode={:?}, segment_size={}, elapsed={:.6})",
+            "TransferReport(name={:?}, path={:?}, bytes={}, crc32=0x{:08x}, transfer={:?}, segment_size={}, elapsed={:.6})",
             self.name,
             self.path.display().to_string(),
             self.bytes,
             self.crc32,
-            self.mode,
+            self.transfer,
             self.segment_size,
             self.elapsed
         )
@@ -222,56 +203,46 @@ pub fn name_for_file(path: PathBuf) -> String {
     shmbridge::name::for_file(&path)
 }
 
-fn parse_transfer_mode(mode: &str) -> PyResult<TransferMode> {
-    Ok(match mode {
-        "auto" => TransferMode::Auto,
-        "oneshot" | "one-shot" | "one_shot" => TransferMode::OneShot,
-        "stream" => TransferMode::Stream,
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "invalid mode {mode:?}: use \"auto\", \"oneshot\" or \"stream\""
-            )))
-        }
-    })
-}
-
 /// Send the file at `path` through the segment `name` (default: the file's name, made safe),
 /// which must not exist yet.
 ///
-/// `mode`: "oneshot" (one segment sized to the file, published with its CRC-32; returns at
+/// `transfer`: "one-shot" (one segment sized to the file, published with its CRC-32; returns at
 /// once, leaving the segment for the receiver), "stream" (through a ring of `segment_size`
 /// bytes, default 16 MiB; returns once the receiver has taken and verified every byte), or
 /// "auto" (streams only when the file does not fit in `segment_size`). `timeout` (seconds,
 /// streaming): how long to wait for a receiver to come or make progress. `permissions`: the
-/// segment's mode bits (default 0o600). `progress(done, total)`: called with the GIL at most
+/// segment's permission bits (default 0o600). `mode=` is the deprecated old name of
+/// `transfer=` (a `DeprecationWarning`). `progress(done, total)`: called with the GIL at most
 /// about ten times a second, plus once at the end; an exception from it (or Ctrl-C) stops the
 /// transfer, removes the segment and propagates.
 ///
 /// Raises `FileNotFoundError` / `PermissionError` (the file), `IsADirectoryError`,
-/// `ValueError` (a special file, a bad name or mode), `shmbridge.Error` (the file changed
-/// while sent: `kind` is `"changed while being read"`),
+/// `ValueError` (a special file, a bad name or transfer), `shmbridge.Error` (the file changed
+/// while sent: `kind` is `"Changed"`),
 /// `FileExistsError` (the name is taken), `shmbridge.Timeout` and `shmbridge.PeerGone`
 /// (streaming: no receiver, or it died or gave up). Every exception from the core has a
 /// `kind` attribute naming the core's error kind.
 #[pyfunction]
-#[pyo3(signature = (path, name = None, *, mode = "auto", segment_size = None, timeout = None, permissions = None, progress = None))]
+#[pyo3(signature = (path, name = None, *, transfer = None, segment_size = None, timeout = None, permissions = None, progress = None, mode = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn send_file(
     py: Python<'_>,
     path: PathBuf,
     name: Option<String>,
-    mode: &str,
+    transfer: Option<&str>,
     segment_size: Option<u64>,
     timeout: Option<f64>,
     permissions: Option<u32>,
     progress: Option<Py<PyAny>>,
+    mode: Option<&str>,
 ) -> PyResult<TransferReport> {
+    let transfer = args::renamed(py, ("transfer", transfer), ("mode", mode), "auto")?;
     let name = name.unwrap_or_else(|| shmbridge::name::for_file(&path));
     let hook = Hook::new(progress);
     let opts = SendOptions {
-        mode: parse_transfer_mode(mode)?,
+        mode: args::transfer(transfer)?,
         segment_size,
-        timeout: parse_timeout(timeout)?,
+        timeout: args::timeout(timeout)?,
         permissions,
         progress: Some(hook.progress_fn()),
     };
@@ -280,40 +251,10 @@ pub fn send_file(
             hook.finish(py, report.bytes)?;
             Ok(report.into())
         }
-        Ok(Err(e)) => Err(to_py(py, &e, Some(&path))),
+        Ok(Err(e)) => Err(errors::to_py(&e)),
         // Stopped from Python: the core already closed and removed the segment.
         Err(e) => Err(e),
     }
-}
-
-/// The owner policy of an `owner=` argument: None (only this user's own segments), `"any"`,
-/// a user id, or a sequence of user ids (accepted besides this user's own).
-pub(crate) fn owner_arg(owner: Option<&Bound<'_, PyAny>>) -> PyResult<OwnerPolicy> {
-    let Some(o) = owner else {
-        return Ok(OwnerPolicy::SameUser);
-    };
-    if o.is_none() {
-        return Ok(OwnerPolicy::SameUser);
-    }
-    if let Ok(s) = o.extract::<String>() {
-        return match s.as_str() {
-            "any" => Ok(OwnerPolicy::Any),
-            "self" => Ok(OwnerPolicy::SameUser),
-            _ => Err(PyValueError::new_err(format!(
-                "owner must be None, 'self', 'any', a user id or a sequence of user ids, not {s:?}"
-            ))),
-        };
-    }
-    if let Ok(uid) = o.extract::<u32>() {
-        return Ok(OwnerPolicy::Allow(vec![uid]));
-    }
-    o.extract::<Vec<u32>>()
-        .map(OwnerPolicy::Allow)
-        .map_err(|_| {
-            PyValueError::new_err(
-                "owner must be None, 'self', 'any', a user id or a sequence of user ids",
-            )
-        })
 }
 
 /// Receive the file sent through the segment `name` into `path`, atomically: `path` appears
@@ -348,22 +289,11 @@ pub fn recv_file(
     owner: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<TransferReport> {
     let started = Instant::now();
-    let owner = owner_arg(owner)?;
-    let timeout = parse_timeout(timeout)?;
+    let owner = args::owner(owner)?;
+    let timeout = args::timeout(timeout)?;
     let bare = shmbridge::name::validate(name)
-        .map_err(|e| to_py(py, &e, None))?
+        .map_err(|e| errors::to_py(&e))?
         .to_owned();
-    // Fail on a bad target before waiting for anything.
-    if path.is_dir() {
-        let e = Error::new(
-            ErrorKind::InvalidArgument,
-            format!(
-                "{} is a directory; give the path of the file to write",
-                path.display()
-            ),
-        );
-        return Err(to_py(py, &e, Some(&path)));
-    }
     let hook = Hook::new(progress);
     let opts = RecvOptions {
         timeout,
@@ -380,6 +310,6 @@ pub fn recv_file(
             r.elapsed = started.elapsed().as_secs_f64();
             Ok(r)
         }
-        Err(e) => Err(to_py(py, &e, Some(&path))),
+        Err(e) => Err(errors::to_py(&e)),
     }
 }

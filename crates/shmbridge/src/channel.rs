@@ -1528,12 +1528,26 @@ impl ChannelReader {
             wait,
             self.shared.framed.name(),
             "a message",
-            || {
-                let cursor = self.cursor().load(Ordering::Relaxed);
-                Ok((self.shared.head() > cursor || self.shared.closed()).then_some(()))
-            },
+            || Ok(self.ready().then_some(())),
             || self.check_writer(),
         )
+    }
+
+    /// As [`wait_ready`](Self::wait_ready), but without sleeping or yielding: look, then
+    /// busy-spin for at most `spin` (nothing when this process may use one CPU only, or while
+    /// the CPUs are contended), with no system call. Whether a message (or the end) is there;
+    /// when not, call [`wait_ready`](Self::wait_ready). For fronts that want to catch a quick
+    /// message before they pay for a blocking call (Python, before it releases the GIL).
+    #[must_use]
+    pub fn ready_briefly(&self, spin: std::time::Duration) -> bool {
+        crate::sync::event::spin_briefly(spin, || Ok(self.ready().then_some(())))
+            .is_ok_and(|r| r.is_some())
+    }
+
+    /// A message past this reader's cursor, or the end (no system call).
+    fn ready(&self) -> bool {
+        let cursor = self.cursor().load(Ordering::Relaxed);
+        self.shared.head() > cursor || self.shared.closed()
     }
 
     fn check_writer(&self) -> Result<()> {

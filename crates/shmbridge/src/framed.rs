@@ -857,19 +857,7 @@ impl FramedSegment {
             wait,
             self.name(),
             "a publish",
-            || {
-                let now = word.load(Ordering::Acquire);
-                if now != seen {
-                    return Ok(Some(now));
-                }
-                if fl.load(Ordering::Acquire) & flags::WRITER_CLOSED != 0 {
-                    return Err(
-                        Error::new(ErrorKind::WriterClosed, "the writer closed the segment")
-                            .with_segment(self.name()),
-                    );
-                }
-                Ok(None)
-            },
+            || self.poll_publish(word, fl, seen),
             || {
                 self.region.check_backing()?;
                 if self.writer_alive() {
@@ -882,6 +870,38 @@ impl FramedSegment {
                 .with_segment(self.name()))
             },
         )
+    }
+
+    /// As [`wait`](Self::wait), but without sleeping or yielding: look, then busy-spin for at
+    /// most `spin` (nothing when this process may use one CPU only, or while the CPUs are
+    /// contended), with no system call. `Ok(None)` when no publish came; then call
+    /// [`wait`](Self::wait). For fronts that want to catch a quick reply before they pay for a
+    /// blocking call (Python spins here before it releases the GIL).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WriterClosed`] when the writer closed the segment without publishing after
+    /// `seen`. (Liveness and size are checked by [`wait`](Self::wait) only, before it sleeps.)
+    pub fn wait_briefly(&self, seen: u32, spin: std::time::Duration) -> Result<Option<u32>> {
+        let word = self.u32_at(offsets::PUBLISH_COUNT);
+        let fl = self.u32_at(offsets::FLAGS);
+        crate::sync::event::spin_briefly(spin, || self.poll_publish(word, fl, seen))
+    }
+
+    /// One look for a publish after `seen` (no system call): the new counter, or the writer's
+    /// close.
+    fn poll_publish(&self, word: &AtomicU32, fl: &AtomicU32, seen: u32) -> Result<Option<u32>> {
+        let now = word.load(Ordering::Acquire);
+        if now != seen {
+            return Ok(Some(now));
+        }
+        if fl.load(Ordering::Acquire) & flags::WRITER_CLOSED != 0 {
+            return Err(
+                Error::new(ErrorKind::WriterClosed, "the writer closed the segment")
+                    .with_segment(self.name()),
+            );
+        }
+        Ok(None)
     }
 
     /// Take the shared lock that tells writers a read-only reader waits (once per handle).
@@ -1271,6 +1291,29 @@ mod tests {
         // A new writer takes over and readers recover.
         f.write(b"new").unwrap();
         assert_eq!(f.read().unwrap(), b"new");
+    }
+
+    #[test]
+    fn wait_briefly_sees_a_publish_or_a_close_and_never_blocks() {
+        let f = framed(16);
+        let seen = f.publish_count();
+        assert_eq!(
+            f.wait_briefly(seen, Duration::from_micros(20)).unwrap(),
+            None
+        );
+        f.write(b"x").unwrap();
+        assert_eq!(
+            f.wait_briefly(seen, Duration::ZERO).unwrap(),
+            Some(seen.wrapping_add(1))
+        );
+        let now = f.publish_count();
+        f.close_writer().unwrap();
+        assert_eq!(
+            f.wait_briefly(now, Duration::from_micros(20))
+                .unwrap_err()
+                .kind(),
+            ErrorKind::WriterClosed
+        );
     }
 
     #[test]

@@ -363,12 +363,13 @@ fn send_one_shot(
         let base = framed.header_len();
         let mut crc = crc32fast::Hasher::new();
         // The file goes through a small buffer that stays in cache (hashed there) and into the
-        // segment with pwrite: a segment shrunk meanwhile is an error, never a SIGBUS.
+        // segment's pages with pwrite (a kernel copy: no page faults in this process, none of
+        // the pages in its RSS): a segment shrunk meanwhile is an error, never a SIGBUS.
         let mut bounce = vec![0u8; (size as usize).clamp(1, IO_CHUNK)];
         let mut off = 0u64;
         while off < size {
             let want = (size - off).min(IO_CHUNK as u64) as usize;
-            let n = region.copy_in(
+            let n = region.copy_in_fresh(
                 base + off,
                 want,
                 &mut bounce,
@@ -384,6 +385,7 @@ fn send_one_shot(
             off += n as u64;
             report_progress(opts.progress.as_ref(), off, Some(size), name)?;
         }
+        region.check_written(base, size as usize)?;
         check_unchanged(file, path, size, mtime)?;
         let crc = crc.finalize();
         w.commit_with_crc(size, Some(crc))?;

@@ -678,3 +678,45 @@ fn bad_array_headers_in_messages() {
         );
     }
 }
+
+#[test]
+fn other_users_array_segments_are_refused_unless_allowed() {
+    const NOBODY: u32 = 65534;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: giving a segment to another user needs root");
+        return;
+    }
+    let seg = TestSegment::new("arr_owner");
+    let _w = ArraySegment::create(
+        seg.name(),
+        DType::UInt8,
+        &[4],
+        Order::C,
+        &FramedOptions::default(),
+    )
+    .unwrap();
+    let path = std::ffi::CString::new(format!("/dev/shm/{}", seg.name())).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::chown(path.as_ptr(), NOBODY, NOBODY) }, 0);
+    let e = ArraySegment::open(seg.name(), Access::ReadOnly).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert!(e.to_string().contains("65534"), "{e}");
+    let e = ArraySegment::open_wait(
+        seg.name(),
+        Access::ReadOnly,
+        &OwnerPolicy::default(),
+        &mut minute(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    let r = ArraySegment::open_with_owner(seg.name(), Access::ReadOnly, &OwnerPolicy::Any).unwrap();
+    assert_eq!(r.shape(), &[4]);
+    let r = ArraySegment::open_with_owner(
+        seg.name(),
+        Access::ReadOnly,
+        &OwnerPolicy::Allow(vec![NOBODY]),
+    )
+    .unwrap();
+    assert_eq!(r.dtype(), DType::UInt8);
+}

@@ -468,15 +468,38 @@ static int strides_of(const char *order, size_t ndim, const uint64_t *shape, siz
     return 0;
 }
 
-static unsigned char element_byte(shmb_dtype dt, uint64_t k, uint64_t b, uint64_t seed) {
-    if (dt == SHMB_DTYPE_BOOL) return (unsigned char)((k + seed) % 2);
-    return (unsigned char)((k * 13 + b * 7 + seed) % 251);
+/* The binary16 bits of a small non-negative integer (exact below 2048). */
+static uint16_t half_of(unsigned v) {
+    unsigned e = 0;
+    if (v == 0) return 0;
+    while ((v >> (e + 1)) != 0) e++;
+    return (uint16_t)(((e + 15u) << 10) | ((v << (10 - e)) & 0x3ffu));
+}
+
+/* Element `k` (in C order) of the protocol's array: v = (k * 7 + 3 + seed) % 101 as the
+ * element type (a bool: v % 3 == 0; a complex: v + (100 - v)i), little-endian like the host. */
+static void element_of(shmb_dtype dt, uint64_t k, uint64_t seed, unsigned char *out) {
+    const unsigned v = (unsigned)((k * 7 + 3 + seed) % 101), w = 100 - v;
+    switch (dt) {
+        case SHMB_DTYPE_BOOL: out[0] = v % 3 == 0; break;
+        case SHMB_DTYPE_INT8: case SHMB_DTYPE_UINT8: out[0] = (unsigned char)v; break;
+        case SHMB_DTYPE_INT16: case SHMB_DTYPE_UINT16: { uint16_t x = (uint16_t)v; memcpy(out, &x, 2); break; }
+        case SHMB_DTYPE_INT32: case SHMB_DTYPE_UINT32: { uint32_t x = v; memcpy(out, &x, 4); break; }
+        case SHMB_DTYPE_INT64: case SHMB_DTYPE_UINT64: { uint64_t x = v; memcpy(out, &x, 8); break; }
+        case SHMB_DTYPE_FLOAT16: { uint16_t x = half_of(v); memcpy(out, &x, 2); break; }
+        case SHMB_DTYPE_FLOAT32: { float x = (float)v; memcpy(out, &x, 4); break; }
+        case SHMB_DTYPE_FLOAT64: { double x = v; memcpy(out, &x, 8); break; }
+        case SHMB_DTYPE_COMPLEX64: { float x[2] = {(float)v, (float)w}; memcpy(out, x, 8); break; }
+        case SHMB_DTYPE_COMPLEX128: { double x[2] = {v, w}; memcpy(out, x, 16); break; }
+        default: break;
+    }
 }
 
 /* Fill (`write`) or check the elements of `a` whose data area is at `data`, in C order;
- * returns the first element that differs, or UINT64_MAX. */
+ * returns the first element that differs (a bool: zero or not), or UINT64_MAX. */
 static uint64_t walk_elements(const shmb_array_info *a, unsigned char *data, uint64_t seed,
                               int write) {
+    unsigned char want[16];
     for (uint64_t k = 0; k < a->len; k++) {
         int64_t off = (int64_t)a->origin;
         uint64_t rest = k;
@@ -484,11 +507,11 @@ static uint64_t walk_elements(const shmb_array_info *a, unsigned char *data, uin
             off += (int64_t)(rest % a->shape[d]) * a->strides[d];
             rest /= a->shape[d];
         }
-        for (uint64_t b = 0; b < a->itemsize; b++) {
-            unsigned char want = element_byte(a->dtype, k, b, seed);
-            if (write) data[off + (int64_t)b] = want;
-            else if (data[off + (int64_t)b] != want) return k;
-        }
+        element_of(a->dtype, k, seed, want);
+        if (write) memcpy(data + off, want, a->itemsize);
+        else if (a->dtype == SHMB_DTYPE_BOOL ? (data[off] != 0) != (want[0] != 0)
+                                             : memcmp(data + off, want, a->itemsize) != 0)
+            return k;
     }
     return UINT64_MAX;
 }
@@ -512,7 +535,7 @@ static int layout_differs(const shmb_array_info *a, shmb_dtype dt, size_t ndim,
     char why[160];
     snprintf(why, sizeof why, "message/segment %llu: got %s with %u dimensions, not the expected layout",
              (unsigned long long)seq, shmb_dtype_name(a->dtype), a->ndim);
-    return fail_with("array_mismatch", why);
+    return fail_with("mismatch", why);
 }
 
 /* The array arguments: dtype, shape, strides. 0 on success, else the usage failure code. */
@@ -529,6 +552,7 @@ static int array_args(int argc, char **argv, const char *dtype_key, struct array
     a->ndtypes = dtypes_of(arg(argc, argv, dtype_key), a->dtypes);
     a->ndim = shape_of(arg(argc, argv, "shape"), a->shape);
     a->order = arg(argc, argv, "order");
+    if (!a->order) a->order = "C";
     a->seed = seed ? strtoull(seed, NULL, 10) : 0;
     int64_t probe[8];
     if (!a->ndtypes || a->ndim == SIZE_MAX || !strides_of(a->order, a->ndim, a->shape, 1, probe))
@@ -558,7 +582,8 @@ static int cmd_array_write(int argc, char **argv, const char *name) {
     if (r != SHMB_OK) return fail(r);
     printf("{\"ok\": true, \"actor\": \"c\", ");
     print_layout(&info);
-    printf(", \"elements\": %llu}\n", (unsigned long long)info.len);
+    printf(", \"elements\": %llu, \"bytes\": %zu, \"version\": 1}\n", (unsigned long long)info.len,
+           info.data_len);
     return 0;
 }
 
@@ -597,12 +622,12 @@ static int cmd_array_read(int argc, char **argv, const char *name) {
     if (bad != UINT64_MAX) {
         char why[96];
         snprintf(why, sizeof why, "element %llu differs from the pattern", (unsigned long long)bad);
-        return fail_with("array_mismatch", why);
+        return fail_with("mismatch", why);
     }
     printf("{\"ok\": true, \"actor\": \"c\", ");
     print_layout(&info);
-    printf(", \"checked\": %llu, \"version\": %llu}\n", (unsigned long long)info.len,
-           (unsigned long long)version);
+    printf(", \"checked\": %llu, \"bytes\": %zu, \"version\": %llu}\n",
+           (unsigned long long)info.len, info.data_len, (unsigned long long)version);
     return 0;
 }
 
@@ -678,7 +703,7 @@ static int cmd_chan_array_read(int argc, char **argv, const char *name) {
             char why[96];
             snprintf(why, sizeof why, "message %llu: element %llu differs from the pattern",
                      (unsigned long long)m.seq, (unsigned long long)bad);
-            rc = fail_with("array_mismatch", why);
+            rc = fail_with("mismatch", why);
             break;
         }
         shmb_channel_reader_release(rd, &m);

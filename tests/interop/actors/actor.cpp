@@ -132,15 +132,21 @@ std::vector<std::int64_t> s_strides(const std::vector<std::uint64_t>& shape, std
     return s;
 }
 
+// Element k (in C order) of the protocol's array: v = (k * 7 + 3 + seed) % 101 as T (a bool:
+// v % 3 == 0; a complex: v + (100 - v)i).
 template <class T>
 T element(std::uint64_t k, std::uint64_t seed) {
-    unsigned char b[sizeof(T)];
-    for (std::size_t i = 0; i < sizeof(T); ++i)
-        b[i] = dtype_code_v<T> == SHMB_DTYPE_BOOL ? static_cast<unsigned char>((k + seed) % 2)
-                                                  : static_cast<unsigned char>((k * 13 + i * 7 + seed) % 251);
-    T v;
-    std::memcpy(&v, b, sizeof v);
-    return v;
+    const auto v = static_cast<unsigned>((k * 7 + 3 + seed) % 101), w = 100 - v;
+    if constexpr (std::is_same_v<T, bool8>) {
+        return bool8(v % 3 == 0);
+    } else if constexpr (std::is_same_v<T, float16>) {
+        return float16::from_float(static_cast<float>(v));
+    } else if constexpr (std::is_same_v<T, std::complex<float>> || std::is_same_v<T, std::complex<double>>) {
+        using F = typename T::value_type;
+        return T(static_cast<F>(v), static_cast<F>(w));
+    } else {
+        return static_cast<T>(v);
+    }
 }
 
 template <class T>
@@ -156,11 +162,16 @@ void fill(const array_ref<T>& a, std::uint64_t seed) {
 }
 
 // The first element (in C order) of `v` that differs from the pattern, or -1.
+// The first element (in C order) of `v` that differs from the protocol's (a bool: zero or
+// not), or -1.
 template <class T>
 long long first_bad(const std::vector<T>& v, std::uint64_t seed) {
     for (std::size_t k = 0; k < v.size(); ++k) {
         const T want = element<T>(k, seed);
-        if (std::memcmp(&v[k], &want, sizeof want) != 0) return static_cast<long long>(k);
+        bool same;
+        if constexpr (std::is_same_v<T, bool8>) same = static_cast<bool>(v[k]) == static_cast<bool>(want);
+        else same = std::memcmp(&v[k], &want, sizeof want) == 0;
+        if (!same) return static_cast<long long>(k);
     }
     return -1;
 }
@@ -220,12 +231,12 @@ std::vector<std::int64_t> want_strides(const std::string& order, const std::vect
 
 void mismatch(Out& out, const std::string& why) {
     out.ok = false;
-    out.str("error", "array_mismatch").str("message", why);
+    out.str("error", "mismatch").str("message", why);
 }
 
 void array_write(std::map<std::string, std::string>& a, Out& out) {
     const auto shape = shape_arg(a["shape"]);
-    const std::string order = a["order"];
+    const std::string order = a.count("order") ? a["order"] : "C";
     const std::uint64_t seed = a.count("seed") ? std::stoull(a["seed"]) : 0;
     with_dtype(a["dtype"], [&](auto t) {
         using T = decltype(t);
@@ -238,7 +249,9 @@ void array_write(std::map<std::string, std::string>& a, Out& out) {
         fill(arr.view(), seed);
         w.publish();
         describe(out, arr, dtype_code_v<T>);
-        out.num("elements", static_cast<long long>(arr.size()));
+        out.num("elements", static_cast<long long>(arr.size()))
+            .num("bytes", static_cast<long long>(arr.view().data_len()))
+            .num("version", static_cast<long long>(arr.version()));
     });
 }
 
@@ -248,14 +261,17 @@ void array_read(std::map<std::string, std::string>& a, Out& out) {
     with_dtype(a["dtype"], [&](auto t) {
         using T = decltype(t);
         shared_array<T> arr(open_only, a["name"], read_only, std::chrono::seconds(30));
-        if (arr.shape() != shape || arr.strides() != want_strides(a["order"], shape, sizeof(T)))
+        const std::string order = a.count("order") ? a["order"] : "C";
+        if (arr.shape() != shape || arr.strides() != want_strides(order, shape, sizeof(T)))
             return mismatch(out, "got shape " + json_list(arr.shape()) + " strides " + json_list(arr.strides()));
         std::uint64_t version = 0;
         const auto v = arr.copy(&version);
         const long long bad = first_bad(v, seed);
         if (bad >= 0) return mismatch(out, "element " + std::to_string(bad) + " differs from the pattern");
         describe(out, arr, dtype_code_v<T>);
-        out.num("checked", static_cast<long long>(v.size())).num("version", static_cast<long long>(version));
+        out.num("checked", static_cast<long long>(v.size()))
+            .num("bytes", static_cast<long long>(arr.view().data_len()))
+            .num("version", static_cast<long long>(version));
     });
 }
 
@@ -295,7 +311,8 @@ void chan_array_read(std::map<std::string, std::string>& a, Out& out) {
         with_dtype(dtypes.at(m.seq() % dtypes.size()), [&](auto t) {
             using T = decltype(t);
             auto arr = m.array<T>();
-            if (arr.shape() != shape || arr.strides() != want_strides(a["order"], shape, sizeof(T))) {
+            const std::string order = a.count("order") ? a["order"] : "C";
+        if (arr.shape() != shape || arr.strides() != want_strides(order, shape, sizeof(T))) {
                 ok = false;
                 return mismatch(out, "message " + std::to_string(m.seq()) + ": shape " +
                                          json_list(arr.shape()) + " strides " + json_list(arr.strides()));

@@ -52,6 +52,14 @@ impl RawArrayLoan {
     pub fn data_len(&self) -> usize {
         self.header.data_len() as usize
     }
+
+    /// The plain loan and the header, for a front that keeps them apart: publish the loan
+    /// with [`ChannelWriter::publish_raw`], `len` = the header's `total_len` and message
+    /// flag [`msg_flags::ARRAY`].
+    #[must_use]
+    pub fn into_parts(self) -> (RawLoan, ArrayHeader) {
+        (self.loan, self.header)
+    }
 }
 
 /// A slot loaned for an array; see [`ChannelWriter::loan_array`]. Dropping it without

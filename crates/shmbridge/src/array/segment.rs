@@ -124,14 +124,21 @@ impl ArraySegment {
     ///
     /// Those of [`FramedSegment::open`]; those of [`attach`](Self::attach).
     pub fn open(name: &str, access: Access) -> Result<Self> {
+        Self::open_with_owner(name, access, &OwnerPolicy::default())
+    }
+
+    /// As [`open`](Self::open), accepting the owners `owner` allows.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open); [`ErrorKind::PermissionDenied`] for an owner `owner` does not
+    /// allow.
+    pub fn open_with_owner(name: &str, access: Access, owner: &OwnerPolicy) -> Result<Self> {
         let opts = SegmentOptions {
             access,
             ..SegmentOptions::default()
         };
-        Self::attach(
-            FramedSegment::open_with(name, &opts)?,
-            &OwnerPolicy::default(),
-        )
+        Self::attach(FramedSegment::open_with(name, &opts)?, owner)
     }
 
     /// Open the array segment `name`, waiting as `wait` allows for it to appear, accepting

@@ -12,7 +12,7 @@
 //! waking on every publish, which the publisher promises with a flag bit; until it does, such
 //! a sleeper sleeps in short slices (see `FramedSegment::wait`).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -20,16 +20,32 @@ use super::wait::Wait;
 use crate::error::Result;
 use crate::sys;
 
-/// The longest a waiter spins (re-reading shared words, no system call) before it sleeps.
-/// A reply that comes within this is caught at memory speed; a longer spin would only burn
-/// the CPU, and on a single CPU it would starve the very peer it waits for.
-pub(crate) const SPIN: Duration = Duration::from_micros(30);
+/// How long a waiter busy-spins (re-reading the shared words with `spin_loop` hints, no
+/// system call) before it starts yielding: a reply that comes within this is caught at memory
+/// speed. Bounded in time, not in iterations, so it means the same on every CPU.
+pub(crate) const SPIN: Duration = Duration::from_micros(10);
+
+/// Until when, from the start of the wait, a waiter keeps polling between `sched_yield`s
+/// before it sleeps on the futex. Yielding lets a peer that shares this CPU run (and reply)
+/// without paying a futex sleep and wake-up, which cost more than the whole yield phase (a
+/// wake-up of an idle virtual CPU costs 10 to 30 us here).
+pub(crate) const YIELD_UNTIL: Duration = Duration::from_micros(50);
+
+/// A gap this long between two looks at the clock while spinning or yielding means another
+/// task had this CPU meanwhile: the CPUs are contended.
+const PREEMPTED: Duration = Duration::from_micros(25);
+
+/// For how long after a waiter saw the CPUs contended every wait of the process sleeps at
+/// once. Under contention a spinner or a yielder gives up its place in the scheduler's queue
+/// and gets the CPU back only after the other tasks' slices (milliseconds), while a futex
+/// sleeper is woken with priority; so then sleeping is the fast way, as for a pipe.
+const CONTENDED_FOR: Duration = Duration::from_millis(50);
 
 /// The slice an unregistered sleeper uses while the publisher has not yet promised to wake it.
 pub(crate) const UNREGISTERED_SLICE: Duration = Duration::from_millis(1);
 
-/// How long to spin, for this process: nothing when it may run on one CPU only (spinning
-/// there only delays the peer, which needs that CPU to make progress).
+/// How long to busy-spin, for this process: nothing when it may run on one CPU only (spinning
+/// there only delays the peer, which needs that CPU to make progress; it yields instead).
 fn spin_budget() -> Duration {
     static BUDGET: OnceLock<Duration> = OnceLock::new();
     *BUDGET.get_or_init(|| {
@@ -39,6 +55,94 @@ fn spin_budget() -> Duration {
             Duration::ZERO
         }
     })
+}
+
+/// The process's clock origin for [`CONTENDED_UNTIL_US`].
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Microseconds since [`epoch`] until which waits skip the spin and the yields (0: never).
+static CONTENDED_UNTIL_US: AtomicU64 = AtomicU64::new(0);
+
+fn micros_since_epoch(t: Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(epoch()).as_micros()).unwrap_or(u64::MAX)
+}
+
+fn contended_at(t: Instant) -> bool {
+    micros_since_epoch(t) < CONTENDED_UNTIL_US.load(Ordering::Relaxed)
+}
+
+fn mark_contended(t: Instant) {
+    let until = micros_since_epoch(t).saturating_add(CONTENDED_FOR.as_micros() as u64);
+    CONTENDED_UNTIL_US.fetch_max(until, Ordering::Relaxed);
+}
+
+/// Poll without sleeping: busy-spin for `spin` (re-reading shared words, `spin_loop` hints, no
+/// system call), then poll between `sched_yield`s until `until` from the start. Both phases are
+/// skipped while the CPUs are contended (see [`CONTENDED_FOR`]); a gap in the clock during
+/// either (this task lost the CPU) ends them and marks the contention. `Ok(None)`: nothing.
+fn spin_then_yield<T>(
+    spin: Duration,
+    until: Duration,
+    poll: &mut impl FnMut() -> Result<Option<T>>,
+) -> Result<Option<T>> {
+    let start = Instant::now();
+    if contended_at(start) {
+        return Ok(None);
+    }
+    let mut last = start;
+    if !spin.is_zero() {
+        loop {
+            for _ in 0..16 {
+                std::hint::spin_loop();
+                if let Some(v) = poll()? {
+                    return Ok(Some(v));
+                }
+            }
+            let now = Instant::now();
+            if now - last >= PREEMPTED {
+                mark_contended(now);
+                return Ok(None);
+            }
+            last = now;
+            if now - start >= spin {
+                break;
+            }
+        }
+    }
+    while last - start < until {
+        sys::yield_cpu();
+        if let Some(v) = poll()? {
+            return Ok(Some(v));
+        }
+        let now = Instant::now();
+        if now - last >= PREEMPTED {
+            mark_contended(now);
+            break;
+        }
+        last = now;
+    }
+    Ok(None)
+}
+
+/// Busy-spin on `poll` for at most `budget` (nothing on a single CPU or while the CPUs are
+/// contended), with no system call and no yield: for a front that wants to catch a quick
+/// reply before it pays for a blocking wait (Python, before it releases the GIL).
+/// `Ok(None)`: nothing came.
+///
+/// # Errors
+///
+/// Whatever `poll` returns.
+pub(crate) fn spin_briefly<T>(
+    budget: Duration,
+    mut poll: impl FnMut() -> Result<Option<T>>,
+) -> Result<Option<T>> {
+    if let Some(v) = poll()? {
+        return Ok(Some(v));
+    }
+    spin_then_yield(budget.min(spin_budget()), Duration::ZERO, &mut poll)
 }
 
 /// How a waiter tells the publisher that it sleeps.
@@ -121,6 +225,12 @@ impl<'a> Event<'a> {
 
     /// Wait until `poll` returns `Some`, the [`Wait`] runs out, or its hook asks to stop.
     ///
+    /// First `poll` runs in a busy spin for [`SPIN`] (skipped when this process may use one
+    /// CPU only), then between `sched_yield`s until [`YIELD_UNTIL`] from the start, and only
+    /// then does the waiter register and sleep on the futex. So a reply within a few
+    /// microseconds is caught without a futex sleep, and two peers pinned to one CPU hand it
+    /// to each other by yielding instead of spinning against each other.
+    ///
     /// `poll` must be cheap and make no system call: it runs in the spin. It sees every state
     /// change made before the publish that woke us. `between` runs before each sleep (liveness
     /// checks, size checks: system calls are fine there) and stops the wait with its error.
@@ -142,20 +252,8 @@ impl<'a> Event<'a> {
         if let Some(v) = poll()? {
             return Ok(v);
         }
-        let budget = spin_budget();
-        if !budget.is_zero() {
-            let start = Instant::now();
-            loop {
-                for _ in 0..32 {
-                    std::hint::spin_loop();
-                    if let Some(v) = poll()? {
-                        return Ok(v);
-                    }
-                }
-                if start.elapsed() >= budget {
-                    break;
-                }
-            }
+        if let Some(v) = spin_then_yield(spin_budget(), YIELD_UNTIL, &mut poll)? {
+            return Ok(v);
         }
         loop {
             between()?;

@@ -9,6 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
+use super::{LinkStat, Stat};
 use crate::ErrorKind;
 
 /// Longest name (without the leading `/`): `NAME_MAX` of the tmpfs directory.
@@ -146,18 +147,6 @@ pub(crate) fn shm_unlink(bare_name: &str) -> io::Result<()> {
     let path = cpath(bare_name)?;
     // SAFETY: `path` is a valid NUL-terminated string.
     cvt(unsafe { libc::shm_unlink(path.as_ptr()) }).map(drop)
-}
-
-/// What `fstat` says of a descriptor, the parts we use.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Stat {
-    pub size: u64,
-    pub uid: u32,
-    /// Permission bits only (`st_mode & 0o7777`).
-    pub perm: u32,
-    pub is_regular: bool,
-    /// "regular file", "FIFO", "directory", ...: for messages.
-    pub file_type: &'static str,
 }
 
 /// What kind of file a `st_mode` says, in words.
@@ -759,15 +748,6 @@ pub(crate) fn pwrite_all(
         done += n.unsigned_abs();
     }
     Ok(())
-}
-
-/// What `lstat` says of a path in the shared-memory directory, given as raw bytes (names need
-/// not be UTF-8): the object itself, never what a symbolic link points to.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LinkStat {
-    pub stat: Stat,
-    pub mtime_ns: i128,
-    pub is_symlink: bool,
 }
 
 fn shm_path_bytes(bare: &[u8]) -> io::Result<CString> {

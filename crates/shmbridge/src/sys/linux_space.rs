@@ -5,16 +5,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-/// What `statvfs(2)` says about a file system (counts in units of `fragment_size`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct StatVfs {
-    pub(crate) fragment_size: u64,
-    pub(crate) blocks: u64,
-    pub(crate) blocks_free: u64,
-    pub(crate) blocks_available: u64,
-    pub(crate) files: u64,
-    pub(crate) files_free: u64,
-}
+use super::StatVfs;
 
 /// `statvfs(path)`.
 pub(crate) fn statvfs(path: &Path) -> io::Result<StatVfs> {

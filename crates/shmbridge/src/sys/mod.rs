@@ -16,6 +16,10 @@ mod linux;
 #[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 pub(crate) use linux::*;
 #[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
+mod linux_fast;
+#[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
+pub(crate) use linux_fast::*;
+#[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 mod linux_space;
 #[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 pub(crate) use linux_space::*;
@@ -30,3 +34,37 @@ compile_error!(
     "shmbridge supports Linux for now; a port fills crates/shmbridge/src/sys/ (start from \
      sys/unsupported.rs, which `--cfg shmbridge_stub_backend` compiles)"
 );
+
+// The data every backend returns, defined once.
+
+/// What `fstat` says of a descriptor, the parts we use.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stat {
+    pub size: u64,
+    pub uid: u32,
+    /// Permission bits only (`st_mode & 0o7777`).
+    pub perm: u32,
+    pub is_regular: bool,
+    /// "regular file", "FIFO", "directory", ...: for messages.
+    pub file_type: &'static str,
+}
+
+/// What `lstat` says of a path in the shared-memory directory, given as raw bytes (names need
+/// not be UTF-8): the object itself, never what a symbolic link points to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LinkStat {
+    pub stat: Stat,
+    pub mtime_ns: i128,
+    pub is_symlink: bool,
+}
+
+/// What `statvfs(2)` says about a file system (counts in units of `fragment_size`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StatVfs {
+    pub(crate) fragment_size: u64,
+    pub(crate) blocks: u64,
+    pub(crate) blocks_free: u64,
+    pub(crate) blocks_available: u64,
+    pub(crate) files: u64,
+    pub(crate) files_free: u64,
+}

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
+use super::{LinkStat, Stat, StatVfs};
 use crate::ErrorKind;
 
 /// Longest segment name this platform accepts.
@@ -125,24 +126,6 @@ pub(crate) fn shm_link(
 /// Whether the name still refers to the object open as `fd`.
 pub(crate) fn names_same_object(_bare_name: &str, _fd: &OwnedFd) -> bool {
     false
-}
-
-/// What a descriptor's status says, the parts the core uses.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Stat {
-    pub size: u64,
-    pub uid: u32,
-    pub perm: u32,
-    pub is_regular: bool,
-    pub file_type: &'static str,
-}
-
-/// What a path's own status says (not following a link).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LinkStat {
-    pub stat: Stat,
-    pub mtime_ns: i128,
-    pub is_symlink: bool,
 }
 
 /// The status of an open descriptor.
@@ -311,6 +294,21 @@ pub(crate) fn pwrite_all(_fd: BorrowedFd<'_>, _buf: &[u8], _offset: u64) -> io::
 /// Advise sequential reading (advisory: nothing here).
 pub(crate) fn advise_sequential(_fd: BorrowedFd<'_>) {}
 
+// The hot paths' cheap calls (Linux: `linux_fast.rs`).
+
+/// The size of the object behind `fd`.
+pub(crate) fn file_end(_fd: BorrowedFd<'_>) -> io::Result<u64> {
+    Err(unsupported())
+}
+
+/// Let another runnable thread have the CPU (nothing here).
+pub(crate) fn yield_cpu() {}
+
+/// The offset of the first hole at or after `from` in the object behind `fd`.
+pub(crate) fn first_hole(_fd: BorrowedFd<'_>, _from: u64) -> io::Result<u64> {
+    Err(unsupported())
+}
+
 // Files.
 
 /// A new unnamed file in `dir`: `Ok(None)`, the caller uses a hidden temporary name.
@@ -339,17 +337,6 @@ pub(crate) fn ofd_probe(_fd: BorrowedFd<'_>, _start: u64) -> io::Result<bool> {
 }
 
 // Space.
-
-/// What a file system says about its room.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct StatVfs {
-    pub(crate) fragment_size: u64,
-    pub(crate) blocks: u64,
-    pub(crate) blocks_free: u64,
-    pub(crate) blocks_available: u64,
-    pub(crate) files: u64,
-    pub(crate) files_free: u64,
-}
 
 /// How much room the file system of `path` has.
 pub(crate) fn statvfs(_path: &Path) -> io::Result<StatVfs> {

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use shmbridge::array::{c_strides, f_strides, ArrayHeader, ArraySegment, DType};
+use shmbridge::array::{c_strides, f_strides, ArrayHeader, ArraySegment, DType, F16};
 use shmbridge::channel::{self, ChannelOptions, ChannelReader, ChannelWriter, Policy};
 use shmbridge::{
     size_prefixed, Access, Error, ErrorKind, FramedOptions, FramedSegment, OpenMode, OwnerPolicy,
@@ -407,12 +407,33 @@ fn layout(dtype: DType, shape: &[u64], order: &str) -> Result<ArrayHeader, Error
     ArrayHeader::with_strides(dtype, shape, &strides)
 }
 
-/// Byte `b` of element `k` (in C order) of an array of `dtype` with seed `seed`.
-fn element_byte(dtype: DType, k: u64, b: u64, seed: u64) -> u8 {
-    if dtype == DType::Bool {
-        ((k + seed) % 2) as u8
-    } else {
-        ((k * 13 + b * 7 + seed) % 251) as u8
+/// Element `k` (in C order) of the protocol's array of `dtype` with seed `seed`,
+/// little-endian: `v = (k * 7 + 3 + seed) % 101`.
+// v and w are below 101: every cast below is exact.
+#[allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation
+)]
+fn element(dtype: DType, k: u64, seed: u64) -> Vec<u8> {
+    let v = (k * 7 + 3 + seed) % 101;
+    let w = 100 - v;
+    match dtype {
+        DType::Bool => vec![u8::from(v % 3 == 0)],
+        DType::Int8 => (v as i8).to_le_bytes().to_vec(),
+        DType::Int16 => (v as i16).to_le_bytes().to_vec(),
+        DType::Int32 => (v as i32).to_le_bytes().to_vec(),
+        DType::Int64 => (v as i64).to_le_bytes().to_vec(),
+        DType::UInt8 => (v as u8).to_le_bytes().to_vec(),
+        DType::UInt16 => (v as u16).to_le_bytes().to_vec(),
+        DType::UInt32 => (v as u32).to_le_bytes().to_vec(),
+        DType::UInt64 => v.to_le_bytes().to_vec(),
+        DType::Float16 => F16::from_f32(v as f32).to_bits().to_le_bytes().to_vec(),
+        DType::Float32 => (v as f32).to_le_bytes().to_vec(),
+        DType::Float64 => (v as f64).to_le_bytes().to_vec(),
+        DType::Complex64 => [(v as f32).to_le_bytes(), (w as f32).to_le_bytes()].concat(),
+        DType::Complex128 => [(v as f64).to_le_bytes(), (w as f64).to_le_bytes()].concat(),
+        other => panic!("the protocol has no values for {other}"),
     }
 }
 
@@ -436,18 +457,22 @@ fn offsets(h: &ArrayHeader) -> Vec<usize> {
 
 fn fill(h: &ArrayHeader, data: &mut [u8], seed: u64) {
     for (k, at) in offsets(h).into_iter().enumerate() {
-        for b in 0..h.itemsize() {
-            data[at + b] = element_byte(h.dtype(), k as u64, b as u64, seed);
-        }
+        let e = element(h.dtype(), k as u64, seed);
+        data[at..at + e.len()].copy_from_slice(&e);
     }
 }
 
-/// The first element that differs from the pattern, if any.
+/// The first element that differs from the protocol's values (a bool: zero or not), if any.
 fn first_bad(h: &ArrayHeader, data: &[u8], seed: u64) -> Option<u64> {
     offsets(h).into_iter().enumerate().find_map(|(k, at)| {
-        (0..h.itemsize())
-            .any(|b| data[at + b] != element_byte(h.dtype(), k as u64, b as u64, seed))
-            .then_some(k as u64)
+        let e = element(h.dtype(), k as u64, seed);
+        let got = &data[at..at + e.len()];
+        let same = if h.dtype() == DType::Bool {
+            (got[0] != 0) == (e[0] != 0)
+        } else {
+            got == e.as_slice()
+        };
+        (!same).then_some(k as u64)
     })
 }
 
@@ -475,7 +500,7 @@ fn wanted(opts: &HashMap<String, String>) -> Result<ArrayHeader, Error> {
 /// A mismatch between what arrived and what the protocol says, as a failure line.
 fn mismatch(what: &str) -> Json {
     let mut bad = Json::new(false);
-    bad.str("error", "array_mismatch").str("message", what);
+    bad.str("error", "mismatch").str("message", what);
     bad
 }
 
@@ -502,7 +527,9 @@ fn array_write(name: &str, opts: &HashMap<String, String>, j: &mut Json) -> Resu
     fill(&h, w.data_mut(), seed);
     w.publish()?;
     describe(j, seg.header());
-    j.num("elements", h.len());
+    j.num("elements", h.len())
+        .num("bytes", seg.data_len() as u64)
+        .num("version", seg.version());
     Ok(())
 }
 
@@ -529,7 +556,9 @@ fn array_read(
         ))));
     }
     describe(j, seg.header());
-    j.num("checked", want.len()).num("version", snap.version);
+    j.num("checked", want.len())
+        .num("bytes", data.len() as u64)
+        .num("version", snap.version);
     Ok(None)
 }
 
