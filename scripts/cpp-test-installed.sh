@@ -104,5 +104,15 @@ if "$demo/recv_file" "$name" "$work/none.out" 0 2>"$work/recv.err"; then fail "r
 grep -q "code 14" "$work/recv.err" || fail "recv_file's timeout is not reported: $(cat "$work/recv.err")"
 echo "ok: send_file / recv_file (one-shot, verified; a timeout without a sender)"
 
+# Typed arrays: frames_pub publishes 1080x1920x3 uint8 array messages (to no reader here: the
+# Python viewer, python/examples/frames_view.py, is run by the Python examples) and removes
+# its channel.
+name="shmb_t_demo_frames_$$"
+"$demo/frames_pub" --name "$name" --count 3 --wait-readers 0 >"$work/frames.out" ||
+  fail "frames_pub failed: $(cat "$work/frames.out")"
+grep -q "published 3 frames" "$work/frames.out" || fail "frames_pub: $(cat "$work/frames.out")"
+[ ! -e "/dev/shm/$name" ] || fail "frames_pub did not remove $name"
+echo "ok: frames_pub (3 array messages of 1080x1920x3 uint8)"
+
 bash "$root/scripts/cpp-interop.sh" "$boost/boost_sender" "$boost/boost_recver" \
   "$demo/sender" "$demo/recver"

@@ -523,7 +523,9 @@ static void test_bad_inputs(void) {
     CHECK_RC(shmb_array_segment_info(s, NULL), SHMB_NULL_ARGUMENT);
     CHECK_RC(shmb_array_segment_read(s, buf, 10, &n, NULL), SHMB_BUFFER_TOO_SMALL);
     CHECK(n == 64);
+    n = 7;
     CHECK_RC(shmb_array_segment_read(s, NULL, 64, &n, NULL), SHMB_NULL_ARGUMENT);
+    CHECK(n == 7); /* nothing written on that failure */
     CHECK_RC(shmb_array_segment_read(s, buf, 64, NULL, NULL), SHMB_NULL_ARGUMENT);
     CHECK_RC(shmb_array_segment_write(s, buf, 10), SHMB_INVALID_ARGUMENT);
     CHECK(strstr(h_last_message(), "10 bytes") != NULL);

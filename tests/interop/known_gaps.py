@@ -9,4 +9,11 @@ KNOWN_GAPS = [
      "a raw segment cannot be empty: a size-0 object cannot be mapped, so no participant can "
      "create one (the stdlib raises ValueError, Boost a size error, shmbridge InvalidSize). "
      "Hand over possibly-empty files with the framed or size-prefixed layout."),
+    *[(pattern,
+       "the Python actor does not speak array-* / chan-array-* yet: shmbridge.SharedArray, "
+       "writer.loan_array and message.array() are being built on the `arrays` branch and were "
+       "not in main when the C, C++ and Rust actors got them (issue 12); the actor's "
+       "subcommands and this entry go when they land")
+      for pattern in ("python-writes/*-reads/array-*", "*-writes/python-reads/array-*",
+                      "python-writes/*-reads/chan-array-*", "*-writes/python-reads/chan-array-*")],
 ]

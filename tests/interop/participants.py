@@ -28,16 +28,19 @@ class Participant:
     explicit_perm: bool = True      # can create with a chosen mode
     read_only_attach: bool = True   # can attach read-only and refuse writes cleanly
     channels: bool = False          # speaks chan-write / chan-read (PROTOCOL.md, "Channels")
+    arrays: bool = False            # speaks array-* / chan-array-* (PROTOCOL.md, "Arrays")
     notes: str = field(default="")
 
 
 PARTICIPANTS = [
     Participant("rust", [os.path.join(ROOT, "target", "release", "actor-rust")], ALL, ALL, 0o600,
-                channels=True),
-    Participant("c", [os.path.join(BUILD, "actor-c")], ALL, ALL, 0o600, channels=True),
-    Participant("cpp", [os.path.join(BUILD, "actor-cpp")], ALL, ALL, 0o600, channels=True),
+                channels=True, arrays=True),
+    Participant("c", [os.path.join(BUILD, "actor-c")], ALL, ALL, 0o600, channels=True,
+                arrays=True),
+    Participant("cpp", [os.path.join(BUILD, "actor-cpp")], ALL, ALL, 0o600, channels=True,
+                arrays=True),
     Participant("python", [PY, os.path.join(ACTORS, "actor_python.py")], ALL, ALL, 0o600,
-                channels=True),
+                channels=True, arrays=True),
     Participant("python-stdlib", [PY, os.path.join(ACTORS, "actor_stdlib.py")],
                 frozenset({"raw", "size-prefixed"}), ALL, 0o600, explicit_perm=False,
                 read_only_attach=False,

@@ -369,3 +369,64 @@ def test_channel_writer_killed(writer, reader, scenario, seg, actors):
     for res in (a.finish(), b.finish()):
         assert (res["received"], res["lost"], res["first"], res["last"], res["end"]) == (
             CHAN_DIE_AFTER, 0, 0, CHAN_DIE_AFTER - 1, "writer_died"), res
+
+
+# ---- typed arrays: array segments and array messages -------------------------------------
+#
+# PROTOCOL.md, "Arrays". Every writer against every reader with arrays, every dtype, C and F
+# order, the strided layout S (every other element along each dimension, the first one
+# reversed: non-contiguous, a negative stride), 0-d and empty shapes.
+
+DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+          "float16", "float32", "float64", "complex64", "complex128"]
+ARRAY_LAYOUTS = {  # scenario suffix: (shape, order)
+    "C": ("2,3,4", "C"),
+    "F": ("2,3,4", "F"),
+    "strided": ("2,3,4", "S"),
+    "0d": ("()", "C"),
+    "empty": ("3,0,2", "C"),
+}
+ARRAYS = [p for p in ENABLED if p.arrays]
+
+
+def array_cases():
+    return [pytest.param(w, r, f"array-{d}-{lay}", id=f"{w.name}-writes/{r.name}-reads/array-{d}-{lay}")
+            for w in ARRAYS for r in ARRAYS for d in DTYPES for lay in ARRAY_LAYOUTS]
+
+
+def shape_list(text):
+    return [] if text == "()" else [int(x) for x in text.split(",")]
+
+
+@pytest.mark.parametrize("writer,reader,scenario", array_cases())
+def test_array_segment(writer, reader, scenario, seg):
+    """The reader gets the writer's dtype, shape and strides from the header alone, and every
+    element's bytes."""
+    _, dtype, lay = scenario.split("-")
+    shape, order = ARRAY_LAYOUTS[lay]
+    args = ("--name", seg, "--dtype", dtype, "--shape", shape, "--order", order, "--seed", 5)
+    w = Actor(writer)("array-write", *args)
+    r = Actor(reader)("array-read", *args)
+    assert (w["dtype"], w["shape"]) == (dtype, shape_list(shape)), w
+    assert (r["dtype"], r["shape"], r["strides"]) == (w["dtype"], w["shape"], w["strides"]), (w, r)
+    assert r["checked"] == w["elements"] and r["version"] == 1, (w, r)
+    assert os.path.exists(os.path.join("/dev/shm", seg)), f"{reader.name} removed {writer.name}'s array"
+
+
+CHAN_ARRAY_COUNT = 2 * len(DTYPES)  # message i is of dtype i % 14, its elements seeded with i
+
+
+@pytest.mark.parametrize("writer,reader,scenario", [
+    pytest.param(w, r, f"chan-array-{lay}", id=f"{w.name}-writes/{r.name}-reads/chan-array-{lay}")
+    for w in ARRAYS for r in ARRAYS for lay in ARRAY_LAYOUTS])
+def test_channel_arrays(writer, reader, scenario, seg, actors):
+    """Array messages of every dtype: each one's header and elements arrive as written."""
+    shape, order = ARRAY_LAYOUTS[scenario.split("-")[-1]]
+    args = ("--name", seg, "--dtypes", ",".join(DTYPES), "--shape", shape, "--order", order)
+    w = start(actors, writer, "chan-array-write", *args, "--count", CHAN_ARRAY_COUNT,
+              "--size", 4096, "--wait-readers", 1)
+    assert w.first == {"ready": True}, w.first
+    r = start(actors, reader, "chan-array-read", *args)
+    assert r.first == {"joined": True}, r.first
+    assert w.finish()["sent"] == CHAN_ARRAY_COUNT
+    assert r.finish()["received"] == CHAN_ARRAY_COUNT

@@ -635,9 +635,14 @@ pub unsafe extern "C" fn shmb_array_segment_read(
         let out_len = out_arg(out_len, F, "out_len")?;
         let s = &arg!(ref_arg(segment, F, "segment"))?.inner;
         let n = s.data_len();
+        // A NULL `buf` fails before `*out_len` is written; a short one reports the length.
+        let buf = if n <= cap {
+            Some(arg!(bytes_out(buf, n, F, "buf"))?)
+        } else {
+            None
+        };
         arg!(len_out(out_len, n, cap, F, "the array's data area"))?;
-        let buf = arg!(bytes_out(buf, n, F, "buf"))?;
-        let snap = s.read_data_into(buf)?;
+        let snap = s.read_data_into(buf.unwrap_or_default())?;
         arg!(put(out_version, snap.version));
         Ok(())
     })

@@ -400,6 +400,321 @@ static int cmd_chan_read(int argc, char **argv, const char *name) {
     return 0;
 }
 
+/* ---- typed arrays (PROTOCOL.md, "Arrays") ---------------------------------------------- */
+
+static const shmb_dtype ALL_DTYPES[14] = {
+    SHMB_DTYPE_BOOL,   SHMB_DTYPE_INT8,    SHMB_DTYPE_INT16,   SHMB_DTYPE_INT32,
+    SHMB_DTYPE_INT64,  SHMB_DTYPE_UINT8,   SHMB_DTYPE_UINT16,  SHMB_DTYPE_UINT32,
+    SHMB_DTYPE_UINT64, SHMB_DTYPE_FLOAT16, SHMB_DTYPE_FLOAT32, SHMB_DTYPE_FLOAT64,
+    SHMB_DTYPE_COMPLEX64, SHMB_DTYPE_COMPLEX128,
+};
+
+static shmb_dtype dtype_of(const char *name, size_t len) {
+    for (size_t i = 0; i < 14; i++) {
+        const char *n = shmb_dtype_name(ALL_DTYPES[i]);
+        if (strlen(n) == len && strncmp(n, name, len) == 0) return ALL_DTYPES[i];
+    }
+    return 0;
+}
+
+/* The dtypes of a comma list (at most 14); returns how many, 0 on an unknown one. */
+static size_t dtypes_of(const char *list, shmb_dtype *out) {
+    size_t n = 0;
+    while (list && *list && n < 14) {
+        const char *comma = strchr(list, ',');
+        size_t len = comma ? (size_t)(comma - list) : strlen(list);
+        if (!(out[n++] = dtype_of(list, len))) return 0;
+        list = comma ? comma + 1 : NULL;
+    }
+    return n;
+}
+
+/* `--shape a,b,c` (`()` for 0-d); returns ndim, or SIZE_MAX when malformed. */
+static size_t shape_of(const char *text, uint64_t *shape) {
+    size_t n = 0;
+    if (!text) return SIZE_MAX;
+    if (strcmp(text, "()") == 0 || !*text) return 0;
+    while (*text && n < 8) {
+        char *end;
+        shape[n++] = strtoull(text, &end, 10);
+        if (end == text || (*end && *end != ',')) return SIZE_MAX;
+        text = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+/* The protocol's strides for order C, F or S (bytes); 0 on an unknown order. */
+static int strides_of(const char *order, size_t ndim, const uint64_t *shape, size_t item,
+                      int64_t *out) {
+    int64_t step = (int64_t)item;
+    if (!order) return 0;
+    if (strcmp(order, "C") == 0 || strcmp(order, "S") == 0) {
+        int s = order[0] == 'S';
+        if (s) step = 2 * (int64_t)item;
+        for (size_t d = ndim; d-- > 0;) {
+            out[d] = step;
+            step *= (int64_t)(shape[d] ? shape[d] : 1) * (s ? 2 : 1);
+        }
+        if (s && ndim > 0) out[0] = -out[0];
+        return 1;
+    }
+    if (strcmp(order, "F") == 0) {
+        for (size_t d = 0; d < ndim; d++) {
+            out[d] = step;
+            step *= (int64_t)(shape[d] ? shape[d] : 1);
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* The binary16 bits of a small non-negative integer (exact below 2048). */
+static uint16_t half_of(unsigned v) {
+    unsigned e = 0;
+    if (v == 0) return 0;
+    while ((v >> (e + 1)) != 0) e++;
+    return (uint16_t)(((e + 15u) << 10) | ((v << (10 - e)) & 0x3ffu));
+}
+
+/* Element `k` (in C order) of the protocol's array: v = (k * 7 + 3 + seed) % 101 as the
+ * element type (a bool: v % 3 == 0; a complex: v + (100 - v)i), little-endian like the host. */
+static void element_of(shmb_dtype dt, uint64_t k, uint64_t seed, unsigned char *out) {
+    const unsigned v = (unsigned)((k * 7 + 3 + seed) % 101), w = 100 - v;
+    switch (dt) {
+        case SHMB_DTYPE_BOOL: out[0] = v % 3 == 0; break;
+        case SHMB_DTYPE_INT8: case SHMB_DTYPE_UINT8: out[0] = (unsigned char)v; break;
+        case SHMB_DTYPE_INT16: case SHMB_DTYPE_UINT16: { uint16_t x = (uint16_t)v; memcpy(out, &x, 2); break; }
+        case SHMB_DTYPE_INT32: case SHMB_DTYPE_UINT32: { uint32_t x = v; memcpy(out, &x, 4); break; }
+        case SHMB_DTYPE_INT64: case SHMB_DTYPE_UINT64: { uint64_t x = v; memcpy(out, &x, 8); break; }
+        case SHMB_DTYPE_FLOAT16: { uint16_t x = half_of(v); memcpy(out, &x, 2); break; }
+        case SHMB_DTYPE_FLOAT32: { float x = (float)v; memcpy(out, &x, 4); break; }
+        case SHMB_DTYPE_FLOAT64: { double x = v; memcpy(out, &x, 8); break; }
+        case SHMB_DTYPE_COMPLEX64: { float x[2] = {(float)v, (float)w}; memcpy(out, x, 8); break; }
+        case SHMB_DTYPE_COMPLEX128: { double x[2] = {v, w}; memcpy(out, x, 16); break; }
+        default: break;
+    }
+}
+
+/* Fill (`write`) or check the elements of `a` whose data area is at `data`, in C order;
+ * returns the first element that differs (a bool: zero or not), or UINT64_MAX. */
+static uint64_t walk_elements(const shmb_array_info *a, unsigned char *data, uint64_t seed,
+                              int write) {
+    unsigned char want[16];
+    for (uint64_t k = 0; k < a->len; k++) {
+        int64_t off = (int64_t)a->origin;
+        uint64_t rest = k;
+        for (size_t d = a->ndim; d-- > 0;) {
+            off += (int64_t)(rest % a->shape[d]) * a->strides[d];
+            rest /= a->shape[d];
+        }
+        element_of(a->dtype, k, seed, want);
+        if (write) memcpy(data + off, want, a->itemsize);
+        else if (a->dtype == SHMB_DTYPE_BOOL ? (data[off] != 0) != (want[0] != 0)
+                                             : memcmp(data + off, want, a->itemsize) != 0)
+            return k;
+    }
+    return UINT64_MAX;
+}
+
+static void print_layout(const shmb_array_info *a) {
+    printf("\"dtype\": \"%s\", \"shape\": [", shmb_dtype_name(a->dtype));
+    for (size_t d = 0; d < a->ndim; d++)
+        printf("%s%llu", d ? ", " : "", (unsigned long long)a->shape[d]);
+    printf("], \"strides\": [");
+    for (size_t d = 0; d < a->ndim; d++) printf("%s%lld", d ? ", " : "", (long long)a->strides[d]);
+    printf("]");
+}
+
+/* 0 when `a` is dtype `dt`, `shape` and `strides`; else a failure line (exit code 1). */
+static int layout_differs(const shmb_array_info *a, shmb_dtype dt, size_t ndim,
+                          const uint64_t *shape, const int64_t *strides, uint64_t seq) {
+    int bad = a->dtype != dt || a->ndim != ndim;
+    for (size_t d = 0; !bad && d < ndim; d++)
+        bad = a->shape[d] != shape[d] || a->strides[d] != strides[d];
+    if (!bad) return 0;
+    char why[160];
+    snprintf(why, sizeof why, "message/segment %llu: got %s with %u dimensions, not the expected layout",
+             (unsigned long long)seq, shmb_dtype_name(a->dtype), a->ndim);
+    return fail_with("mismatch", why);
+}
+
+/* The array arguments: dtype, shape, strides. 0 on success, else the usage failure code. */
+struct array_args {
+    shmb_dtype dtypes[14];
+    size_t ndtypes, ndim;
+    uint64_t shape[8];
+    const char *order;
+    uint64_t seed;
+};
+
+static int array_args(int argc, char **argv, const char *dtype_key, struct array_args *a) {
+    const char *seed = arg(argc, argv, "seed");
+    a->ndtypes = dtypes_of(arg(argc, argv, dtype_key), a->dtypes);
+    a->ndim = shape_of(arg(argc, argv, "shape"), a->shape);
+    a->order = arg(argc, argv, "order");
+    if (!a->order) a->order = "C";
+    a->seed = seed ? strtoull(seed, NULL, 10) : 0;
+    int64_t probe[8];
+    if (!a->ndtypes || a->ndim == SIZE_MAX || !strides_of(a->order, a->ndim, a->shape, 1, probe))
+        return fail_with("usage", "needs a known --dtype(s), --shape a,b,c or (), --order C|F|S");
+    return 0;
+}
+
+static int cmd_array_write(int argc, char **argv, const char *name) {
+    struct array_args a;
+    int rc = array_args(argc, argv, "dtype", &a);
+    if (rc) return rc;
+    int64_t strides[8];
+    strides_of(a.order, a.ndim, a.shape, shmb_dtype_itemsize(a.dtypes[0]), strides);
+    const int given = strcmp(a.order, "S") == 0; /* C and F: the library's own strides */
+    shmb_array_segment *seg = NULL;
+    TRY(shmb_array_segment_create(name, a.dtypes[0], a.ndim, a.shape, given ? strides : NULL,
+                                  strcmp(a.order, "F") == 0 ? SHMB_ORDER_F : SHMB_ORDER_C,
+                                  SHMB_PERM_DEFAULT, &seg));
+    shmb_array_info info;
+    shmb_result r = shmb_array_segment_info(seg, &info);
+    if (r == SHMB_OK) r = shmb_array_segment_begin_write(seg);
+    if (r == SHMB_OK) {
+        walk_elements(&info, info.data, a.seed, 1);
+        r = shmb_array_segment_end_write(seg, true);
+    }
+    shmb_array_segment_free(seg);
+    if (r != SHMB_OK) return fail(r);
+    printf("{\"ok\": true, \"actor\": \"c\", ");
+    print_layout(&info);
+    printf(", \"elements\": %llu, \"bytes\": %zu, \"version\": 1}\n", (unsigned long long)info.len,
+           info.data_len);
+    return 0;
+}
+
+static int cmd_array_read(int argc, char **argv, const char *name) {
+    struct array_args a;
+    int rc = array_args(argc, argv, "dtype", &a);
+    if (rc) return rc;
+    int64_t strides[8];
+    strides_of(a.order, a.ndim, a.shape, shmb_dtype_itemsize(a.dtypes[0]), strides);
+    shmb_wait w;
+    shmb_wait_init(&w);
+    w.timeout_ms = 30000;
+    shmb_array_segment *seg = NULL;
+    TRY(shmb_array_segment_open(name, SHMB_READ_ONLY, &w, &seg));
+    shmb_array_info info;
+    shmb_result r = shmb_array_segment_info(seg, &info);
+    if (r != SHMB_OK) {
+        shmb_array_segment_free(seg);
+        return fail(r);
+    }
+    if ((rc = layout_differs(&info, a.dtypes[0], a.ndim, a.shape, strides, 0))) {
+        shmb_array_segment_free(seg);
+        return rc;
+    }
+    unsigned char *buf = malloc(info.data_len + 1);
+    size_t n = 0;
+    uint64_t version = 0;
+    r = buf ? shmb_array_segment_read(seg, buf, info.data_len + 1, &n, &version) : SHMB_OS;
+    shmb_array_segment_free(seg);
+    if (r != SHMB_OK) {
+        free(buf);
+        return fail(r);
+    }
+    uint64_t bad = walk_elements(&info, buf, a.seed, 0);
+    free(buf);
+    if (bad != UINT64_MAX) {
+        char why[96];
+        snprintf(why, sizeof why, "element %llu differs from the pattern", (unsigned long long)bad);
+        return fail_with("mismatch", why);
+    }
+    printf("{\"ok\": true, \"actor\": \"c\", ");
+    print_layout(&info);
+    printf(", \"checked\": %llu, \"bytes\": %zu, \"version\": %llu}\n",
+           (unsigned long long)info.len, info.data_len, (unsigned long long)version);
+    return 0;
+}
+
+static int cmd_chan_array_write(int argc, char **argv, const char *name) {
+    struct array_args a;
+    int rc = array_args(argc, argv, "dtypes", &a);
+    if (rc) return rc;
+    const char *count_s = arg(argc, argv, "count"), *size_s = arg(argc, argv, "size");
+    const char *wait_s = arg(argc, argv, "wait-readers");
+    if (!count_s || !size_s) return fail_with("usage", "chan-array-write needs --count --size");
+    uint64_t count = strtoull(count_s, NULL, 10);
+    uint64_t wait_readers = wait_s ? strtoull(wait_s, NULL, 10) : 0;
+    shmb_channel_options o;
+    shmb_channel_options_init(&o);
+    o.slots = 4;
+    o.readers = 2;
+    o.max_message = strtoull(size_s, NULL, 10);
+    shmb_channel_writer *w = NULL;
+    TRY(shmb_channel_writer_create(name, &o, &w));
+    printf("{\"ready\": true}\n");
+    fflush(stdout);
+    shmb_result r = SHMB_OK;
+    while (chan_readers(w, &r) < wait_readers && r == SHMB_OK) sleep_ms(1);
+    for (uint64_t i = 0; r == SHMB_OK && i < count; ++i) {
+        const shmb_dtype dt = a.dtypes[i % a.ndtypes];
+        int64_t strides[8];
+        strides_of(a.order, a.ndim, a.shape, shmb_dtype_itemsize(dt), strides);
+        shmb_channel_loan loan;
+        shmb_array_info info;
+        r = shmb_channel_writer_loan_array(w, dt, a.ndim, a.shape,
+                                           strcmp(a.order, "S") == 0 ? strides : NULL,
+                                           strcmp(a.order, "F") == 0 ? SHMB_ORDER_F : SHMB_ORDER_C,
+                                           NULL, &loan, &info);
+        if (r != SHMB_OK) break;
+        walk_elements(&info, info.data, i, 1);
+        r = shmb_channel_writer_publish(w, &loan, loan.len, (uint32_t)i, NULL);
+    }
+    if (r == SHMB_OK) r = shmb_channel_writer_close(w);
+    shmb_channel_writer_free(w);
+    if (r != SHMB_OK) return fail(r);
+    printf("{\"ok\": true, \"actor\": \"c\", \"sent\": %llu}\n", (unsigned long long)count);
+    return 0;
+}
+
+static int cmd_chan_array_read(int argc, char **argv, const char *name) {
+    struct array_args a;
+    int rc = array_args(argc, argv, "dtypes", &a);
+    if (rc) return rc;
+    shmb_wait open_wait;
+    shmb_wait_init(&open_wait);
+    open_wait.timeout_ms = 30000;
+    shmb_channel_reader *rd = NULL;
+    TRY(shmb_channel_reader_open(name, &open_wait, &rd));
+    printf("{\"joined\": true}\n");
+    fflush(stdout);
+    uint64_t received = 0;
+    for (;;) {
+        shmb_channel_message m;
+        shmb_array_info info;
+        shmb_result r = shmb_channel_reader_recv(rd, NULL, &m);
+        if (r == SHMB_WRITER_CLOSED) break;
+        if (r == SHMB_OK) r = shmb_channel_message_array(rd, &m, &info);
+        if (r != SHMB_OK) {
+            rc = fail(r);
+            break;
+        }
+        const shmb_dtype dt = a.dtypes[m.seq % a.ndtypes];
+        int64_t strides[8];
+        strides_of(a.order, a.ndim, a.shape, shmb_dtype_itemsize(dt), strides);
+        if ((rc = layout_differs(&info, dt, a.ndim, a.shape, strides, m.seq))) break;
+        uint64_t bad = walk_elements(&info, info.data, m.seq, 0);
+        if (bad != UINT64_MAX) {
+            char why[96];
+            snprintf(why, sizeof why, "message %llu: element %llu differs from the pattern",
+                     (unsigned long long)m.seq, (unsigned long long)bad);
+            rc = fail_with("mismatch", why);
+            break;
+        }
+        shmb_channel_reader_release(rd, &m);
+        received++;
+    }
+    shmb_channel_reader_free(rd);
+    if (rc != 0) return rc;
+    printf("{\"ok\": true, \"actor\": \"c\", \"received\": %llu}\n", (unsigned long long)received);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return fail_with("usage", "missing command");
     const char *cmd = argv[1];
@@ -412,5 +727,9 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "write-readonly") == 0) return cmd_write_readonly(name);
     if (strcmp(cmd, "chan-write") == 0) return cmd_chan_write(argc, argv, name);
     if (strcmp(cmd, "chan-read") == 0) return cmd_chan_read(argc, argv, name);
+    if (strcmp(cmd, "array-write") == 0) return cmd_array_write(argc, argv, name);
+    if (strcmp(cmd, "array-read") == 0) return cmd_array_read(argc, argv, name);
+    if (strcmp(cmd, "chan-array-write") == 0) return cmd_chan_array_write(argc, argv, name);
+    if (strcmp(cmd, "chan-array-read") == 0) return cmd_chan_array_read(argc, argv, name);
     return fail_with("usage", "unknown command");
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <complex>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -98,6 +99,235 @@ bool chan_ok(const channel_message& m, std::uint64_t size) {
     for (std::size_t j = 0; j < m.size(); ++j)
         if (m.bytes()[j] != static_cast<unsigned char>((m.seq() * 31 + j) % 256)) return false;
     return true;
+}
+
+// Typed arrays (PROTOCOL.md, "Arrays"): element k (in C order) has byte b
+// (k * 13 + b * 7 + seed) % 251, a bool element (k + seed) % 2.
+std::vector<std::uint64_t> shape_arg(const std::string& text) {
+    std::vector<std::uint64_t> shape;
+    if (text == "()" || text.empty()) return shape;
+    std::stringstream ss(text);
+    std::string part;
+    while (std::getline(ss, part, ',')) shape.push_back(std::stoull(part));
+    return shape;
+}
+
+std::vector<std::string> list_arg(const std::string& text) {
+    std::vector<std::string> out;
+    std::stringstream ss(text);
+    std::string part;
+    while (std::getline(ss, part, ',')) out.push_back(part);
+    return out;
+}
+
+// The strides of order S: every other element along every dimension, the first reversed.
+std::vector<std::int64_t> s_strides(const std::vector<std::uint64_t>& shape, std::size_t item) {
+    std::vector<std::int64_t> s(shape.size());
+    std::int64_t step = 2 * static_cast<std::int64_t>(item);
+    for (std::size_t d = shape.size(); d-- > 0;) {
+        s[d] = step;
+        step *= 2 * static_cast<std::int64_t>(shape[d] ? shape[d] : 1);
+    }
+    if (!s.empty()) s[0] = -s[0];
+    return s;
+}
+
+// Element k (in C order) of the protocol's array: v = (k * 7 + 3 + seed) % 101 as T (a bool:
+// v % 3 == 0; a complex: v + (100 - v)i).
+template <class T>
+T element(std::uint64_t k, std::uint64_t seed) {
+    const auto v = static_cast<unsigned>((k * 7 + 3 + seed) % 101), w = 100 - v;
+    if constexpr (std::is_same_v<T, bool8>) {
+        return bool8(v % 3 == 0);
+    } else if constexpr (std::is_same_v<T, float16>) {
+        return float16::from_float(static_cast<float>(v));
+    } else if constexpr (std::is_same_v<T, std::complex<float>> || std::is_same_v<T, std::complex<double>>) {
+        using F = typename T::value_type;
+        return T(static_cast<F>(v), static_cast<F>(w));
+    } else {
+        return static_cast<T>(v);
+    }
+}
+
+template <class T>
+void fill(const array_ref<T>& a, std::uint64_t seed) {
+    std::vector<std::uint64_t> idx(a.ndim(), 0);
+    for (std::size_t k = 0; k < a.size(); ++k) {
+        a.at(idx) = element<T>(k, seed);
+        for (std::size_t d = a.ndim(); d-- > 0;) {
+            if (++idx[d] < a.shape()[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+// The first element (in C order) of `v` that differs from the pattern, or -1.
+// The first element (in C order) of `v` that differs from the protocol's (a bool: zero or
+// not), or -1.
+template <class T>
+long long first_bad(const std::vector<T>& v, std::uint64_t seed) {
+    for (std::size_t k = 0; k < v.size(); ++k) {
+        const T want = element<T>(k, seed);
+        bool same;
+        if constexpr (std::is_same_v<T, bool8>) same = static_cast<bool>(v[k]) == static_cast<bool>(want);
+        else same = std::memcmp(&v[k], &want, sizeof want) == 0;
+        if (!same) return static_cast<long long>(k);
+    }
+    return -1;
+}
+
+template <class V>
+std::string json_list(const V& v) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+    return s + "]";
+}
+
+template <class A>
+void describe(Out& out, const A& a, shmb_dtype d) {
+    out.str("dtype", dtype_name(d)).raw("shape", json_list(a.shape())).raw("strides", json_list(a.strides()));
+}
+
+// Call f(T{}) for the element type named `name`.
+template <class F>
+void with_dtype(const std::string& name, F&& f) {
+    if (name == "bool") return f(bool8{});
+    if (name == "int8") return f(std::int8_t{});
+    if (name == "int16") return f(std::int16_t{});
+    if (name == "int32") return f(std::int32_t{});
+    if (name == "int64") return f(std::int64_t{});
+    if (name == "uint8") return f(std::uint8_t{});
+    if (name == "uint16") return f(std::uint16_t{});
+    if (name == "uint32") return f(std::uint32_t{});
+    if (name == "uint64") return f(std::uint64_t{});
+    if (name == "float16") return f(float16{});
+    if (name == "float32") return f(float{});
+    if (name == "float64") return f(double{});
+    if (name == "complex64") return f(std::complex<float>{});
+    if (name == "complex128") return f(std::complex<double>{});
+    throw std::invalid_argument("unknown --dtype " + name);
+}
+
+std::vector<std::int64_t> want_strides(const std::string& order, const std::vector<std::uint64_t>& shape,
+                                       std::size_t item) {
+    if (order == "S") return s_strides(shape, item);
+    std::vector<std::int64_t> s(shape.size());
+    std::int64_t step = static_cast<std::int64_t>(item);
+    if (order == "C") {
+        for (std::size_t d = shape.size(); d-- > 0;) {
+            s[d] = step;
+            step *= static_cast<std::int64_t>(shape[d] ? shape[d] : 1);
+        }
+    } else if (order == "F") {
+        for (std::size_t d = 0; d < shape.size(); ++d) {
+            s[d] = step;
+            step *= static_cast<std::int64_t>(shape[d] ? shape[d] : 1);
+        }
+    } else {
+        throw std::invalid_argument("--order is C, F or S");
+    }
+    return s;
+}
+
+void mismatch(Out& out, const std::string& why) {
+    out.ok = false;
+    out.str("error", "mismatch").str("message", why);
+}
+
+void array_write(std::map<std::string, std::string>& a, Out& out) {
+    const auto shape = shape_arg(a["shape"]);
+    const std::string order = a.count("order") ? a["order"] : "C";
+    const std::uint64_t seed = a.count("seed") ? std::stoull(a["seed"]) : 0;
+    with_dtype(a["dtype"], [&](auto t) {
+        using T = decltype(t);
+        const auto strides = want_strides(order, shape, sizeof(T));
+        shared_array<T> arr = order == "S"
+                                  ? shared_array<T>(create_only, a["name"], shape, strides)
+                                  : shared_array<T>(create_only, a["name"], shape,
+                                                    order == "F" ? array_order::f : array_order::c);
+        auto w = arr.write();
+        fill(arr.view(), seed);
+        w.publish();
+        describe(out, arr, dtype_code_v<T>);
+        out.num("elements", static_cast<long long>(arr.size()))
+            .num("bytes", static_cast<long long>(arr.view().data_len()))
+            .num("version", static_cast<long long>(arr.version()));
+    });
+}
+
+void array_read(std::map<std::string, std::string>& a, Out& out) {
+    const auto shape = shape_arg(a["shape"]);
+    const std::uint64_t seed = a.count("seed") ? std::stoull(a["seed"]) : 0;
+    with_dtype(a["dtype"], [&](auto t) {
+        using T = decltype(t);
+        shared_array<T> arr(open_only, a["name"], read_only, std::chrono::seconds(30));
+        const std::string order = a.count("order") ? a["order"] : "C";
+        if (arr.shape() != shape || arr.strides() != want_strides(order, shape, sizeof(T)))
+            return mismatch(out, "got shape " + json_list(arr.shape()) + " strides " + json_list(arr.strides()));
+        std::uint64_t version = 0;
+        const auto v = arr.copy(&version);
+        const long long bad = first_bad(v, seed);
+        if (bad >= 0) return mismatch(out, "element " + std::to_string(bad) + " differs from the pattern");
+        describe(out, arr, dtype_code_v<T>);
+        out.num("checked", static_cast<long long>(v.size()))
+            .num("bytes", static_cast<long long>(arr.view().data_len()))
+            .num("version", static_cast<long long>(version));
+    });
+}
+
+void chan_array_write(std::map<std::string, std::string>& a, Out& out) {
+    const auto shape = shape_arg(a["shape"]);
+    const auto dtypes = list_arg(a["dtypes"]);
+    const std::string order = a["order"];
+    const std::uint64_t count = std::stoull(a["count"]);
+    const std::size_t wait_readers = a.count("wait-readers") ? std::stoul(a["wait-readers"]) : 0;
+    channel_options o;
+    o.slots = 4;
+    o.readers = 2;
+    o.max_message = std::stoull(a["size"]);
+    channel_writer w(create_only, a["name"], o);
+    std::cout << "{\"ready\": true}" << std::endl;
+    while (w.status().places.size() < wait_readers) ::usleep(1000);
+    for (std::uint64_t i = 0; i < count; ++i)
+        with_dtype(dtypes.at(i % dtypes.size()), [&](auto t) {
+            using T = decltype(t);
+            auto l = order == "S" ? w.loan_array<T>(shape, s_strides(shape, sizeof(T)))
+                                  : w.loan_array<T>(shape, order == "F" ? array_order::f : array_order::c);
+            fill(l.view(), i);
+            l.publish(static_cast<std::uint32_t>(i));
+        });
+    w.close();
+    out.num("sent", static_cast<long long>(count));
+}
+
+void chan_array_read(std::map<std::string, std::string>& a, Out& out) {
+    const auto shape = shape_arg(a["shape"]);
+    const auto dtypes = list_arg(a["dtypes"]);
+    channel_reader r(open_only, a["name"], std::chrono::seconds(30));
+    std::cout << "{\"joined\": true}" << std::endl;
+    long long received = 0;
+    for (channel_message& m : r.messages()) {
+        bool ok = true;
+        with_dtype(dtypes.at(m.seq() % dtypes.size()), [&](auto t) {
+            using T = decltype(t);
+            auto arr = m.array<T>();
+            const std::string order = a.count("order") ? a["order"] : "C";
+        if (arr.shape() != shape || arr.strides() != want_strides(order, shape, sizeof(T))) {
+                ok = false;
+                return mismatch(out, "message " + std::to_string(m.seq()) + ": shape " +
+                                         json_list(arr.shape()) + " strides " + json_list(arr.strides()));
+            }
+            const long long bad = first_bad(arr.to_vector(), m.seq());
+            if (bad >= 0) {
+                ok = false;
+                mismatch(out, "message " + std::to_string(m.seq()) + ": element " + std::to_string(bad) +
+                                  " differs from the pattern");
+            }
+        });
+        if (!ok) return;
+        ++received;
+    }
+    out.num("received", received);
 }
 
 void chan_write(std::map<std::string, std::string>& a, Out& out) {
@@ -283,6 +513,14 @@ int run(const std::string& cmd, std::map<std::string, std::string>& a, Out& out)
         chan_write(a, out);
     } else if (cmd == "chan-read") {
         chan_read(a, out);
+    } else if (cmd == "array-write") {
+        array_write(a, out);
+    } else if (cmd == "array-read") {
+        array_read(a, out);
+    } else if (cmd == "chan-array-write") {
+        chan_array_write(a, out);
+    } else if (cmd == "chan-array-read") {
+        chan_array_read(a, out);
     } else {
         out.ok = false;
         out.str("error", "usage").str("message", "unknown command " + cmd);

@@ -7,11 +7,11 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use shmbridge::array::{ArrayHeader, ArraySegment, DType, Order, F16};
+use shmbridge::array::{c_strides, f_strides, ArrayHeader, ArraySegment, DType, F16};
 use shmbridge::channel::{self, ChannelOptions, ChannelReader, ChannelWriter, Policy};
 use shmbridge::{
-    size_prefixed, Access, Error, ErrorKind, FramedOptions, FramedSegment, OpenMode, Region,
-    Segment, SegmentOptions, Wait,
+    size_prefixed, Access, Error, ErrorKind, FramedOptions, FramedSegment, OpenMode, OwnerPolicy,
+    Region, Segment, SegmentOptions, Wait,
 };
 
 const ACTOR: &str = "rust";
@@ -101,14 +101,20 @@ fn run(cmd: &str, opts: &HashMap<String, String>) -> Result<Json, Error> {
         "fields-write" | "fields-modify" | "fields-read" => typed_fields(cmd, name, &mut j)?,
         "open" => open(name, opts, &mut j)?,
         "chan-write" => chan_write(name, opts, &mut j)?,
-        "chan-read" => {
-            if let Some(bad) = chan_read(name, opts, &mut j)? {
-                j = bad;
-            }
-        }
         "array-write" => array_write(name, opts, &mut j)?,
         "array-read" => {
             if let Some(bad) = array_read(name, opts, &mut j)? {
+                return Ok(bad);
+            }
+        }
+        "chan-array-write" => chan_array_write(name, opts, &mut j)?,
+        "chan-array-read" => {
+            if let Some(bad) = chan_array_read(name, opts, &mut j)? {
+                return Ok(bad);
+            }
+        }
+        "chan-read" => {
+            if let Some(bad) = chan_read(name, opts, &mut j)? {
                 j = bad;
             }
         }
@@ -135,132 +141,6 @@ fn run(cmd: &str, opts: &HashMap<String, String>) -> Result<Json, Error> {
         }
     }
     Ok(j)
-}
-
-// ---- arrays (PROTOCOL.md "Arrays") ------------------------------------------------------
-
-/// `--dtype`, `--shape` (comma-separated, empty for 0-d), `--order` (default C).
-fn array_args(opts: &HashMap<String, String>) -> Result<(DType, Vec<u64>, Order), Error> {
-    let dtype = DType::parse(arg(opts, "dtype")?)?;
-    let shape = arg(opts, "shape")?
-        .split(',')
-        .filter(|d| !d.is_empty())
-        .map(|d| {
-            d.parse::<u64>()
-                .map_err(|_| Error::new(ErrorKind::InvalidArgument, "--shape is not numbers"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let order = match opts.get("order").map_or("C", String::as_str) {
-        "C" => Order::C,
-        "F" => Order::F,
-        _ => return Err(Error::new(ErrorKind::InvalidArgument, "--order is C or F")),
-    };
-    Ok((dtype, shape, order))
-}
-
-/// Element `i` (in C order) of the protocol's array of `dtype`, little-endian.
-// v and w are below 101: every cast below is exact.
-#[allow(
-    clippy::cast_possible_wrap,
-    clippy::cast_precision_loss,
-    clippy::cast_possible_truncation
-)]
-fn element(dtype: DType, i: u64) -> Vec<u8> {
-    let v = (i * 7 + 3) % 101;
-    let w = 100 - v;
-    match dtype {
-        DType::Bool => vec![u8::from(v % 3 == 0)],
-        DType::Int8 => (v as i8).to_le_bytes().to_vec(),
-        DType::Int16 => (v as i16).to_le_bytes().to_vec(),
-        DType::Int32 => (v as i32).to_le_bytes().to_vec(),
-        DType::Int64 => (v as i64).to_le_bytes().to_vec(),
-        DType::UInt8 => (v as u8).to_le_bytes().to_vec(),
-        DType::UInt16 => (v as u16).to_le_bytes().to_vec(),
-        DType::UInt32 => (v as u32).to_le_bytes().to_vec(),
-        DType::UInt64 => v.to_le_bytes().to_vec(),
-        DType::Float16 => F16::from_f32(v as f32).to_bits().to_le_bytes().to_vec(),
-        DType::Float32 => (v as f32).to_le_bytes().to_vec(),
-        DType::Float64 => (v as f64).to_le_bytes().to_vec(),
-        DType::Complex64 => [(v as f32).to_le_bytes(), (w as f32).to_le_bytes()].concat(),
-        DType::Complex128 => [(v as f64).to_le_bytes(), (w as f64).to_le_bytes()].concat(),
-        other => panic!("the protocol has no values for {other}"),
-    }
-}
-
-/// Every element's offset in the data area, in C order of the indices.
-fn element_offsets(h: &ArrayHeader) -> Vec<usize> {
-    let shape = h.shape();
-    let mut idx = vec![0u64; shape.len()];
-    let mut out = Vec::new();
-    for _ in 0..h.len() {
-        let at = h.element_offset(&idx).expect("a validated index") - h.data_offset();
-        out.push(at as usize);
-        for d in (0..shape.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    out
-}
-
-fn array_write(name: &str, opts: &HashMap<String, String>, j: &mut Json) -> Result<(), Error> {
-    let (dtype, shape, order) = array_args(opts)?;
-    let seg = ArraySegment::create(name, dtype, &shape, order, &FramedOptions::default())?;
-    let mut data = vec![0u8; seg.data_len()];
-    for (i, at) in element_offsets(seg.header()).into_iter().enumerate() {
-        let e = element(dtype, i as u64);
-        data[at..at + e.len()].copy_from_slice(&e);
-    }
-    seg.write_data(&data)?;
-    j.num("bytes", data.len() as u64)
-        .num("version", seg.version());
-    Ok(())
-}
-
-fn array_read(
-    name: &str,
-    opts: &HashMap<String, String>,
-    j: &mut Json,
-) -> Result<Option<Json>, Error> {
-    let (dtype, shape, order) = array_args(opts)?;
-    let seg = ArraySegment::open(name, Access::ReadOnly)?;
-    let want = ArrayHeader::new(dtype, &shape, order)?;
-    let h = seg.header();
-    let (data, snap) = seg.read_data()?;
-    j.str("dtype", h.dtype().name())
-        .str("shape", &format!("{:?}", h.shape()))
-        .num("version", snap.version);
-    let mismatch = |what: String| {
-        let mut bad = Json::new(false);
-        bad.str("error", "mismatch").str("message", &what);
-        bad
-    };
-    if h.dtype() != dtype || h.shape() != shape || h.strides() != want.strides() {
-        return Ok(Some(mismatch(format!(
-            "the segment holds {} {:?} strides {:?}, not {dtype} {shape:?} strides {:?}",
-            h.dtype(),
-            h.shape(),
-            h.strides(),
-            want.strides()
-        ))));
-    }
-    for (i, at) in element_offsets(h).into_iter().enumerate() {
-        let e = element(dtype, i as u64);
-        let got = &data[at..at + e.len()];
-        let same = if dtype == DType::Bool {
-            (got[0] != 0) == (e[0] != 0)
-        } else {
-            got == e.as_slice()
-        };
-        if !same {
-            return Ok(Some(mismatch(format!("element {i} differs"))));
-        }
-    }
-    j.num("bytes", data.len() as u64);
-    Ok(None)
 }
 
 fn write(name: &str, opts: &HashMap<String, String>, j: &mut Json) -> Result<(), Error> {
@@ -475,6 +355,279 @@ fn chan_read(
         .raw("first", &or_null(first))
         .raw("last", &or_null(last))
         .str("end", end);
+    Ok(None)
+}
+
+// ---- typed arrays (PROTOCOL.md, "Arrays") --------------------------------------------------
+
+/// `--shape a,b,c` (`()` for 0-d).
+fn shape_arg(opts: &HashMap<String, String>) -> Result<Vec<u64>, Error> {
+    let text = arg(opts, "shape")?;
+    if text == "()" || text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|p| {
+            p.parse().map_err(|_| {
+                Error::new(ErrorKind::InvalidArgument, format!("bad --shape {text:?}"))
+            })
+        })
+        .collect()
+}
+
+/// The layout PROTOCOL.md gives for `order` C, F or S (strided: every other element along
+/// every dimension of a larger array, the first dimension reversed).
+fn layout(dtype: DType, shape: &[u64], order: &str) -> Result<ArrayHeader, Error> {
+    let item = dtype.itemsize();
+    let strides = match order {
+        "C" => c_strides(shape, item),
+        "F" => f_strides(shape, item),
+        "S" => {
+            let big = || Error::new(ErrorKind::InvalidArgument, "shape too large");
+            let mut strides = vec![0i64; shape.len()];
+            let mut step = i64::try_from(item * 2).map_err(|_| big())?;
+            for (stride, &extent) in strides.iter_mut().zip(shape).rev() {
+                *stride = step;
+                let extent = i64::try_from(extent.max(1)).map_err(|_| big())?;
+                step = step.checked_mul(2 * extent).ok_or_else(big)?;
+            }
+            if let Some(first) = strides.first_mut() {
+                *first = -*first;
+            }
+            Some(strides)
+        }
+        other => {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("unknown --order {other:?} (C, F or S)"),
+            ))
+        }
+    }
+    .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "shape too large"))?;
+    ArrayHeader::with_strides(dtype, shape, &strides)
+}
+
+/// Element `k` (in C order) of the protocol's array of `dtype` with seed `seed`,
+/// little-endian: `v = (k * 7 + 3 + seed) % 101`.
+// v and w are below 101: every cast below is exact.
+#[allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation
+)]
+fn element(dtype: DType, k: u64, seed: u64) -> Vec<u8> {
+    let v = (k * 7 + 3 + seed) % 101;
+    let w = 100 - v;
+    match dtype {
+        DType::Bool => vec![u8::from(v % 3 == 0)],
+        DType::Int8 => (v as i8).to_le_bytes().to_vec(),
+        DType::Int16 => (v as i16).to_le_bytes().to_vec(),
+        DType::Int32 => (v as i32).to_le_bytes().to_vec(),
+        DType::Int64 => (v as i64).to_le_bytes().to_vec(),
+        DType::UInt8 => (v as u8).to_le_bytes().to_vec(),
+        DType::UInt16 => (v as u16).to_le_bytes().to_vec(),
+        DType::UInt32 => (v as u32).to_le_bytes().to_vec(),
+        DType::UInt64 => v.to_le_bytes().to_vec(),
+        DType::Float16 => F16::from_f32(v as f32).to_bits().to_le_bytes().to_vec(),
+        DType::Float32 => (v as f32).to_le_bytes().to_vec(),
+        DType::Float64 => (v as f64).to_le_bytes().to_vec(),
+        DType::Complex64 => [(v as f32).to_le_bytes(), (w as f32).to_le_bytes()].concat(),
+        DType::Complex128 => [(v as f64).to_le_bytes(), (w as f64).to_le_bytes()].concat(),
+        other => panic!("the protocol has no values for {other}"),
+    }
+}
+
+/// The offset from the data area of every element, in C order.
+fn offsets(h: &ArrayHeader) -> Vec<usize> {
+    let mut idx = vec![0u64; h.ndim()];
+    (0..h.len())
+        .map(|_| {
+            let at = h.element_offset(&idx).expect("in bounds") - h.data_offset();
+            for d in (0..idx.len()).rev() {
+                idx[d] += 1;
+                if idx[d] < h.shape()[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+            at as usize
+        })
+        .collect()
+}
+
+fn fill(h: &ArrayHeader, data: &mut [u8], seed: u64) {
+    for (k, at) in offsets(h).into_iter().enumerate() {
+        let e = element(h.dtype(), k as u64, seed);
+        data[at..at + e.len()].copy_from_slice(&e);
+    }
+}
+
+/// The first element that differs from the protocol's values (a bool: zero or not), if any.
+fn first_bad(h: &ArrayHeader, data: &[u8], seed: u64) -> Option<u64> {
+    offsets(h).into_iter().enumerate().find_map(|(k, at)| {
+        let e = element(h.dtype(), k as u64, seed);
+        let got = &data[at..at + e.len()];
+        let same = if h.dtype() == DType::Bool {
+            (got[0] != 0) == (e[0] != 0)
+        } else {
+            got == e.as_slice()
+        };
+        (!same).then_some(k as u64)
+    })
+}
+
+fn describe(j: &mut Json, h: &ArrayHeader) {
+    let list = |v: Vec<String>| format!("[{}]", v.join(", "));
+    j.str("dtype", h.dtype().name())
+        .raw(
+            "shape",
+            &list(h.shape().iter().map(u64::to_string).collect()),
+        )
+        .raw(
+            "strides",
+            &list(h.strides().iter().map(i64::to_string).collect()),
+        );
+}
+
+fn wanted(opts: &HashMap<String, String>) -> Result<ArrayHeader, Error> {
+    layout(
+        DType::parse(arg(opts, "dtype")?)?,
+        &shape_arg(opts)?,
+        arg(opts, "order")?,
+    )
+}
+
+/// A mismatch between what arrived and what the protocol says, as a failure line.
+fn mismatch(what: &str) -> Json {
+    let mut bad = Json::new(false);
+    bad.str("error", "mismatch").str("message", what);
+    bad
+}
+
+fn same_layout(got: &ArrayHeader, want: &ArrayHeader) -> Option<Json> {
+    (got.dtype() != want.dtype() || got.shape() != want.shape() || got.strides() != want.strides())
+        .then(|| {
+            mismatch(&format!(
+                "got {} {:?} strides {:?}, expected {} {:?} strides {:?}",
+                got.dtype(),
+                got.shape(),
+                got.strides(),
+                want.dtype(),
+                want.shape(),
+                want.strides()
+            ))
+        })
+}
+
+fn array_write(name: &str, opts: &HashMap<String, String>, j: &mut Json) -> Result<(), Error> {
+    let h = wanted(opts)?;
+    let seed = opt_num(opts, "seed")?.unwrap_or(0);
+    let seg = ArraySegment::create_with_header(name, &h, &FramedOptions::default())?;
+    let mut w = seg.begin_write()?;
+    fill(&h, w.data_mut(), seed);
+    w.publish()?;
+    describe(j, seg.header());
+    j.num("elements", h.len())
+        .num("bytes", seg.data_len() as u64)
+        .num("version", seg.version());
+    Ok(())
+}
+
+fn array_read(
+    name: &str,
+    opts: &HashMap<String, String>,
+    j: &mut Json,
+) -> Result<Option<Json>, Error> {
+    let want = wanted(opts)?;
+    let seed = opt_num(opts, "seed")?.unwrap_or(0);
+    let seg = ArraySegment::open_wait(
+        name,
+        Access::ReadOnly,
+        &OwnerPolicy::default(),
+        &mut Wait::timeout(Duration::from_secs(30)),
+    )?;
+    if let Some(bad) = same_layout(seg.header(), &want) {
+        return Ok(Some(bad));
+    }
+    let (data, snap) = seg.read_data()?;
+    if let Some(k) = first_bad(seg.header(), &data, seed) {
+        return Ok(Some(mismatch(&format!(
+            "element {k} differs from the pattern"
+        ))));
+    }
+    describe(j, seg.header());
+    j.num("checked", want.len())
+        .num("bytes", data.len() as u64)
+        .num("version", snap.version);
+    Ok(None)
+}
+
+/// The dtypes of `--dtypes a,b,...`: message `i` is of dtype `i % len`.
+fn dtypes_arg(opts: &HashMap<String, String>) -> Result<Vec<DType>, Error> {
+    arg(opts, "dtypes")?.split(',').map(DType::parse).collect()
+}
+
+fn chan_array_write(name: &str, opts: &HashMap<String, String>, j: &mut Json) -> Result<(), Error> {
+    let dtypes = dtypes_arg(opts)?;
+    let shape = shape_arg(opts)?;
+    let order = arg(opts, "order")?;
+    let count = num(opts, "count")?;
+    let wait_readers = opt_num(opts, "wait-readers")?.unwrap_or(0) as usize;
+    let mut w = ChannelWriter::create(
+        name,
+        &ChannelOptions {
+            slots: 4,
+            max_message: num(opts, "size")?,
+            readers: 2,
+            ..ChannelOptions::default()
+        },
+    )?;
+    say("{\"ready\": true}");
+    while channel::status(w.framed())?.reader_places.len() < wait_readers {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for i in 0..count {
+        let h = layout(dtypes[(i % dtypes.len() as u64) as usize], &shape, order)?;
+        let mut loan = w.loan_array_with(&h, &mut Wait::forever())?;
+        fill(&h, loan.data_mut(), i);
+        loan.publish(i as u32)?;
+    }
+    w.close();
+    j.num("sent", count);
+    Ok(())
+}
+
+fn chan_array_read(
+    name: &str,
+    opts: &HashMap<String, String>,
+    j: &mut Json,
+) -> Result<Option<Json>, Error> {
+    let dtypes = dtypes_arg(opts)?;
+    let shape = shape_arg(opts)?;
+    let order = arg(opts, "order")?;
+    let reader = ChannelReader::open(name, &mut Wait::timeout(Duration::from_secs(30)))?;
+    say("{\"joined\": true}");
+    let mut received = 0u64;
+    loop {
+        let msg = match reader.recv(&mut Wait::forever()) {
+            Ok(got) => got,
+            Err(e) if e.kind() == ErrorKind::WriterClosed => break,
+            Err(e) => return Err(e),
+        };
+        let seq = msg.info().seq;
+        let want = layout(dtypes[(seq % dtypes.len() as u64) as usize], &shape, order)?;
+        let (header, data) = msg.array_bytes()?;
+        if let Some(bad) = same_layout(&header, &want) {
+            return Ok(Some(bad));
+        }
+        if let Some(k) = first_bad(&header, data, seq) {
+            return Ok(Some(mismatch(&format!(
+                "message {seq}: element {k} differs from the pattern"
+            ))));
+        }
+        received += 1;
+    }
+    j.num("received", received);
     Ok(None)
 }
 
