@@ -239,8 +239,15 @@ def test_progress_exception_aborts_a_receive(
          "--segment-size", "32K", "--timeout", "20s"]
     )  # fmt: skip
     procs.append(send)
+
+    def boom_once_attached(done: int, total: Optional[int]) -> None:
+        # Only once bytes came, so the receiver is attached: a stop while it still waits for
+        # the stream to appear leaves the sender nobody to report gone (it then times out).
+        if done > 0:
+            boom(done, total)
+
     with pytest.raises(Boom):
-        shmbridge.recv_file(shm_name, tmp_path / "out.bin", timeout=20, progress=boom)
+        shmbridge.recv_file(shm_name, tmp_path / "out.bin", timeout=20, progress=boom_once_attached)
     assert not (tmp_path / "out.bin").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["in.bin"], "no temporary file left"
     code, _, err = send.wait()
