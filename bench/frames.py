@@ -64,6 +64,19 @@ def _stamp(buf: np.ndarray, i: int) -> None:
     buf.reshape(-1)[:8].view("<u8")[0] = i
 
 
+def _lockstep(frames: int, ready: Any, one: Callable[[int], None]) -> float:
+    """The sender's loop: once the receiver said it is ready, `one(i)` hands over frame i
+    and waits for its ack; returns the time of the frames after the warm-up."""
+    if ready.recv() != "ready":
+        raise RuntimeError("receiver did not start")
+    t0 = 0.0
+    for i in range(frames):
+        if i == WARMUP:
+            t0 = time.perf_counter()
+        one(i)
+    return time.perf_counter() - t0
+
+
 # --- shmbridge channels ---------------------------------------------------------------------
 
 
@@ -91,27 +104,30 @@ def _shmb_send(name: str, frames: int, ready: Any, use_array: bool) -> float:
 
     src = _source()
     with shmbridge.Channel.create(name + "_f", slots=2, max_message=FRAME + 4096, readers=1) as w:
-        if ready.recv() != "ready":
-            raise RuntimeError("receiver did not start")
-        with shmbridge.Channel.open(name + "_a", timeout=TIMEOUT) as acks:
-            t0 = 0.0
-            for i in range(frames):
-                if i == WARMUP:
-                    t0 = time.perf_counter()
-                if use_array:
-                    with w.loan_array(SHAPE, "uint8") as loan:
-                        dst = loan.array
-                        dst[...] = src
-                        _stamp(dst, i)
-                        del dst
-                else:
-                    with w.loan(FRAME) as loan:
-                        dst = np.frombuffer(loan, np.uint8).reshape(SHAPE)
-                        dst[...] = src
-                        _stamp(dst, i)
-                        del dst
-                acks.recv(timeout=TIMEOUT).release()
-            return time.perf_counter() - t0
+        acks: list = []
+
+        def one(i: int) -> None:
+            if not acks:  # the receiver made its ack channel before it said it is ready
+                acks.append(shmbridge.Channel.open(name + "_a", timeout=TIMEOUT))
+            if use_array:
+                with w.loan_array(SHAPE, "uint8") as loan:
+                    dst = loan.array
+                    dst[...] = src
+                    _stamp(dst, i)
+                    del dst
+            else:
+                with w.loan(FRAME) as loan:
+                    dst = np.frombuffer(loan, np.uint8).reshape(SHAPE)
+                    dst[...] = src
+                    _stamp(dst, i)
+                    del dst
+            acks[0].recv(timeout=TIMEOUT).release()
+
+        try:
+            return _lockstep(frames, ready, one)
+        finally:
+            for a in acks:
+                a.close()
 
 
 # --- iceoryx2 -------------------------------------------------------------------------------
@@ -162,22 +178,22 @@ def _iox_send(name: str, frames: int, ready: Any) -> float:
     notifier = sent.notifier_builder().create()
     listener = acked.listener_builder().create()
     src = _source()
-    if ready.recv() != "ready":
-        raise RuntimeError("receiver did not start")
-    pub.update_connections()
     deadline = iox2.Duration.from_secs_f64(TIMEOUT)
-    t0 = 0.0
-    for i in range(frames):
-        if i == WARMUP:
-            t0 = time.perf_counter()
+    connected: list = []
+
+    def one(i: int) -> None:
+        if not connected:  # the receiver's subscriber exists once it said it is ready
+            pub.update_connections()
+            connected.append(True)
         sample = pub.loan_slice_uninit(FRAME)
         ctypes.memmove(sample.payload_ptr, src.ctypes.data, FRAME)
-        ctypes.memmove(sample.payload_ptr, ctypes.c_uint64(i).value.to_bytes(8, "little"), 8)
+        ctypes.memmove(sample.payload_ptr, i.to_bytes(8, "little"), 8)
         sample.assume_init().send()
         notifier.notify()
         while not listener.timed_wait(deadline):
             pass
-    elapsed = time.perf_counter() - t0
+
+    elapsed = _lockstep(frames, ready, one)
     del node
     return elapsed
 
@@ -212,17 +228,13 @@ def _zmq_send(name: str, frames: int, ready: Any) -> float:
     sock.bind(_zmq_addr(name))
     try:
         src = _source()
-        if ready.recv() != "ready":
-            raise RuntimeError("receiver did not start")
-        t0 = 0.0
-        for i in range(frames):
-            if i == WARMUP:
-                t0 = time.perf_counter()
-            frame = src.copy()  # a new frame each time, as a camera would hand over
-            _stamp(frame, i)
-            sock.send(frame, copy=False)
+
+        def one(i: int) -> None:
+            _stamp(src, i)  # the last frame was acked, so zmq is done with the buffer
+            sock.send(src, copy=False)
             sock.recv()
-        return time.perf_counter() - t0
+
+        return _lockstep(frames, ready, one)
     finally:
         sock.close(linger=0)
         ctx.term()
@@ -248,16 +260,13 @@ def _pipe_recv(name: str, frames: int, ready: Any) -> None:
 
 def _pipe_send(name: str, frames: int, ready: Any) -> float:
     src = _source()
-    if ready.recv() != "ready":
-        raise RuntimeError("receiver did not start")
-    t0 = 0.0
-    for i in range(frames):
-        if i == WARMUP:
-            t0 = time.perf_counter()
+
+    def one(i: int) -> None:
         _stamp(src, i)
         ready.send_bytes(memoryview(src).cast("B"))
         ready.recv_bytes()
-    return time.perf_counter() - t0
+
+    return _lockstep(frames, ready, one)
 
 
 # --- the harness ----------------------------------------------------------------------------
