@@ -17,8 +17,10 @@ mkdir -p "$OUT"
 cd "$ROOT"
 
 case "$MODE" in
-  full) RT_ROUNDS=50000 RT_REPEAT=5 PY_ROUNDS=10000 PY_REPEAT=5 SIZES=1G,4G REPEAT=3 ;;
-  quick) RT_ROUNDS=20000 RT_REPEAT=3 PY_ROUNDS=2000 PY_REPEAT=2 SIZES=64M,256M REPEAT=1 ;;
+  full) RT_ROUNDS=50000 RT_REPEAT=5 PY_ROUNDS=10000 PY_REPEAT=5 SIZES=1G,4G REPEAT=3
+        FRAMES=200 FRAME_ROUNDS=3 MSGS=2000000 ;;
+  quick) RT_ROUNDS=20000 RT_REPEAT=3 PY_ROUNDS=2000 PY_REPEAT=2 SIZES=64M,256M REPEAT=1
+         FRAMES=40 FRAME_ROUNDS=1 MSGS=200000 ;;
   *) echo "usage: bench.sh full|quick" >&2; exit 2 ;;
 esac
 
@@ -32,7 +34,7 @@ echo "== shmbridge bench ($MODE): $(nproc) CPUs; load average now: $(cut -d' ' -
 echo "   priority: ${PRIO[*]:-normal}; real-time runs: ${FIFO[*]:-not allowed here (skipped)}"
 df -h /dev/shm /tmp | sed 's/^/   /'
 
-cargo build --release -q -p shmbridge-cli --bin shmbridge -p shmbridge-bench --bin rtt
+cargo build --release -q -p shmbridge-cli --bin shmbridge -p shmbridge-bench
 PY="$(bash bench/venv.sh | tail -1)"
 
 echo
@@ -52,6 +54,12 @@ if [ ${#FIFO[@]} -gt 0 ]; then
   echo "== Python round trips (chrt -f 10)"
   "${FIFO[@]}" "$PY" bench/rtt.py --rounds "$PY_ROUNDS" --repeat "$PY_REPEAT" --json "$OUT/rtt-python-fifo.json"
 fi
+
+echo
+echo "== 1080x1920x3 uint8 frames, Python to Python, lock-step with an ack (normal priority)"
+"${PRIO[@]}" "$PY" bench/frames.py --frames "$FRAMES" --rounds "$FRAME_ROUNDS" --json "$OUT/frames.json"
+echo "== Rust channel throughput, 64-byte messages, 1 and 4 readers"
+"${PRIO[@]}" target/release/channel_throughput "$MSGS" 3 1,4 --json "$OUT/channel-throughput.json"
 
 if [ "$MODE" = full ]; then
   echo

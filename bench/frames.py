@@ -99,7 +99,7 @@ def _shmb_send(name: str, frames: int, ready: Any, use_array: bool) -> float:
                 if i == WARMUP:
                     t0 = time.perf_counter()
                 if use_array:
-                    with w.loan_array(SHAPE, np.uint8) as loan:
+                    with w.loan_array(SHAPE, "uint8") as loan:
                         dst = loan.array
                         dst[...] = src
                         _stamp(dst, i)

@@ -81,12 +81,12 @@ class Proc:
 
     _n = 0
 
-    def __init__(self, args, cwd=None, stdin=None, stdout=None, env=None):
+    def __init__(self, args, cwd=None, stdin=None, stdout=None, env=None, stderr=None):
         Proc._n += 1
         self.rss_file = os.path.join(tempfile.gettempdir(), f"shmb_bench_rss_{os.getpid()}_{Proc._n}")
         self.p = subprocess.Popen(
             ["/usr/bin/time", "-f", "%M", "-o", self.rss_file] + list(args),
-            cwd=cwd, stdin=stdin, stdout=stdout, env=env,
+            cwd=cwd, stdin=stdin, stdout=stdout, env=env, stderr=stderr,
         )
         self.rss_kib = 0
         self.code = None
@@ -132,7 +132,9 @@ def run_stdlib(work, src, dst, name):
     link(src, os.path.join(work, "data.zip"))
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     t0 = time.perf_counter()
-    w = Proc([py, "writer.py"], cwd=work, stdout=subprocess.PIPE, env=env)
+    # Its stderr is dropped: the KeyboardInterrupt traceback of the SIGINT that stops it (as a
+    # person's Ctrl-C would) is not news.
+    w = Proc([py, "writer.py"], cwd=work, stdout=subprocess.PIPE, env=env, stderr=subprocess.DEVNULL)
     try:
         line = w.p.stdout.readline()
         if b"data available" not in line:

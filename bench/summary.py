@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Every target of issue 14 against the figures bench/bench.sh wrote to DIR (build/bench):
-one line each, with "met" or "NOT MET". Writes DIR/summary.json.
+"""Every target of issues 14 (speed) and 11 (channels) against the figures bench/bench.sh
+wrote to DIR (build/bench): one line each, with "met" or "NOT MET". Writes DIR/summary.json.
 
     python3 bench/summary.py build/bench
 """
@@ -18,6 +18,38 @@ def load(d: str, name: str):
             return json.load(f)
     except OSError:
         return None
+
+
+def channel_rows(d: str) -> list:
+    """Issue 11's targets: (a) round trips (Python at most 1/10 of iceoryx2's, Rust at most
+    0.5 us), (b) frames/s at least iceoryx2's, (c) at least 5 million messages/s to one reader."""
+    rows = []
+    for name, label in (("rtt-rust.json", "normal priority"), ("rtt-rust-fifo.json", "chrt -f")):
+        r = load(d, name)
+        if r and "chan" in r["us"]:
+            v = r["us"]["chan"]["median"]
+            rows.append((f"Rust channel round trip, {label}", f"{v:.2f} us", "<= 0.5 us", v <= 0.5))
+    for name, label in (("rtt-python.json", "normal priority"), ("rtt-python-fifo.json", "chrt -f")):
+        r = load(d, name)
+        if r and "channel" in r["us"] and "iceoryx2" in r["us"]:
+            ch, iox = r["us"]["channel"]["median"], r["us"]["iceoryx2"]["median"]
+            rows.append((f"Python channel / iceoryx2 round trip, {label}", f"{ch / iox:.2f} ({ch:.2f} vs {iox:.2f} us)",
+                         "<= 0.1", ch / iox <= 0.1))
+    f = load(d, "frames.json")
+    if f:
+        res = f["results"]
+        if "ratio_vs_iceoryx2" in f.get("results", {}):
+            v = res["ratio_vs_iceoryx2"]
+            rows.append(("1080p frames/s, channel / iceoryx2", f"{v:.2f}x ({res['shmb-channel']['median_fps']:.0f} fps)",
+                         ">= 1x", v >= 1.0))
+        if "array_vs_raw" in res:
+            v = res["array_vs_raw"]
+            rows.append(("1080p frames/s, array messages / raw", f"{v:.2f}x", ">= 0.95x", v >= 0.95))
+    t = load(d, "channel-throughput.json")
+    if t and "1" in t["readers"]:
+        v = t["readers"]["1"]["median"]
+        rows.append(("Rust channel 64 B msg/s, 1 reader", f"{v / 1e6:.2f} M/s", ">= 5 M/s", v >= 5e6))
+    return rows
 
 
 def main() -> int:
@@ -44,6 +76,7 @@ def main() -> int:
             if n in r["us"]:
                 v = r["us"][n]["median"]
                 rows.append((f"Python {n} round trip, {label}", f"{v:.2f} us", "<= 3 us", v <= 3.0))
+    rows += channel_rows(d)
     t = load(d, "transfer.json")
     if t:
         for size, res in t["sizes"].items():
@@ -54,7 +87,7 @@ def main() -> int:
                 continue
             for c in res["targets"]:
                 rows.append((f"{c['what']} at {tag}", f"{c['value']:.2f}", c["target"], c["met"]))
-    print("== targets (issue 14)")
+    print("== targets (issues 14 and 11)")
     for what, value, target, met in rows:
         print(f"   {what:<52} {value:<28} target {target:<20} {'met' if met else 'NOT MET'}")
     met = sum(1 for r in rows if r[3])

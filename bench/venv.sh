@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The bench's own Python venv (build/bench/venv): the shmbridge wheel (built by
-# scripts/py-build.sh) plus the other libraries bench/rtt.py compares against, from PyPI at
-# pinned versions. Bench-only: the test venvs (.venv/py3.X) never get these.
+# scripts/py-build.sh) plus numpy and the libraries bench/rtt.py and bench/frames.py compare
+# against, from PyPI at pinned versions. Bench-only: the test venvs (.venv/py3.X) never get these.
 #
 #   bash bench/venv.sh          # prints the venv's python on its last line
 #
@@ -12,7 +12,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/py-env.sh"
 
 # The pins. Bump them here only (the stamp follows).
-PINS=(pyzmq==27.3.0 iceoryx2==0.10.0)
+PINS=(pyzmq==27.3.0 iceoryx2==0.10.0 numpy==2.4.6)
 VENV="$ROOT/build/bench/venv"
 STAMP="$VENV/.bench-pins-$(printf '%s\n' "${PINS[@]}" | md5sum | cut -c1-12)"
 

@@ -4,7 +4,7 @@
 
 .PHONY: bench bench-quick bench-rtt bench-py-rtt bench-mmap bench-venv
 
-# The full run (under 10 minutes here): round trips (Rust and Python, at normal and, where
+# The full run (meant to stay under 10 minutes on a quiet 2-vCPU machine; 22.5 on a loaded one): round trips (Rust and Python, at normal and, where
 # allowed, real-time priority, and both peers on one CPU), then 1 GiB and 4 GiB transfers.
 # SHMB_BENCH_BEFORE=path/to/an/older/shmbridge adds its one-shot and streaming in the same rounds.
 bench: build-python

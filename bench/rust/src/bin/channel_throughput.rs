@@ -2,10 +2,11 @@
 //! each reader in its own process, block policy (every reader gets every message).
 //!
 //! ```text
-//! cargo run --release -p shmbridge-bench --bin channel_throughput -- [MESSAGES] [REPEAT] [READERS,...]
+//! cargo run --release -p shmbridge-bench --bin channel_throughput -- [MESSAGES] [REPEAT] [READERS,...] [--json PATH]
 //! ```
 //!
-//! Prints one line per reader count: the median rate over REPEAT runs and the spread.
+//! Prints one line per reader count: the median rate over REPEAT runs and the spread; with
+//! `--json`, writes them as `{"readers": {"1": {"median": msg/s, "min": .., "max": ..}, ..}}`.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -66,10 +67,15 @@ fn run(readers: u32, count: u64) -> Result<f64, Box<dyn std::error::Error>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("reader") {
         return reader(&args[1], args[2].parse()?);
     }
+    let json = args.iter().position(|a| a == "--json").map(|i| {
+        let path = args.get(i + 1).cloned().unwrap_or_default();
+        args.drain(i..(i + 2).min(args.len()));
+        path
+    });
     let count: u64 = args.first().map_or(Ok(2_000_000), |s| s.parse())?;
     let repeat: usize = args.get(1).map_or(Ok(5), |s| s.parse())?;
     let counts: Vec<u32> = args
@@ -78,6 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .split(',')
         .map(str::parse)
         .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
     for readers in counts {
         let mut rates: Vec<f64> = (0..repeat)
             .map(|_| run(readers, count))
@@ -89,6 +96,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             lo / 1e6,
             hi / 1e6
         );
+        out.push(format!(
+            "\"{readers}\": {{\"median\": {med:.0}, \"min\": {lo:.0}, \"max\": {hi:.0}}}"
+        ));
+    }
+    if let Some(path) = json {
+        std::fs::write(
+            &path,
+            format!(
+                "{{\"count\": {count}, \"repeat\": {repeat}, \"readers\": {{{}}}}}\n",
+                out.join(", ")
+            ),
+        )?;
     }
     Ok(())
 }

@@ -15,7 +15,9 @@
 //! - `shm`: framed segments, the child's request handle read-write (it counts itself as a
 //!   sleeper when it sleeps);
 //! - `shm-ro`: the child opens the request read-only (it cannot count itself; the writer sees
-//!   its liveness lock and then wakes on every publish).
+//!   its liveness lock and then wakes on every publish);
+//! - `chan`: 64-byte messages through two channels (`send` / `recv`, the child sending back
+//!   what it read in place), each created by the process that writes it.
 //!
 //! Prints the median and the spread (min - max) of the per-run mean round trip, and the ratio
 //! pipe / shm of the medians. Run it under `taskset -c 0` to put both peers on one CPU (the
@@ -26,6 +28,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use shmbridge::channel::{ChannelOptions, ChannelReader, ChannelWriter};
 use shmbridge::{Access, FramedOptions, FramedSegment, ShmObject, Wait};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,6 +69,65 @@ fn child_shm(
         publish(&reply_seg, b'p')?;
     }
     Ok(())
+}
+
+/// The options of both channels of the `chan` approach: 64-byte messages, one reader.
+fn chan_options() -> ChannelOptions {
+    ChannelOptions {
+        slots: 8,
+        max_message: 64,
+        readers: 1,
+        ..ChannelOptions::default()
+    }
+}
+
+/// The child of the `chan` approach: every message on `request` goes back on `reply` (read in
+/// place, copied once into the reply's slot).
+fn child_chan(request: &str, reply: &str, rounds: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let mut wait = Wait::timeout(TIMEOUT);
+    let request = ChannelReader::open(request, &mut wait)?;
+    // Created after joining `request`: when the parent sees `reply`, its first message is ours.
+    let mut reply = ChannelWriter::create(reply, &chan_options())?;
+    for _ in 0..rounds {
+        let m = request.recv(&mut wait)?;
+        reply.send(&m, 0, &mut wait)?;
+    }
+    Ok(())
+}
+
+fn chan_run(rounds: u64) -> Result<f64, Box<dyn std::error::Error>> {
+    let request_name = shmbridge::name::unique("shmb_bench_cping_");
+    let reply_name = shmbridge::name::unique("shmb_bench_cpong_");
+    let mut request = ChannelWriter::create(&request_name, &chan_options())?;
+    let warm = rounds / 10;
+    let total = rounds + warm;
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["chan-child", &request_name, &reply_name, &total.to_string()])
+        .spawn()?;
+    let mut run = || -> Result<Duration, Box<dyn std::error::Error>> {
+        let mut wait = Wait::timeout(TIMEOUT);
+        let reply = ChannelReader::open(&reply_name, &mut wait)?;
+        let msg = [7u8; 64];
+        let mut start = Instant::now();
+        for i in 0..total {
+            if i == warm {
+                start = Instant::now();
+            }
+            request.send(&msg, 0, &mut wait)?;
+            let back = reply.recv(&mut wait)?;
+            if back.len() != msg.len() {
+                return Err(format!("round trip {i}: {} bytes came back", back.len()).into());
+            }
+        }
+        Ok(start.elapsed())
+    };
+    let t = run();
+    let _ = child.wait();
+    drop(request);
+    let _ = ShmObject::remove(&request_name);
+    let _ = ShmObject::remove(&reply_name);
+    #[allow(clippy::cast_precision_loss)]
+    Ok(t?.as_secs_f64() / rounds as f64)
 }
 
 fn pipe_run(rounds: u64) -> Result<f64, Box<dyn std::error::Error>> {
@@ -134,6 +196,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("pipe-child") => return child_pipe(),
+        Some("chan-child") => return child_chan(&args[1], &args[2], args[3].parse()?),
         Some("shm-child") => {
             let access = if args[4] == "read_only" {
                 Access::ReadOnly
@@ -153,18 +216,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let repeat: usize = args.get(1).map_or(Ok(5), |s| s.parse())?;
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     println!("round trips: {repeat} runs of {rounds} each, round-robin; {cpus} CPU(s) allowed");
-    let approaches: [(&str, Access); 3] = [
+    let approaches: [(&str, Access); 4] = [
         ("pipe", Access::ReadWrite),
         ("shm", Access::ReadWrite),
         ("shm-ro", Access::ReadOnly),
+        ("chan", Access::ReadWrite),
     ];
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); approaches.len()];
     for _ in 0..repeat {
         for (i, (label, access)) in approaches.iter().enumerate() {
-            let t = if *label == "pipe" {
-                pipe_run(rounds)?
-            } else {
-                shm_run(rounds, *access)?
+            let t = match *label {
+                "pipe" => pipe_run(rounds)?,
+                "chan" => chan_run(rounds)?,
+                _ => shm_run(rounds, *access)?,
             };
             results[i].push(t);
         }
@@ -204,6 +268,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "ratio pipe / shm-ro  {:>9.1}x",
         medians[0] / medians[2].max(1e-12)
+    );
+    println!(
+        "ratio pipe / chan    {:>9.1}x",
+        medians[0] / medians[3].max(1e-12)
     );
     if let Some(path) = json {
         std::fs::write(&path, out)?;
