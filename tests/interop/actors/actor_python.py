@@ -103,6 +103,127 @@ def chan_read(a, out):
     out.update(received=received, lost=lost, first=first, last=last, end=end)
 
 
+# ---- typed arrays (PROTOCOL.md "Arrays") ---------------------------------------------------
+
+
+def shape_of(text):
+    return () if text in ("", "()") else tuple(int(x) for x in text.split(","))
+
+
+def values(dtype, shape, seed):
+    """The protocol's array in C order: element k is v = (k * 7 + 3 + seed) % 101."""
+    import numpy as np
+
+    n = int(np.prod(shape)) if shape else 1
+    v = (np.arange(n) * 7 + 3 + seed) % 101
+    if dtype == "bool":
+        a = v % 3 == 0
+    elif dtype.startswith("complex"):
+        a = (v + 1j * (100 - v)).astype(dtype)
+    else:
+        a = v.astype(dtype)
+    return a.reshape(shape)
+
+
+def want_strides(dtype, shape, order):
+    """The strides (bytes) of layout C, F or S (PROTOCOL.md)."""
+    import numpy as np
+
+    item = np.dtype(dtype).itemsize
+    out, step = [0] * len(shape), item
+    dims = range(len(shape)) if order == "F" else reversed(range(len(shape)))
+    if order == "S":
+        step = 2 * item
+    for d in dims:
+        out[d] = step
+        step *= max(shape[d], 1) * (2 if order == "S" else 1)
+    if order == "S" and out:
+        out[0] = -out[0]
+    return tuple(out)
+
+
+def writable_order(order):
+    if order not in ("C", "F"):
+        raise shmbridge.Unsupported(f"order {order}: Python writes C or F layouts only")
+    return order
+
+
+def check_array(arr, dtype, shape, order, seed, what):
+    """None when `arr` (a numpy array) is the protocol's, else the failure fields."""
+    import numpy as np
+
+    if str(arr.dtype) != dtype or tuple(arr.shape) != shape or tuple(arr.strides) != want_strides(dtype, shape, order):
+        return dict(ok=False, error="mismatch",
+                    message=f"{what}: got {arr.dtype} {arr.shape} strides {arr.strides}")
+    want = values(dtype, shape, seed)
+    same = (arr != 0) == want if dtype == "bool" else arr == want
+    if not np.all(same):
+        k = int(np.argmin(np.asarray(same).reshape(-1)))
+        return dict(ok=False, error="mismatch", message=f"{what}: element {k} differs")
+    return None
+
+
+def array_write(a, out):
+    shape = shape_of(a.shape)
+    sa = shmbridge.SharedArray.create(a.name, shape, a.dtype, order=writable_order(a.order))
+    with sa.writing() as arr:
+        arr[...] = values(a.dtype, shape, a.seed)
+    out.update(dtype=str(sa.dtype), shape=list(sa.shape), strides=list(sa.strides),
+               elements=int(sa.array.size), bytes=sa.nbytes, version=sa.version)
+    sa.close()
+
+
+def array_read(a, out):
+    shape = shape_of(a.shape)
+    with shmbridge.SharedArray.open(a.name, readonly=True, timeout=30) as sa:
+        bad = check_array(sa.array, a.dtype, shape, a.order, a.seed, "the segment (in place)")
+        if bad:
+            out.update(bad)
+            return
+        copy = sa.copy()  # a consistent snapshot, in the layout numpy chooses for a copy
+        want = values(a.dtype, shape, a.seed)
+        if not ((copy != 0) == want if a.dtype == "bool" else copy == want).all():
+            out.update(ok=False, error="mismatch", message="the consistent copy differs")
+            return
+        out.update(dtype=str(sa.dtype), shape=list(sa.shape), strides=list(sa.strides),
+                   checked=int(sa.array.size), bytes=sa.nbytes, version=sa.version)
+
+
+def chan_array_write(a, out):
+    shape, dtypes = shape_of(a.shape), a.dtypes.split(",")
+    order = writable_order(a.order)
+    w = shmbridge.Channel.create(a.name, slots=4, max_message=a.size, readers=2)
+    say({"ready": True})
+    while len(w.status().reader_places) < a.wait_readers:
+        time.sleep(0.001)
+    for i in range(a.count):
+        dtype = dtypes[i % len(dtypes)]
+        loan = w.loan_array(shape, dtype, order=order)
+        loan.array[...] = values(dtype, shape, i)
+        loan.publish(tag=i)
+    w.close()
+    out.update(sent=a.count)
+
+
+def chan_array_read(a, out):
+    shape, dtypes = shape_of(a.shape), a.dtypes.split(",")
+    r = shmbridge.Channel.open(a.name, timeout=30)
+    say({"joined": True})
+    received = 0
+    for msg in r:
+        with msg:
+            arr = msg.array()
+            bad = check_array(arr, dtypes[msg.seq % len(dtypes)], shape, a.order, msg.seq,
+                              f"message {msg.seq}")
+            del arr
+        if bad:
+            out.update(bad)
+            return
+        received += 1
+    r.close()
+    out.update(received=received)
+
+
 def payload(a):
     if a.file:
         with open(a.file, "rb") as f:
@@ -177,6 +298,14 @@ def run(a):
         chan_write(a, out)
     elif a.cmd == "chan-read":
         chan_read(a, out)
+    elif a.cmd == "array-write":
+        array_write(a, out)
+    elif a.cmd == "array-read":
+        array_read(a, out)
+    elif a.cmd == "chan-array-write":
+        chan_array_write(a, out)
+    elif a.cmd == "chan-array-read":
+        chan_array_read(a, out)
     else:
         raise ValueError(f"unknown command {a.cmd}")
     return out
@@ -200,6 +329,11 @@ def main():
     ap.add_argument("--wait-readers", type=int, default=0)
     ap.add_argument("--die-after", type=int)
     ap.add_argument("--hold", type=int, default=0)
+    ap.add_argument("--dtype")
+    ap.add_argument("--dtypes")
+    ap.add_argument("--shape")
+    ap.add_argument("--order", default="C")
+    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     res = {"ok": True, "actor": ACTOR}
     try:

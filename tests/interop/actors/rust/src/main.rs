@@ -489,12 +489,10 @@ fn describe(j: &mut Json, h: &ArrayHeader) {
         );
 }
 
+/// The header `--dtype`, `--shape` and `--order` (default C) describe.
 fn wanted(opts: &HashMap<String, String>) -> Result<ArrayHeader, Error> {
-    layout(
-        DType::parse(arg(opts, "dtype")?)?,
-        &shape_arg(opts)?,
-        arg(opts, "order")?,
-    )
+    let order = opts.get("order").map_or("C", String::as_str);
+    layout(DType::parse(arg(opts, "dtype")?)?, &shape_arg(opts)?, order)
 }
 
 /// A mismatch between what arrived and what the protocol says, as a failure line.
