@@ -37,7 +37,10 @@ py_venv() {
 # command and the Rust interop actor) and export where they are. Release builds, like every
 # peer of the interop suite (mk/50-interop.mk builds the same ones): one profile on purpose.
 py_peers() {
-  cargo build --release --quiet -p shmbridge-cli --bin shmbridge -p shmbridge-interop-actor
+  # Two builds: a --bin filter applies to every package named, so one command with
+  # `--bin shmbridge` built no actor at all, and a stale actor-rust was used.
+  cargo build --release --quiet -p shmbridge-cli --bin shmbridge
+  cargo build --release --quiet -p shmbridge-interop-actor --bin actor-rust
   local target="${CARGO_TARGET_DIR:-$ROOT/target}/release"
   export SHMBRIDGE_CLI="$target/shmbridge" SHMBRIDGE_RUST_ACTOR="$target/actor-rust"
   # One BLAS thread: the tests fork, and forking a multi-threaded process warns on 3.12+.
