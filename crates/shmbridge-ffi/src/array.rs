@@ -136,32 +136,9 @@ pub extern "C" fn shmb_dtype_itemsize(dtype: shmb_dtype) -> usize {
 #[no_mangle]
 pub extern "C" fn shmb_dtype_name(dtype: shmb_dtype) -> *const c_char {
     guard_value(std::ptr::null(), || {
-        args::dtype("shmb_dtype_name", dtype).map_or(std::ptr::null(), |d| {
-            DTYPE_NAMES
-                .iter()
-                .find(|(t, _)| *t == d)
-                .map_or(std::ptr::null(), |(_, n)| n.as_ptr())
-        })
+        args::dtype("shmb_dtype_name", dtype).map_or(std::ptr::null(), |d| d.c_name().as_ptr())
     })
 }
-
-/// The numpy names as C strings (checked against the core's names by a test).
-const DTYPE_NAMES: [(DType, &std::ffi::CStr); 14] = [
-    (DType::Bool, c"bool"),
-    (DType::Int8, c"int8"),
-    (DType::Int16, c"int16"),
-    (DType::Int32, c"int32"),
-    (DType::Int64, c"int64"),
-    (DType::UInt8, c"uint8"),
-    (DType::UInt16, c"uint16"),
-    (DType::UInt32, c"uint32"),
-    (DType::UInt64, c"uint64"),
-    (DType::Float16, c"float16"),
-    (DType::Float32, c"float32"),
-    (DType::Float64, c"float64"),
-    (DType::Complex64, c"complex64"),
-    (DType::Complex128, c"complex128"),
-];
 
 // ---------------------------------------------------------------------------------------------
 // Array segments.

@@ -60,7 +60,7 @@ struct Row {
     dtype: DType,
     kind: ElementKind,
     bits: u8,
-    name: &'static str,
+    name: &'static std::ffi::CStr,
     typestr: &'static str,
     format: &'static str,
     dlpack_code: u8,
@@ -79,7 +79,7 @@ const fn row(
     dtype: DType,
     kind: ElementKind,
     bits: u8,
-    name: &'static str,
+    name: &'static std::ffi::CStr,
     typestr: &'static str,
     format: &'static str,
     dlpack_code: u8,
@@ -98,20 +98,20 @@ const fn row(
 /// The dtype table, in `DType` order.
 #[rustfmt::skip]
 const TABLE: [Row; 14] = [
-    row(DType::Bool,       ElementKind::Bool,    8,   "bool",       "|b1",  "?",  dl_code::BOOL),
-    row(DType::Int8,       ElementKind::Int,     8,   "int8",       "|i1",  "b",  dl_code::INT),
-    row(DType::Int16,      ElementKind::Int,     16,  "int16",      "<i2",  "h",  dl_code::INT),
-    row(DType::Int32,      ElementKind::Int,     32,  "int32",      "<i4",  "i",  dl_code::INT),
-    row(DType::Int64,      ElementKind::Int,     64,  "int64",      "<i8",  "q",  dl_code::INT),
-    row(DType::UInt8,      ElementKind::UInt,    8,   "uint8",      "|u1",  "B",  dl_code::UINT),
-    row(DType::UInt16,     ElementKind::UInt,    16,  "uint16",     "<u2",  "H",  dl_code::UINT),
-    row(DType::UInt32,     ElementKind::UInt,    32,  "uint32",     "<u4",  "I",  dl_code::UINT),
-    row(DType::UInt64,     ElementKind::UInt,    64,  "uint64",     "<u8",  "Q",  dl_code::UINT),
-    row(DType::Float16,    ElementKind::Float,   16,  "float16",    "<f2",  "e",  dl_code::FLOAT),
-    row(DType::Float32,    ElementKind::Float,   32,  "float32",    "<f4",  "f",  dl_code::FLOAT),
-    row(DType::Float64,    ElementKind::Float,   64,  "float64",    "<f8",  "d",  dl_code::FLOAT),
-    row(DType::Complex64,  ElementKind::Complex, 64,  "complex64",  "<c8",  "Zf", dl_code::COMPLEX),
-    row(DType::Complex128, ElementKind::Complex, 128, "complex128", "<c16", "Zd", dl_code::COMPLEX),
+    row(DType::Bool,       ElementKind::Bool,    8,   c"bool",       "|b1",  "?",  dl_code::BOOL),
+    row(DType::Int8,       ElementKind::Int,     8,   c"int8",       "|i1",  "b",  dl_code::INT),
+    row(DType::Int16,      ElementKind::Int,     16,  c"int16",      "<i2",  "h",  dl_code::INT),
+    row(DType::Int32,      ElementKind::Int,     32,  c"int32",      "<i4",  "i",  dl_code::INT),
+    row(DType::Int64,      ElementKind::Int,     64,  c"int64",      "<i8",  "q",  dl_code::INT),
+    row(DType::UInt8,      ElementKind::UInt,    8,   c"uint8",      "|u1",  "B",  dl_code::UINT),
+    row(DType::UInt16,     ElementKind::UInt,    16,  c"uint16",     "<u2",  "H",  dl_code::UINT),
+    row(DType::UInt32,     ElementKind::UInt,    32,  c"uint32",     "<u4",  "I",  dl_code::UINT),
+    row(DType::UInt64,     ElementKind::UInt,    64,  c"uint64",     "<u8",  "Q",  dl_code::UINT),
+    row(DType::Float16,    ElementKind::Float,   16,  c"float16",    "<f2",  "e",  dl_code::FLOAT),
+    row(DType::Float32,    ElementKind::Float,   32,  c"float32",    "<f4",  "f",  dl_code::FLOAT),
+    row(DType::Float64,    ElementKind::Float,   64,  c"float64",    "<f8",  "d",  dl_code::FLOAT),
+    row(DType::Complex64,  ElementKind::Complex, 64,  c"complex64",  "<c8",  "Zf", dl_code::COMPLEX),
+    row(DType::Complex128, ElementKind::Complex, 128, c"complex128", "<c16", "Zd", dl_code::COMPLEX),
 ];
 
 impl DType {
@@ -167,6 +167,13 @@ impl DType {
     /// numpy's name: `"float32"`, `"bool"`, ...
     #[must_use]
     pub fn name(self) -> &'static str {
+        // SAFETY: every name in TABLE is an ASCII literal, so its bytes are UTF-8.
+        unsafe { std::str::from_utf8_unchecked(self.row().name.to_bytes()) }
+    }
+
+    /// [`name`](Self::name) as a NUL-terminated static string (for the C ABI).
+    #[must_use]
+    pub fn c_name(self) -> &'static std::ffi::CStr {
         self.row().name
     }
 
@@ -211,7 +218,7 @@ impl DType {
     /// saying so when it asks for big-endian data (`">f4"`): only little-endian is written.
     pub fn parse(text: &str) -> crate::Result<DType> {
         let t = text.trim();
-        if let Some(r) = TABLE.iter().find(|r| r.name == t) {
+        if let Some(r) = TABLE.iter().find(|r| r.name.to_bytes() == t.as_bytes()) {
             return Ok(r.dtype);
         }
         if t == "?" || t == "bool_" {
