@@ -777,7 +777,10 @@ impl ChannelWriter {
         }
         self.check_len(len)?;
         self.take_loan(loan)?;
-        Ok(self.publish_slot(loan.slot, len, tag, msg_flags))
+        let seq = self.publish_slot(loan.slot, len, tag, msg_flags);
+        // Under the SIGBUS guard, a shrink the slot or queue stores ran into shows here.
+        self.shared.framed.region().check_mapped()?;
+        Ok(seq)
     }
 
     /// Give a raw loan's slot back unpublished (nobody ever saw it).
@@ -1343,6 +1346,8 @@ impl ChannelReader {
                 self.known_head.store(head, Ordering::Relaxed);
             }
             if cursor >= head {
+                // Words read from the SIGBUS guard's zero page (a shrink) are no queue state.
+                self.shared.framed.region().check_mapped()?;
                 if cursor > head {
                     return Err(self.shared.err(
                         ErrorKind::CorruptHeader,
@@ -1358,6 +1363,7 @@ impl ChannelReader {
                 return Ok(None);
             }
             if let Some(got) = self.take(cursor)? {
+                self.shared.framed.region().check_mapped()?;
                 return Ok(Some(got));
             }
             // Message `cursor` is gone (dropped by the writer): count it, move on. The writer

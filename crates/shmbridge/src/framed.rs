@@ -748,7 +748,7 @@ impl FramedSegment {
     pub fn begin_write(&self) -> Result<PayloadWriter<'_>> {
         self.require_message()?;
         self.region.check_writable()?;
-        self.region.check_backing()?;
+        self.region.check_mapped()?;
         self.claim_writer();
         let start = self.seqlock().begin_write();
         Ok(PayloadWriter {
@@ -893,6 +893,8 @@ impl FramedSegment {
     fn poll_publish(&self, word: &AtomicU32, fl: &AtomicU32, seen: u32) -> Result<Option<u32>> {
         let now = word.load(Ordering::Acquire);
         if now != seen {
+            // A counter read from a zero page (the SIGBUS guard's, after a shrink) is no publish.
+            self.region.check_mapped()?;
             return Ok(Some(now));
         }
         if fl.load(Ordering::Acquire) & flags::WRITER_CLOSED != 0 {
@@ -976,7 +978,7 @@ impl FramedSegment {
         mut f: impl FnMut(&Region, u64, usize, bool) -> Result<Option<u32>>,
     ) -> Result<Snapshot> {
         self.require_message()?;
-        self.region.check_backing()?;
+        self.region.check_mapped()?;
         let corrupt_len = std::cell::Cell::new(0u64);
         let ((len, got, want), sequence) = self.seqlock().read(
             self.name(),
@@ -1004,9 +1006,20 @@ impl FramedSegment {
                 )
                 .with_segment(self.name())
             },
-        )?;
+        )
+        // A read that went wrong on a shrunk segment is reported as the shrink.
+        .map_err(|e| self.region.check_backing().err().unwrap_or(e))?;
+        // Header words read from a zero page (the SIGBUS guard's, after a shrink) are no read.
+        self.region.check_mapped()?;
+        if want.is_none() {
+            // Nothing verifies these bytes: a shrink that kept the first page zeroed the rest of
+            // it without a fault, so look at the real size (checksummed payloads, what `write`
+            // publishes, are verified by their CRC-32 instead and skip this system call).
+            self.region.check_backing()?;
+        }
         if let (Some(want), Some(got)) = (want, got) {
             if got != want {
+                self.region.check_backing()?;
                 return Err(Error::new(
                     ErrorKind::ChecksumMismatch,
                     format!(
@@ -1023,15 +1036,19 @@ impl FramedSegment {
         })
     }
 
-    /// Current payload length (a snapshot; a racing write may change it). 0 when another
-    /// process shrank the segment below its mapping (a read then reports
-    /// [`ErrorKind::Truncated`]): the length is read only after the real size was checked.
+    /// Current payload length (a snapshot; a racing write may change it). 0 when this mapping
+    /// is known to no longer show its segment (the `SIGBUS` guard replaced a page after another
+    /// process shrank it; a read then reports [`ErrorKind::Truncated`]).
     #[must_use]
     pub fn payload_len(&self) -> u64 {
-        if self.region.check_backing().is_err() {
+        if self.region.check_mapped().is_err() {
             return 0;
         }
-        self.u64_at(offsets::PAYLOAD_LEN).load(Ordering::Acquire)
+        let len = self.u64_at(offsets::PAYLOAD_LEN).load(Ordering::Acquire);
+        if self.region.check_mapped().is_err() {
+            return 0;
+        }
+        len
     }
 
     /// Read a little-endian scalar at `offset` in the payload area.
@@ -1140,7 +1157,8 @@ impl PayloadWriter<'_> {
         self.framed.payload_offset(0, len as usize)?;
         self.done = true;
         self.framed.end_write(self.start, len, crc, true);
-        Ok(())
+        // Under the SIGBUS guard, a shrink that the header stores ran into shows here.
+        self.framed.region.check_mapped()
     }
 }
 

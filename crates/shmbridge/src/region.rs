@@ -102,6 +102,9 @@ pub struct Region {
     /// Bytes from the start that copies may move through the mapping directly (see the
     /// module documentation); 0 unless the owner says the pages are in use anyway.
     direct: usize,
+    /// The mapping's entry in the `SIGBUS` guard (`sys::Guarded`): set when the guard
+    /// protects it, so that [`check_mapped`](Self::check_mapped) is one atomic load.
+    guard: Option<sys::Guarded>,
 }
 
 // SAFETY: the region owns its mapping; the raw pointer is only dereferenced through methods
@@ -155,11 +158,12 @@ impl Region {
             }
         };
         let ptr = raw.as_mut_ptr();
+        let writable = !matches!(access, crate::MapAccess::ReadOnly);
         Ok(Self {
             backing: Backing::Mmap(raw),
             ptr,
             len,
-            writable: !matches!(access, crate::MapAccess::ReadOnly),
+            writable,
             source: Some(Source {
                 fd,
                 end: offset + len as u64,
@@ -168,6 +172,7 @@ impl Region {
             label,
             label_is_path,
             direct: 0,
+            guard: sys::Guarded::register(ptr, len, writable),
         })
     }
 
@@ -181,6 +186,7 @@ impl Region {
             label,
             label_is_path,
             direct: 0,
+            guard: None,
         }
     }
 
@@ -220,6 +226,7 @@ impl Region {
             label,
             label_is_path: false,
             direct: 0,
+            guard: None,
         })
     }
 
@@ -373,6 +380,49 @@ impl Region {
         Ok(())
     }
 
+    /// The hot paths' check (a publish, a consistent read, a wait): whether this mapping still
+    /// shows its whole object. Under the `SIGBUS` guard (`sys/linux_guard.rs`) one atomic load,
+    /// no system call: a shrink is seen once an access touched a page past the new end (the
+    /// guard put a zero page there), so callers check **after** touching the mapping as well
+    /// as before. Without the guard, [`check_backing`](Self::check_backing) (an `lseek`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Truncated`] when the object shrank; [`ErrorKind::NoSpace`] when a page could
+    /// not be backed although the object is as large as the mapping (a hole on a full
+    /// `/dev/shm`, or a shrink that was grown back).
+    #[inline]
+    pub fn check_mapped(&self) -> Result<()> {
+        match &self.guard {
+            Some(g) if !g.tripped() => Ok(()),
+            Some(_) => Err(self.tripped_error()),
+            None => self.check_backing(),
+        }
+    }
+
+    /// Whether the `SIGBUS` guard protects this mapping: a zero-copy access past a shrunk end
+    /// then reads zeros (or writes to a private page) instead of killing the process, and the
+    /// next checked operation reports it.
+    #[must_use]
+    pub fn is_guarded(&self) -> bool {
+        self.guard.is_some()
+    }
+
+    #[cold]
+    fn tripped_error(&self) -> Error {
+        match self.check_backing() {
+            Err(e) => e,
+            Ok(()) => Error::new(
+                ErrorKind::NoSpace,
+                format!(
+                    "a page of the mapping could not be backed (is {} full? or the object was shrunk and grown again): this mapping no longer shows it, open it again",
+                    sys::SHM_DIR
+                ),
+            )
+            .with_subject(self.label(), self.label_is_path),
+        }
+    }
+
     /// Check that `offset..offset+len` lies within the mapping; return `offset` as usize.
     ///
     /// # Errors
@@ -496,7 +546,8 @@ impl Region {
         // SAFETY: off..off+len lies inside our live, writable mapping (checked by the callers);
         // no reference into it exists, and the kernel checks every page it touches.
         match unsafe { sys::copy_into_own_memory(self.ptr.add(off), data) } {
-            Ok(Some(n)) if n == data.len() => return Ok(()),
+            // A page the SIGBUS guard replaced takes the bytes without showing them to anyone.
+            Ok(Some(n)) if n == data.len() => return self.check_mapped(),
             Ok(Some(n)) => return Err(self.unbacked(off + n)),
             Err(e) if sys::is_fault(&e) => return Err(self.unbacked(off)),
             Err(e) => return Err(self.io_error(&e, "process_vm_writev")),
@@ -772,6 +823,8 @@ impl Region {
 
 impl Drop for Region {
     fn drop(&mut self) {
+        // Leave the SIGBUS guard before the mapping goes (the fields drop after this).
+        drop(self.guard.take());
         if let Backing::Anon = self.backing {
             // SAFETY: ptr/len are exactly the anonymous mapping we created, dropped only here.
             unsafe { sys::unmap(self.ptr, self.len) };

@@ -247,10 +247,25 @@ fn checked_reads_and_writes_of_a_shrunk_segment_are_errors_not_signals() {
         f.read_into_slice(&mut out).unwrap_err().kind(),
         ErrorKind::Truncated
     );
-    assert_eq!(f.write(b"x").unwrap_err().kind(), ErrorKind::Truncated);
+    // A write reaching past the new end fails; a small one whose bytes are all still there
+    // lands (the SIGBUS guard makes the fast path check nothing until a page is gone; without
+    // the guard the size check before each write refuses it).
+    assert_eq!(
+        f.write(&pattern(1 << 20, 2)).unwrap_err().kind(),
+        ErrorKind::Truncated
+    );
+    let small = f.write(b"x");
+    if f.region().is_guarded() {
+        small.unwrap();
+    } else {
+        assert_eq!(small.unwrap_err().kind(), ErrorKind::Truncated);
+    }
     o.truncate(0).unwrap();
+    // Now the header page itself is gone: every access is an error, never a signal.
+    assert_eq!(f.write(b"y").unwrap_err().kind(), ErrorKind::Truncated);
     assert_eq!(f.read().unwrap_err().kind(), ErrorKind::Truncated);
     assert_eq!(f.header().unwrap_err().kind(), ErrorKind::Truncated);
+    assert_eq!(f.payload_len(), 0);
 }
 
 /// Run the body `what` of [`full_dev_shm_child`] in a private mount namespace whose
@@ -635,4 +650,105 @@ fn sources_whose_metadata_size_is_zero_are_read_to_their_end() {
     let out = dir.path("out_empty");
     assert_eq!(recv_file(seg.name(), &out, &quick()).unwrap().bytes, 0);
     assert_eq!(std::fs::read(&out).unwrap(), b"");
+}
+
+/// The SIGBUS guard (`sys/linux_guard.rs`): a zero-copy access past the end of a segment that
+/// another process shrank reads zeros instead of killing the process, and the next checked
+/// operation on the mapping reports the shrink.
+#[test]
+fn a_zero_copy_access_past_a_shrunk_end_is_an_error_not_a_signal() {
+    let seg = TestSegment::new("guard_view");
+    let s = Segment::create(seg.name(), 1 << 20).unwrap();
+    s.write_at(600_000, b"data").unwrap();
+    assert!(s.region().is_guarded(), "the guard protects segments on Linux");
+    s.region().check_mapped().unwrap();
+    let other = ShmObject::open(seg.name(), OpenMode::OpenOnly, Access::ReadWrite, None).unwrap();
+    other.truncate(8192).unwrap();
+    let p = s.region().as_mut_ptr();
+    // SAFETY: inside the live mapping; this is the access a zero-copy view (numpy, C++) makes,
+    // the one that raised SIGBUS before the guard.
+    let (got, kept) = unsafe {
+        let got = std::ptr::read_volatile(p.add(600_000));
+        std::ptr::write_volatile(p.add(700_000), 7);
+        (got, std::ptr::read_volatile(p.add(100)))
+    };
+    assert_eq!(got, 0, "a page past the end reads as zeros");
+    assert_eq!(kept, 0, "a page still there reads what it holds (zeros here)");
+    let err = s.region().check_mapped().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Truncated, "{err}");
+    assert!(err.to_string().contains(seg.name()), "{err}");
+    assert_eq!(
+        other.size().unwrap(),
+        8192,
+        "the write went to a private page, not into the object"
+    );
+    // Checked copies report it too, whichever way they go.
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        s.read_at(600_000, &mut buf).unwrap_err().kind(),
+        ErrorKind::Truncated
+    );
+    // A new mapping of the shrunk object is refused at open, as before.
+    drop(s);
+}
+
+/// The guard takes only faults in the library's own mappings: any other SIGBUS still goes to
+/// the handler before it (here Rust's), and then to the default action, which kills the
+/// process with SIGBUS, as without the library.
+#[test]
+fn a_sigbus_outside_the_library_s_mappings_still_kills_the_process() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = Dir::new();
+    let out = child(
+        "a_sigbus_outside_the_library_s_mappings_child",
+        dir.0.to_str().unwrap(),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGBUS),
+        "the child must die of SIGBUS: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("guard installed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_sigbus_outside_the_library_s_mappings_child() {
+    let Some(dir) = child_arg() else { return };
+    // A segment first, so the guard is installed.
+    let seg = TestSegment::new("guard_elsewhere");
+    let s = Segment::create(seg.name(), 4096).unwrap();
+    assert!(s.region().is_guarded());
+    // The guard stays installed for the process; the segment goes now, since the fault below
+    // kills this process before any destructor runs.
+    drop(s);
+    drop(seg);
+    println!("guard installed");
+    let path = std::ffi::CString::new(format!("{dir}/f")).unwrap();
+    // SAFETY: a file of our own, mapped by hand (not through the library), then truncated and
+    // read past its end: the fault the guard must not take.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CREAT, 0o600);
+        assert!(fd >= 0);
+        assert_eq!(libc::ftruncate(fd, 8192), 0);
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            8192,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        assert_eq!(libc::ftruncate(fd, 0), 0);
+        let v = std::ptr::read_volatile(p.cast::<u8>().add(4096));
+        println!("survived a fault outside the library: {v}");
+    }
 }

@@ -31,8 +31,11 @@ pub(crate) const SPIN: Duration = Duration::from_micros(10);
 /// wake-up of an idle virtual CPU costs 10 to 30 us here).
 pub(crate) const YIELD_UNTIL: Duration = Duration::from_micros(50);
 
-/// A gap this long between two looks at the clock while spinning or yielding means another
-/// task had this CPU meanwhile: the CPUs are contended.
+/// A gap this long between two looks at the clock while spinning or yielding means this task
+/// lost its CPU meanwhile: to another task (the CPUs are contended) — or, on a virtual
+/// machine, to the hypervisor, which pauses a virtual CPU for tens to hundreds of
+/// microseconds several hundred times a second even when the guest is idle. The two are told
+/// apart by [`lost_cpu_to_a_task`].
 const PREEMPTED: Duration = Duration::from_micros(25);
 
 /// For how long after a waiter saw the CPUs contended every wait of the process sleeps at
@@ -74,6 +77,20 @@ fn contended_at(t: Instant) -> bool {
     micros_since_epoch(t) < CONTENDED_UNTIL_US.load(Ordering::Relaxed)
 }
 
+/// After a gap on the clock: whether the kernel gave this thread's CPU to another task since
+/// the last such check (the thread's involuntary context switches moved). One `getrusage`,
+/// made only after a gap. A pause of the whole virtual CPU (hypervisor), or an interrupt,
+/// moves nothing: the wait keeps spinning, since nobody here wants the CPU.
+fn lost_cpu_to_a_task() -> bool {
+    thread_local! {
+        // The count at the previous check; the first check of a thread sees the count it
+        // starts with (no evidence yet), not a change from nothing.
+        static LAST: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    }
+    let now = sys::involuntary_switches();
+    LAST.with(|last| last.replace(Some(now)).is_some_and(|was| was != now))
+}
+
 fn mark_contended(t: Instant) {
     let until = micros_since_epoch(t).saturating_add(CONTENDED_FOR.as_micros() as u64);
     CONTENDED_UNTIL_US.fetch_max(until, Ordering::Relaxed);
@@ -82,7 +99,8 @@ fn mark_contended(t: Instant) {
 /// Poll without sleeping: busy-spin for `spin` (re-reading shared words, `spin_loop` hints, no
 /// system call), then poll between `sched_yield`s until `until` from the start. Both phases are
 /// skipped while the CPUs are contended (see [`CONTENDED_FOR`]); a gap in the clock during
-/// either (this task lost the CPU) ends them and marks the contention. `Ok(None)`: nothing.
+/// either in which this task lost the CPU to another one ends them and marks the contention.
+/// `Ok(None)`: nothing.
 fn spin_then_yield<T>(
     spin: Duration,
     until: Duration,
@@ -102,7 +120,7 @@ fn spin_then_yield<T>(
                 }
             }
             let now = Instant::now();
-            if now - last >= PREEMPTED {
+            if now - last >= PREEMPTED && lost_cpu_to_a_task() {
                 mark_contended(now);
                 return Ok(None);
             }
@@ -118,7 +136,7 @@ fn spin_then_yield<T>(
             return Ok(Some(v));
         }
         let now = Instant::now();
-        if now - last >= PREEMPTED {
+        if now - last >= PREEMPTED && lost_cpu_to_a_task() {
             mark_contended(now);
             break;
         }

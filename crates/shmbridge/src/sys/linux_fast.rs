@@ -37,3 +37,19 @@ pub(crate) fn first_hole(fd: BorrowedFd<'_>, from: u64) -> io::Result<u64> {
     }
     Ok(u64::try_from(at).unwrap_or(0))
 }
+
+/// How many times the kernel took the CPU from the calling thread so far (involuntary context
+/// switches, `getrusage(RUSAGE_THREAD)`): how a spinning waiter tells "another task had my
+/// CPU" (the count moved) from "the hypervisor paused this virtual CPU" or a long interrupt
+/// (it did not), which look alike on the clock.
+pub(crate) fn involuntary_switches() -> u64 {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_THREAD is valid on Linux.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()) };
+    if rc != 0 {
+        return u64::MAX;
+    }
+    // SAFETY: zero-initialised, then filled by a successful getrusage.
+    let ru = unsafe { ru.assume_init() };
+    u64::try_from(ru.ru_nivcsw).unwrap_or(u64::MAX)
+}

@@ -1,6 +1,6 @@
 //! The platform layer: every OS call the core makes goes through here.
 //!
-//! Linux is implemented ([`linux`], [`linux_space`]). Nothing outside this module calls `libc`,
+//! Linux is implemented ([`linux`], [`linux_fast`], [`linux_guard`], [`linux_space`]). Nothing outside this module calls `libc`,
 //! names an `errno` value or an open flag, or builds a path in the shared-memory directory:
 //! errors come back as `std::io::Error` (classified here, [`kind_of_errno`], [`is_fault`], ...)
 //! and the core adds the segment name and the sentence.
@@ -19,6 +19,10 @@ pub(crate) use linux::*;
 mod linux_fast;
 #[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 pub(crate) use linux_fast::*;
+#[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
+mod linux_guard;
+#[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
+pub(crate) use linux_guard::*;
 #[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]
 mod linux_space;
 #[cfg(all(target_os = "linux", not(shmbridge_stub_backend)))]

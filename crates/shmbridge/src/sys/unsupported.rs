@@ -342,3 +342,28 @@ pub(crate) fn ofd_probe(_fd: BorrowedFd<'_>, _start: u64) -> io::Result<bool> {
 pub(crate) fn statvfs(_path: &Path) -> io::Result<StatVfs> {
     Err(unsupported())
 }
+
+// The SIGBUS guard (sys/linux_guard.rs): none here, so every check is a size query.
+
+/// A mapping registered with the `SIGBUS` guard: never, on this platform.
+#[derive(Debug)]
+pub(crate) struct Guarded(());
+
+impl Guarded {
+    /// Register a mapping: there is no guard here.
+    pub(crate) fn register(_start: *mut u8, _len: usize, _writable: bool) -> Option<Self> {
+        None
+    }
+
+    /// Whether a page faulted: never (no guard).
+    pub(crate) fn tripped(&self) -> bool {
+        false
+    }
+}
+
+/// Involuntary context switches of the calling thread: unknown here, so a different number
+/// each call (every gap on the clock then counts as contention, the safe answer).
+pub(crate) fn involuntary_switches() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
