@@ -224,3 +224,77 @@ def test_a_stream_shrunk_below_its_ring_raises_truncated(shm_name: str) -> None:
     finally:
         r.close()
         w.close()
+
+
+_GUARD_CHILD = r"""
+import os, sys
+import shmbridge
+a, b = sys.argv[1], sys.argv[2]
+shm = shmbridge.SharedMemory(a, create=True, size=1 << 20)
+shm.write(600_000, b"data")
+view = shm.buf                       # the mapping itself: a zero-copy view
+os.truncate("/dev/shm/" + a, 8192)   # another process shrinks the segment
+print("past the end reads", view[600_000])
+view[700_000] = 1                    # lands in a private page, not in the segment
+print("size", os.stat("/dev/shm/" + a).st_size)
+try:
+    shm.read(600_000, 4)
+except shmbridge.Truncated as e:
+    print("read:", type(e).__name__, a in str(e))
+del view
+shm.close()
+f = shmbridge.FramedSegment.create(b, 4096)
+f.write(b"first")
+os.truncate("/dev/shm/" + b, 0)      # the header page itself goes
+for what in ("write", "read"):
+    try:
+        f.write(b"second") if what == "write" else f.read()
+    except shmbridge.Truncated as e:
+        print(what + ":", type(e).__name__, b in str(e))
+f.close()
+print("alive")
+"""
+
+
+@pytest.mark.parametrize("faulthandler", [False, True], ids=["plain", "faulthandler"])
+def test_a_view_past_a_shrunk_end_reads_zeros_instead_of_crashing(
+    shm_names: Callable[[], str], faulthandler: bool
+) -> None:
+    """The SIGBUS guard (crates/shmbridge/src/sys/linux_guard.rs): touching a page that another
+    process cut off, through a zero-copy view or the header words, no longer kills the process;
+    the next checked call raises Truncated naming the segment. Also with faulthandler enabled
+    before the import (pytest's and `python -X faulthandler`'s order), whose handler the guard
+    passes other faults on to. In a child, so that a failure is a dead child, not a dead run."""
+    a, b = shm_names(), shm_names()
+    flags = ["-X", "faulthandler"] if faulthandler else []
+    out = subprocess.run(
+        [sys.executable, *flags, "-c", _GUARD_CHILD, a, b], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, (out.returncode, out.stdout, out.stderr)
+    assert out.stdout.split("\n")[:-1] == [
+        "past the end reads 0",
+        "size 8192",
+        "read: Truncated True",
+        "write: Truncated True",
+        "read: Truncated True",
+        "alive",
+    ], out.stdout
+
+
+def test_a_sigbus_elsewhere_still_kills_the_process(shm_name: str, tmp_path: Path) -> None:
+    """The guard takes only faults in shmbridge's own mappings: a fault in a mapping the
+    program made itself (the stdlib's mmap here) still ends the process with SIGBUS."""
+    code = (
+        "import mmap, os, sys, shmbridge\n"
+        "s = shmbridge.SharedMemory(sys.argv[1], create=True, size=4096)\n"
+        "s.close(); s.unlink()\n"
+        "fd = os.open(sys.argv[2], os.O_RDWR | os.O_CREAT, 0o600)\n"
+        "os.ftruncate(fd, 8192)\n"
+        "m = mmap.mmap(fd, 8192)\n"
+        "os.ftruncate(fd, 0)\n"
+        "print(m[5000])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, shm_name, str(tmp_path / "f")], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == -7, (out.returncode, out.stdout, out.stderr)

@@ -980,35 +980,37 @@ impl FramedSegment {
         self.require_message()?;
         self.region.check_mapped()?;
         let corrupt_len = std::cell::Cell::new(0u64);
-        let ((len, got, want), sequence) = self.seqlock().read(
-            self.name(),
-            || {
-                let len = self.u64_at(offsets::PAYLOAD_LEN).load(Ordering::Relaxed);
-                let fl = self.u32_at(offsets::FLAGS).load(Ordering::Relaxed);
-                let want = (fl & flags::CHECKSUM != 0)
-                    .then(|| self.u32_at(offsets::CHECKSUM).load(Ordering::Relaxed));
-                if len > self.capacity {
-                    // Could be a torn read of a racing write; only an error if stable.
-                    corrupt_len.set(len);
-                    return Ok(None);
-                }
-                let got = f(&self.region, self.header_len, len as usize, want.is_some())?;
-                Ok(Some((len, got, want)))
-            },
-            || {
-                Error::new(
-                    ErrorKind::CorruptHeader,
-                    format!(
-                        "corrupt header: payload_len {} is larger than capacity {}",
-                        corrupt_len.get(),
-                        self.capacity
-                    ),
-                )
-                .with_segment(self.name())
-            },
-        )
-        // A read that went wrong on a shrunk segment is reported as the shrink.
-        .map_err(|e| self.region.check_backing().err().unwrap_or(e))?;
+        let ((len, got, want), sequence) = self
+            .seqlock()
+            .read(
+                self.name(),
+                || {
+                    let len = self.u64_at(offsets::PAYLOAD_LEN).load(Ordering::Relaxed);
+                    let fl = self.u32_at(offsets::FLAGS).load(Ordering::Relaxed);
+                    let want = (fl & flags::CHECKSUM != 0)
+                        .then(|| self.u32_at(offsets::CHECKSUM).load(Ordering::Relaxed));
+                    if len > self.capacity {
+                        // Could be a torn read of a racing write; only an error if stable.
+                        corrupt_len.set(len);
+                        return Ok(None);
+                    }
+                    let got = f(&self.region, self.header_len, len as usize, want.is_some())?;
+                    Ok(Some((len, got, want)))
+                },
+                || {
+                    Error::new(
+                        ErrorKind::CorruptHeader,
+                        format!(
+                            "corrupt header: payload_len {} is larger than capacity {}",
+                            corrupt_len.get(),
+                            self.capacity
+                        ),
+                    )
+                    .with_segment(self.name())
+                },
+            )
+            // A read that went wrong on a shrunk segment is reported as the shrink.
+            .map_err(|e| self.region.check_backing().err().unwrap_or(e))?;
         // Header words read from a zero page (the SIGBUS guard's, after a shrink) are no read.
         self.region.check_mapped()?;
         if want.is_none() {

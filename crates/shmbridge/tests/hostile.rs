@@ -660,7 +660,10 @@ fn a_zero_copy_access_past_a_shrunk_end_is_an_error_not_a_signal() {
     let seg = TestSegment::new("guard_view");
     let s = Segment::create(seg.name(), 1 << 20).unwrap();
     s.write_at(600_000, b"data").unwrap();
-    assert!(s.region().is_guarded(), "the guard protects segments on Linux");
+    assert!(
+        s.region().is_guarded(),
+        "the guard protects segments on Linux"
+    );
     s.region().check_mapped().unwrap();
     let other = ShmObject::open(seg.name(), OpenMode::OpenOnly, Access::ReadWrite, None).unwrap();
     other.truncate(8192).unwrap();
@@ -673,7 +676,10 @@ fn a_zero_copy_access_past_a_shrunk_end_is_an_error_not_a_signal() {
         (got, std::ptr::read_volatile(p.add(100)))
     };
     assert_eq!(got, 0, "a page past the end reads as zeros");
-    assert_eq!(kept, 0, "a page still there reads what it holds (zeros here)");
+    assert_eq!(
+        kept, 0,
+        "a page still there reads what it holds (zeros here)"
+    );
     let err = s.region().check_mapped().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Truncated, "{err}");
     assert!(err.to_string().contains(seg.name()), "{err}");
