@@ -23,8 +23,13 @@
 //!   through the mapping after a size check, as before.
 //! - [`Region::as_ptr`] gives the address for zero-copy use (C, C++, Python's buffer
 //!   protocol); [`Region::as_slice`] is `unsafe` and says what the caller must guarantee.
-//!   Zero-copy access cannot be protected by any check: `docs/ARCHITECTURE.md`, "The SIGBUS
-//!   boundary", says where a `SIGBUS` remains possible and how to avoid it.
+//!   A zero-copy access to a page past a shrunk end would raise `SIGBUS`; the `SIGBUS` guard
+//!   (`sys/linux_guard.rs`) maps a zero page there instead and marks the region, so that the
+//!   next [`Region::check_mapped`] (which every checked operation runs) reports it:
+//!   `docs/ARCHITECTURE.md`, "The SIGBUS boundary", says what it covers and what it does not.
+//! - Header words and the direct prefix are touched through the mapping under the same guard:
+//!   the hot paths (a publish, a consistent read, a wait) check a shrink with one atomic load
+//!   ([`Region::check_mapped`]), not a system call.
 //!
 //! Dropping a region unmaps it and never fails or panics.
 
@@ -354,7 +359,8 @@ impl Region {
     /// the mapping (another process truncated it); accessing it would raise `SIGBUS`.
     ///
     /// One `lseek(SEEK_END)` (the cheapest size query, about 170 ns here against 430 ns for an
-    /// `fstat`): this runs in every publish and every checked read.
+    /// `fstat`). The hot paths use [`check_mapped`](Self::check_mapped) instead, which costs
+    /// no system call under the `SIGBUS` guard.
     ///
     /// # Errors
     ///
