@@ -91,6 +91,21 @@ fn lost_cpu_to_a_task() -> bool {
     LAST.with(|last| last.replace(Some(now)).is_some_and(|was| was != now))
 }
 
+/// When (microseconds since [`epoch`], 0: never) a waiter of this process last lost its CPU
+/// to another task while spinning.
+static LAST_LOST_US: AtomicU64 = AtomicU64::new(0);
+
+/// Record that a waiter lost its CPU to another task at `t`; whether that happened before
+/// within [`CONTENDED_FOR`]. One preemption is no contention — a kernel thread that ran for a
+/// few microseconds does it, and 50 ms of futex sleeps would follow for nothing (on this
+/// kind of virtual machine each of them costs a wake-up of 30 to 40 us); a task that keeps
+/// taking the CPU (a CPU hog) does it again within the window.
+fn lost_again(t: Instant) -> bool {
+    let now = micros_since_epoch(t).max(1);
+    let before = LAST_LOST_US.swap(now, Ordering::Relaxed);
+    before != 0 && now.saturating_sub(before) < CONTENDED_FOR.as_micros() as u64
+}
+
 fn mark_contended(t: Instant) {
     let until = micros_since_epoch(t).saturating_add(CONTENDED_FOR.as_micros() as u64);
     CONTENDED_UNTIL_US.fetch_max(until, Ordering::Relaxed);
@@ -99,7 +114,8 @@ fn mark_contended(t: Instant) {
 /// Poll without sleeping: busy-spin for `spin` (re-reading shared words, `spin_loop` hints, no
 /// system call), then poll between `sched_yield`s until `until` from the start. Both phases are
 /// skipped while the CPUs are contended (see [`CONTENDED_FOR`]); a gap in the clock during
-/// either in which this task lost the CPU to another one ends them and marks the contention.
+/// either in which this task lost the CPU to another one, for the second time within
+/// [`CONTENDED_FOR`], ends them and marks the contention.
 /// `Ok(None)`: nothing.
 fn spin_then_yield<T>(
     spin: Duration,
@@ -120,7 +136,7 @@ fn spin_then_yield<T>(
                 }
             }
             let now = Instant::now();
-            if now - last >= PREEMPTED && lost_cpu_to_a_task() {
+            if now - last >= PREEMPTED && lost_cpu_to_a_task() && lost_again(now) {
                 mark_contended(now);
                 return Ok(None);
             }
@@ -136,7 +152,7 @@ fn spin_then_yield<T>(
             return Ok(Some(v));
         }
         let now = Instant::now();
-        if now - last >= PREEMPTED && lost_cpu_to_a_task() {
+        if now - last >= PREEMPTED && lost_cpu_to_a_task() && lost_again(now) {
             mark_contended(now);
             break;
         }
