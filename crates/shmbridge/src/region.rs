@@ -636,6 +636,106 @@ impl Region {
         Ok(())
     }
 
+    /// Under the `SIGBUS` guard only: fill `offset..offset+len` of the mapping straight from a
+    /// kernel copy — `read` fills as much as it can of the pointer and length it is given
+    /// (e.g. `read(2)` into the mapping) and returns how much it filled, 0 at the end — and
+    /// hand each filled piece to `seen` in place (to hash it while it is in cache); `what` names
+    /// `read` in its errors. No bounce
+    /// buffer: one copy instead of two. A page the kernel cannot back makes the kernel copy
+    /// fail with `EFAULT` (never a signal) and is reported by the real size; a page the guard
+    /// replaced is reported by the mark. `Ok(None)` when the region is not guarded (use
+    /// [`copy_in`](Self::copy_in)). Returns the bytes filled, fewer than `len` when `read` ran
+    /// out or gave a short piece.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`], [`ErrorKind::OutOfBounds`], [`ErrorKind::Truncated`],
+    /// [`ErrorKind::NoSpace`]; whatever `read` or `seen` return.
+    pub(crate) fn fill_in_place(
+        &self,
+        offset: u64,
+        len: usize,
+        piece: usize,
+        what: &str,
+        mut read: impl FnMut(*mut u8, usize) -> std::io::Result<usize>,
+        mut seen: impl FnMut(&[u8]),
+    ) -> Result<Option<usize>> {
+        if self.guard.is_none() || self.through_fd().is_none() {
+            return Ok(None);
+        }
+        self.check_writable()?;
+        let off = self.check_range(offset, len)?;
+        self.check_mapped()?;
+        let mut done = 0usize;
+        while done < len {
+            let want = (len - done).min(piece.max(1));
+            // SAFETY: off + done + want <= len of the live, writable mapping (checked above);
+            // the kernel copy checks every page it touches and fails with EFAULT instead of
+            // raising a signal.
+            let at = unsafe { self.ptr.add(off + done) };
+            let n = match read(at, want) {
+                Ok(n) => n.min(want),
+                Err(e) if sys::is_fault(&e) => return Err(self.unbacked(off + done)),
+                Err(e) => return Err(self.io_error(&e, what)),
+            };
+            if n == 0 {
+                break;
+            }
+            // SAFETY: the `n` bytes just filled, inside the mapping; the protocol gives them
+            // to this process alone until it publishes them, and a fault here (a page a shrink
+            // removed meanwhile) is taken by the guard and reported just below.
+            seen(unsafe { std::slice::from_raw_parts(at, n) });
+            self.check_mapped()?;
+            done += n;
+            if n < want {
+                break;
+            }
+        }
+        Ok(Some(done))
+    }
+
+    /// Under the `SIGBUS` guard only: hand `offset..offset+len` of the mapping, piece by piece
+    /// in place, to `seen` (to hash it) and then to `write` (a kernel copy out of the
+    /// mapping, e.g. `write(2)`: a missing page is `EFAULT`, never a signal). No bounce buffer:
+    /// one copy instead of two. `Ok(false)` when the region is not guarded (use
+    /// [`copy_out`](Self::copy_out)).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::OutOfBounds`], [`ErrorKind::Truncated`]; whatever `write` returns.
+    pub(crate) fn drain_in_place(
+        &self,
+        offset: u64,
+        len: usize,
+        piece: usize,
+        mut seen: impl FnMut(&[u8]),
+        mut write: impl FnMut(*const u8, usize) -> Result<()>,
+    ) -> Result<bool> {
+        if self.guard.is_none() || self.through_fd().is_none() {
+            return Ok(false);
+        }
+        let off = self.check_range(offset, len)?;
+        self.check_mapped()?;
+        let mut done = 0usize;
+        while done < len {
+            let n = (len - done).min(piece.max(1));
+            // SAFETY: inside the live mapping (checked above). The protocol keeps writers off
+            // these bytes until this process consumes them (a hostile one can only change the
+            // values, which the checksum then reports); a fault is taken by the guard and
+            // reported just below, before the bytes go anywhere.
+            let bytes = unsafe { std::slice::from_raw_parts(self.ptr.add(off + done), n) };
+            seen(bytes);
+            self.check_mapped()?;
+            write(bytes.as_ptr(), n).map_err(|e| match self.check_backing() {
+                Err(t) => t,
+                Ok(()) => e,
+            })?;
+            self.check_mapped()?;
+            done += n;
+        }
+        Ok(true)
+    }
+
     /// Move `len` bytes at `offset` out of the region through `buf` (a bounce buffer the
     /// caller keeps, so that it stays in cache), handing each filled piece to `sink` (hash
     /// it, write it out). As safe as [`read_at`](Self::read_at).
