@@ -2,8 +2,8 @@
  * process while shmb_region_read copies it, or mid-receive (at a chosen moment: from the
  * progress callback), a FIFO and a short segment under the awaited name, another user's
  * segment and stream (root gives them to nobody with chown), a FIFO as the target, a source
- * whose metadata size is 0. Every case must be an error code with a message, never a signal
- * or a hang. */
+ * whose metadata size is 0, a zero-copy pointer past a shrunk end (the SIGBUS guard). Every
+ * case must be an error code with a message, never a signal or a hang. */
 #define _GNU_SOURCE
 #include "harness.h"
 
@@ -76,6 +76,26 @@ static void test_region_read_racing_a_shrink(void) {
              SHMB_TRUNCATED);
     shmb_segment_free(seg);
     free(buf);
+}
+
+/* The SIGBUS guard: a zero-copy read through shmb_region_data() of a page past a shrunk
+ * end reads 0 instead of killing the process, and shmb_region_check() then reports
+ * SHMB_TRUNCATED naming the segment. */
+static void test_a_pointer_past_a_shrunk_end(void) {
+    const char *name = h_name(SUITE, "guard");
+    shmb_segment *seg = NULL;
+    const volatile unsigned char *p;
+    CHECK_OK(shmb_segment_open(name, SHMB_CREATE_ONLY, SHMB_READ_WRITE, 1u << 20, 0, &seg));
+    if (!seg) return;
+    CHECK_OK(shmb_region_write(shmb_segment_region(seg), 600000, "data", 4));
+    CHECK_OK(shmb_region_check(shmb_segment_region(seg)));
+    p = (const volatile unsigned char *)shmb_region_data(shmb_segment_region(seg));
+    CHECK(p[600000] == 'd');
+    shrink(name, 8192);
+    CHECK(p[600000] == 0);
+    CHECK_RC(shmb_region_check(shmb_segment_region(seg)), SHMB_TRUNCATED);
+    CHECK(strstr(h_last_message(), name) != NULL);
+    shmb_segment_free(seg);
 }
 
 struct shrink_ctx {
@@ -243,6 +263,7 @@ int main(void) {
     snprintf(h_dir, sizeof h_dir, "/tmp/shmb_t_chost_%ld", (long)getpid());
     CHECK(mkdir(h_dir, 0755) == 0);
     test_region_read_racing_a_shrink();
+    test_a_pointer_past_a_shrunk_end();
     test_recv_shrunk_mid_copy();
     test_fifo_and_short_segments_fail_at_once();
     test_other_owners_are_refused_unless_allowed();

@@ -278,6 +278,20 @@ static void test_hostile() {
         std::vector<char> buf(1 << 20);
         CHECK_THROWS(r.read(0, buf.data(), buf.size()), SHMB_TRUNCATED, 0);
     }
+    {
+        // The SIGBUS guard: get_address() past a shrunk end reads 0 instead of killing the
+        // process, and check() then throws SHMB_TRUNCATED.
+        const std::string g = name("guard");
+        shared_memory_object s(create_only, g.c_str(), read_write);
+        s.truncate(1 << 20);
+        mapped_region r(s, read_write);
+        auto *p = static_cast<volatile unsigned char *>(r.get_address());
+        p[600000] = 'd';
+        r.check();
+        s.truncate(8192);
+        CHECK(p[600000] == 0);
+        CHECK_THROWS(r.check(), SHMB_TRUNCATED, 0);
+    }
     if (::geteuid() == 0) {
         const std::string owned = name("owned");
         const std::string src = "/tmp/" + owned + ".src";
