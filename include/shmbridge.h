@@ -2375,7 +2375,9 @@ shmb_result shmb_region_flush(const struct shmb_region *region);
 
 /**
  * Check that the object behind the mapping still covers it: `SHMB_TRUNCATED` when another
- * process shrank it (touching the missing pages would raise `SIGBUS`).
+ * process shrank it. Touching the missing pages through `shmb_region_data()` reads zeros (the
+ * library's `SIGBUS` guard puts a private zero page there instead of letting the process
+ * die); this call then reports it, and so does every checked call on the region.
  *
  * # Safety
  *
