@@ -978,7 +978,6 @@ impl FramedSegment {
         mut f: impl FnMut(&Region, u64, usize, bool) -> Result<Option<u32>>,
     ) -> Result<Snapshot> {
         self.require_message()?;
-        self.region.check_mapped()?;
         let corrupt_len = std::cell::Cell::new(0u64);
         let ((len, got, want), sequence) = self
             .seqlock()
@@ -1043,10 +1042,8 @@ impl FramedSegment {
     /// process shrank it; a read then reports [`ErrorKind::Truncated`]).
     #[must_use]
     pub fn payload_len(&self) -> u64 {
-        if self.region.check_mapped().is_err() {
-            return 0;
-        }
         let len = self.u64_at(offsets::PAYLOAD_LEN).load(Ordering::Acquire);
+        // Checked after the load: a word read from the guard's zero page is no length.
         if self.region.check_mapped().is_err() {
             return 0;
         }

@@ -425,16 +425,22 @@ impl Region {
 
     #[cold]
     fn tripped_error(&self) -> Error {
+        self.shrunk_or_no_space(|| {
+            format!(
+                "a page of the mapping could not be backed (is {} full? or the object was shrunk and grown again): this mapping no longer shows it, open it again",
+                sys::SHM_DIR
+            )
+        })
+    }
+
+    /// The error for a page the kernel could not give: [`ErrorKind::Truncated`] when the
+    /// object is now shorter than the mapping, else [`ErrorKind::NoSpace`] saying `why`.
+    fn shrunk_or_no_space(&self, why: impl FnOnce() -> String) -> Error {
         match self.size_check() {
             Err(e) => e,
-            Ok(()) => Error::new(
-                ErrorKind::NoSpace,
-                format!(
-                    "a page of the mapping could not be backed (is {} full? or the object was shrunk and grown again): this mapping no longer shows it, open it again",
-                    sys::SHM_DIR
-                ),
-            )
-            .with_subject(self.label(), self.label_is_path),
+            Ok(()) => {
+                Error::new(ErrorKind::NoSpace, why()).with_subject(self.label(), self.label_is_path)
+            }
         }
     }
 
@@ -578,17 +584,15 @@ impl Region {
     /// The error for a write the kernel could not complete at mapping offset `at`: the object
     /// was shrunk, or (when it was not) its page could not be allocated.
     fn unbacked(&self, at: usize) -> Error {
-        match self.check_backing() {
-            Err(e) => e,
-            Ok(()) => Error::new(
-                ErrorKind::NoSpace,
-                format!(
-                    "cannot write at byte {at}: no memory to back the page (is {} full? reserve segments with fallocate)",
-                    sys::SHM_DIR
-                ),
-            )
-            .with_subject(self.label(), self.label_is_path),
+        if self.guard.as_ref().is_some_and(sys::Guarded::tripped) {
+            return self.tripped_error();
         }
+        self.shrunk_or_no_space(|| {
+            format!(
+                "cannot write at byte {at}: no memory to back the page (is {} full? reserve segments with fallocate)",
+                sys::SHM_DIR
+            )
+        })
     }
 
     /// Copy `data` into the region at `offset` (through the descriptor, see the module

@@ -568,43 +568,39 @@ impl StreamWriter {
                     unsafe { sys::read_raw(fd, ptr, len) }
                 },
                 |piece| crc.update(piece),
-            );
-            if let Some(got) = direct? {
-                if got == 0 {
-                    break;
-                }
-                self.commit(got);
-                progress(self.pos)?;
-                continue;
-            }
-            if self.bounce.is_empty() {
-                self.bounce = vec![0u8; BOUNCE];
-            }
-            let crc = &mut self.crc;
-            // Reads go on while they fill the buffer (a regular file); a pipe or terminal
-            // that gives less ends the step with what it gave.
-            let mut more = true;
-            let got = self.framed.region().copy_in(
-                at,
-                n,
-                &mut self.bounce,
-                |buf| {
-                    if !more {
-                        return Ok(0);
-                    }
-                    // SAFETY: `buf` is valid for writes of its length during the call.
-                    let got =
-                        unsafe { sys::read_raw(fd, buf.as_mut_ptr(), buf.len()) }.map_err(|e| {
-                            Error::from_io(&e, "reading the input failed").with_segment(name)
-                        })?;
-                    more = got == buf.len();
-                    Ok(got)
-                },
-                |piece| {
-                    crc.update(piece);
-                    Ok(())
-                },
             )?;
+            let got = if let Some(got) = direct {
+                got
+            } else {
+                if self.bounce.is_empty() {
+                    self.bounce = vec![0u8; BOUNCE];
+                }
+                let crc = &mut self.crc;
+                // Reads go on while they fill the buffer (a regular file); a pipe or
+                // terminal that gives less ends the step with what it gave.
+                let mut more = true;
+                self.framed.region().copy_in(
+                    at,
+                    n,
+                    &mut self.bounce,
+                    |buf| {
+                        if !more {
+                            return Ok(0);
+                        }
+                        // SAFETY: `buf` is valid for writes of its length during the call.
+                        let got = unsafe { sys::read_raw(fd, buf.as_mut_ptr(), buf.len()) }
+                            .map_err(|e| {
+                                Error::from_io(&e, "reading the input failed").with_segment(name)
+                            })?;
+                        more = got == buf.len();
+                        Ok(got)
+                    },
+                    |piece| {
+                        crc.update(piece);
+                        Ok(())
+                    },
+                )?
+            };
             if got == 0 {
                 break;
             }
@@ -1012,6 +1008,12 @@ impl StreamReader {
     ) -> Result<u32> {
         while let Some((at, n)) = self.next_chunk(CHUNK, wait)? {
             let name = self.framed.name();
+            let write_out = |ptr: *const u8, len: usize| {
+                // SAFETY: `ptr` is readable for `len` bytes for the call (a private buffer, or
+                // our mapping, where the kernel reports a missing page as EFAULT).
+                unsafe { sys::write_all_raw(fd, ptr, len) }
+                    .map_err(|e| Error::from_io(&e, "writing the output failed").with_segment(name))
+            };
             let crc = &mut self.crc;
             // Under the SIGBUS guard: hashed in place and write(2) straight from the ring —
             // one copy per byte instead of two.
@@ -1020,32 +1022,20 @@ impl StreamReader {
                 n,
                 BOUNCE,
                 |piece| crc.update(piece),
-                |ptr, len| {
-                    // SAFETY: `ptr` is readable for `len` bytes of our mapping for the call;
-                    // the kernel reports a missing page as EFAULT.
-                    unsafe { sys::write_all_raw(fd, ptr, len) }.map_err(|e| {
-                        Error::from_io(&e, "writing the output failed").with_segment(name)
-                    })
-                },
+                &write_out,
             )?;
-            if direct {
-                self.consume(n);
-                progress(self.pos)?;
-                continue;
+            if !direct {
+                if self.bounce.is_empty() {
+                    self.bounce = vec![0u8; BOUNCE];
+                }
+                let crc = &mut self.crc;
+                self.framed
+                    .region()
+                    .copy_out(at, n, &mut self.bounce, |piece| {
+                        crc.update(piece);
+                        write_out(piece.as_ptr(), piece.len())
+                    })?;
             }
-            if self.bounce.is_empty() {
-                self.bounce = vec![0u8; BOUNCE];
-            }
-            let crc = &mut self.crc;
-            self.framed
-                .region()
-                .copy_out(at, n, &mut self.bounce, |piece| {
-                    crc.update(piece);
-                    // SAFETY: `piece` is a private buffer, readable for its length.
-                    unsafe { sys::write_all_raw(fd, piece.as_ptr(), piece.len()) }.map_err(|e| {
-                        Error::from_io(&e, "writing the output failed").with_segment(name)
-                    })
-                })?;
             self.consume(n);
             progress(self.pos)?;
         }
